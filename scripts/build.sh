@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds everything from source: the BPF object, the single stalld binary with
+# that object embedded, and the RT load helper the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUN=${BUN:-node_modules/.bin/bun}
+
+bash scripts/build-bpf.sh
+
+mkdir -p dist build
+# A root daemon must not pick up .env or bunfig.toml from whatever directory
+# it is started in: the compiled binary would, by default.
+"$BUN" build --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
+	--outfile dist/stalld src/main.ts
+echo "build: dist/stalld ($(stat -c %s dist/stalld) bytes)"
+
+cc -O2 -Wall -Werror -o build/rtload tests/helpers/rtload.c

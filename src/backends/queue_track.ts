@@ -1,0 +1,179 @@
+// queue_track: tracepoints stamp when a task becomes runnable and clear the
+// stamp when it runs (bpf/stalld.bpf.c). A pass reads the whole `waiting` map in
+// a few batch calls and what runs on each CPU from an mmapped array: no
+// per-task syscalls, nothing proportional to the threads alive.
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import * as bpf from "../ffi/libbpf";
+import { SysError } from "../ffi/errno";
+import { closeFd, monotonicNs, mmapRead, munmap, readFd } from "../ffi/libc";
+import type { Logger } from "../log/logger";
+import { type Backend, BackendUnavailable, type BackendStats, type Snapshot, type Waiter, type RunningTask } from "./backend";
+import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, WAITER_LAYOUT } from "./records";
+
+/** Tracepoint programs, attached in this order before the snapshot iterator runs. */
+export const TRACEPOINT_PROGRAMS = ["stalld_wakeup", "stalld_wake_new", "stalld_switch", "stalld_migrate", "stalld_exit"] as const;
+export const SNAPSHOT_PROGRAM = "stalld_snapshot";
+
+export interface QueueTrackOptions {
+  object: Uint8Array;
+  possibleCpus: number;
+  /** Upper bound of the `waiting` map: no more tasks than pids can wait. */
+  pidMax: number;
+  log: Logger;
+}
+
+/** Room for every task that can be runnable at once, bounded by pid_max. */
+export function waitingMapSize(pidMax: number, possibleCpus: number): number {
+  return Math.max(1024, Math.min(pidMax, Math.max(32768, 2048 * possibleCpus)));
+}
+
+const PAGE = 4096;
+
+export class QueueTrackBackend implements Backend {
+  readonly name = "queue_track";
+  private obj: bpf.BpfObject | null = null;
+  private links: bpf.BpfLink[] = [];
+  private waitingFd = -1;
+  private runningMap: { ptr: Pointer; len: number; view: DataView } | null = null;
+  private bss: DataView | null = null;
+  private readonly maxEntries: number;
+  // Batch buffers, reused between passes; grown on ENOSPC.
+  private cap = 256;
+  private keys = new Uint8Array(4 * 256);
+  private values = new Uint8Array(WAITER_LAYOUT.size * 256);
+  private readonly batchIn = new Uint8Array(8);
+  private readonly batchOut = new Uint8Array(8);
+  private readonly count = new Uint32Array(1);
+  private readonly pidKey = new Uint32Array(1);
+  private tracked = 0;
+
+  constructor(private readonly opts: QueueTrackOptions) {
+    this.maxEntries = waitingMapSize(opts.pidMax, opts.possibleCpus);
+  }
+
+  start(): void {
+    const { log } = this.opts;
+    bpf.setLibbpfPrint((level, msg) => {
+      if (level === "warn") log.warn(`libbpf: ${msg}`);
+      else if (level === "info") log.debug(`libbpf: ${msg}`);
+      else log.trace(`libbpf: ${msg}`);
+    });
+    try {
+      this.obj = bpf.openMem(this.opts.object);
+      bpf.setMaxEntries(bpf.findMap(this.obj, "waiting"), this.maxEntries);
+      const running = bpf.findMap(this.obj, "running");
+      bpf.setMaxEntries(running, this.opts.possibleCpus);
+      bpf.load(this.obj);
+      // Tracepoints first, then the iterator: nothing queued in between is missed.
+      for (const name of TRACEPOINT_PROGRAMS) this.links.push(bpf.attach(bpf.findProgram(this.obj, name), name));
+      this.waitingFd = bpf.mapFd(bpf.findMap(this.obj, "waiting"));
+      this.mapRunning(bpf.mapFd(running));
+      const bss = bpf.mapInitialValue(bpf.findMap(this.obj, ".bss"));
+      this.bss = new DataView(toArrayBuffer(bss.ptr, 0, bss.size));
+      this.runSnapshotIterator();
+    } catch (e) {
+      this.stop();
+      throw new BackendUnavailable(this.name, condense(e));
+    }
+    log.debug(`queue_track: waiting map holds ${this.maxEntries} tasks, running map ${this.opts.possibleCpus} cpus`);
+  }
+
+  private mapRunning(fd: number): void {
+    const len = Math.ceil((this.opts.possibleCpus * RUNNING_LAYOUT.size) / PAGE) * PAGE;
+    const p = mmapRead(fd, len);
+    this.runningMap = { ptr: p, len, view: new DataView(toArrayBuffer(p, 0, len)) };
+  }
+
+  private runSnapshotIterator(): void {
+    const link = bpf.attachIter(bpf.findProgram(this.obj!, SNAPSHOT_PROGRAM), SNAPSHOT_PROGRAM);
+    try {
+      const fd = bpf.iterCreate(bpf.linkFd(link));
+      try {
+        // The program writes nothing: read() runs it over every task and returns 0.
+        const buf = new Uint8Array(4096);
+        while (readFd(fd, buf) > 0) {}
+      } finally {
+        closeFd(fd);
+      }
+    } finally {
+      bpf.destroyLink(link);
+    }
+  }
+
+  snapshot(): Snapshot {
+    const waiters = this.readWaiting();
+    const nowNs = monotonicNs();
+    const out: Waiter[] = [];
+    for (const w of waiters) {
+      const waited = nowNs > w.sinceNs ? Number(nowNs - w.sinceNs) : 0;
+      out.push({ pid: w.pid, tgid: w.tgid, cpu: w.cpu, prio: w.prio, policy: w.policy, waitedNs: waited });
+    }
+    const running: (RunningTask | undefined)[] = [];
+    const view = this.runningMap!.view;
+    for (let cpu = 0; cpu < this.opts.possibleCpus; cpu++) {
+      const r = decodeRunning(cpu, view, cpu * RUNNING_LAYOUT.size);
+      if (r.sinceNs === 0n) continue;
+      running[cpu] = { cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: nowNs > r.sinceNs ? Number(nowNs - r.sinceNs) : 0 };
+    }
+    return { nowNs, waiters: out, running };
+  }
+
+  private readWaiting() {
+    const result = [];
+    let first = true;
+    for (;;) {
+      this.count[0] = this.cap;
+      let r: { n: number; done: boolean };
+      try {
+        r = bpf.lookupBatch(this.waitingFd, first ? null : this.batchIn, this.batchOut, this.keys, this.values, this.count);
+      } catch (e) {
+        if (e instanceof SysError && e.code === "ENOSPC" && this.cap < this.maxEntries) {
+          this.grow();
+          continue;
+        }
+        throw e;
+      }
+      const keys = new DataView(this.keys.buffer);
+      const values = new DataView(this.values.buffer);
+      for (let i = 0; i < r.n; i++) result.push(decodeWaiter(keys.getUint32(i * 4, true), values, i * WAITER_LAYOUT.size));
+      if (r.done) break;
+      this.batchIn.set(this.batchOut);
+      first = false;
+    }
+    this.tracked = result.length;
+    return result;
+  }
+
+  private grow(): void {
+    this.cap = Math.min(this.cap * 4, this.maxEntries);
+    this.keys = new Uint8Array(4 * this.cap);
+    this.values = new Uint8Array(WAITER_LAYOUT.size * this.cap);
+  }
+
+  forget(pid: number): void {
+    this.pidKey[0] = pid;
+    bpf.deleteElem(this.waitingFd, new Uint8Array(this.pidKey.buffer));
+  }
+
+  stats(): BackendStats {
+    return { dropped: this.bss ? Number(this.bss.getBigUint64(0, true)) : 0, tracked: this.tracked };
+  }
+
+  stop(): void {
+    for (const link of this.links.reverse()) bpf.destroyLink(link);
+    this.links = [];
+    if (this.runningMap) munmap(this.runningMap.ptr, this.runningMap.len);
+    this.runningMap = null;
+    this.bss = null;
+    if (this.obj) bpf.close(this.obj);
+    this.obj = null;
+    this.waitingFd = -1;
+    bpf.setLibbpfPrint(null);
+  }
+}
+
+/** One line for a load failure: the errno name plus what libbpf was doing. */
+function condense(e: unknown): string {
+  if (e instanceof SysError) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,165 @@
+// Boosts: save a task's full sched_attr, switch it to SCHED_DEADLINE for a
+// bounded time, then put exactly the saved attributes back. Each boost runs on
+// its own timer, so boosts on different CPUs overlap and detection never waits.
+import { SysError } from "../ffi/errno";
+import { strerror } from "../ffi/libc";
+import type { Logger } from "../log/logger";
+import {
+  attrEqual, describeAttr, kernelSchedOps, SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK,
+  type SchedAttr, type SchedOps,
+} from "./sched_attr";
+
+export interface BoostParams {
+  runtimeNs: bigint;
+  periodNs: bigint;
+  durationMs: number;
+}
+
+export interface BoostTarget {
+  pid: number;
+  comm: string;
+  cpu: number;
+  waitedNs: number;
+  /** /proc starttime at detection: guards the restore against pid reuse. */
+  starttime: number;
+}
+
+export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
+
+interface ActiveBoost {
+  target: BoostTarget;
+  saved: SchedAttr;
+  applied: SchedAttr;
+  timer: ReturnType<typeof setTimeout>;
+  startedMs: number;
+}
+
+export interface Timers {
+  set(fn: () => void, ms: number): ReturnType<typeof setTimeout>;
+  clear(t: ReturnType<typeof setTimeout>): void;
+  nowMs(): number;
+}
+
+const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (t) => clearTimeout(t),
+  nowMs: () => performance.now(),
+};
+
+/** Identity check before a restore: null when the pid is gone or reused. */
+export type StarttimeOf = (pid: number) => number | null;
+
+const ESRCH = 3;
+
+function errText(e: unknown): string {
+  if (e instanceof SysError) return `${strerror(e.errno)} (${e.code})`;
+  return (e as Error).message;
+}
+
+function seconds(ns: number): string {
+  return (ns / 1e9).toFixed(3);
+}
+
+export class Booster {
+  private readonly active = new Map<number, ActiveBoost>();
+  private readonly deadline: Omit<SchedAttr, "flags" | "nice" | "priority">;
+
+  constructor(
+    private readonly params: BoostParams,
+    private readonly log: Logger,
+    private readonly starttimeOf: StarttimeOf,
+    private readonly ops: SchedOps = kernelSchedOps,
+    private readonly timers: Timers = realTimers,
+  ) {
+    this.deadline = {
+      policy: SCHED_DEADLINE,
+      runtimeNs: params.runtimeNs,
+      deadlineNs: params.periodNs,
+      periodNs: params.periodNs,
+    };
+  }
+
+  isBoosted(pid: number): boolean {
+    return this.active.has(pid);
+  }
+
+  get count(): number {
+    return this.active.size;
+  }
+
+  boost(t: BoostTarget): BoostOutcome {
+    if (this.active.has(t.pid)) return "already";
+    let saved: SchedAttr;
+    try {
+      saved = this.ops.get(t.pid);
+    } catch (e) {
+      return this.failed(t, e, "read the policy of");
+    }
+    const applied: SchedAttr = {
+      ...this.deadline,
+      // RESET_ON_FORK: a DEADLINE task that forks gets EAGAIN without it.
+      flags: SCHED_FLAG_RESET_ON_FORK,
+      nice: saved.nice,
+      priority: 0,
+    };
+    try {
+      this.ops.set(t.pid, applied);
+    } catch (e) {
+      return this.failed(t, e, "boost");
+    }
+    const timer = this.timers.set(() => this.restore(t.pid, "boost ended"), this.params.durationMs);
+    this.active.set(t.pid, { target: t, saved, applied, timer, startedMs: this.timers.nowMs() });
+    this.log.info(
+      `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using SCHED_DEADLINE: was ${describeAttr(saved)}, ` +
+        `now ${describeAttr(applied)} for ${this.params.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
+    );
+    return "boosted";
+  }
+
+  private failed(t: BoostTarget, e: unknown, what: string): BoostOutcome {
+    if (e instanceof SysError && e.errno === ESRCH) {
+      this.log.debug(`pid ${t.pid} (${t.comm}) exited before it could be boosted; dropped`);
+      return "gone";
+    }
+    // The original's wording, which log monitors grep for.
+    this.log.error(`boost_with_deadline failed to ${what === "boost" ? "boost" : what} pid ${t.pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu}, waited ${seconds(t.waitedNs)} s)`);
+    return "failed";
+  }
+
+  /** Puts the saved attributes back, unless the task is gone or was changed by someone else. */
+  restore(pid: number, why: string): void {
+    const b = this.active.get(pid);
+    if (!b) return;
+    this.active.delete(pid);
+    this.timers.clear(b.timer);
+    const { target: t } = b;
+    const heldS = ((this.timers.nowMs() - b.startedMs) / 1000).toFixed(2);
+    const st = this.starttimeOf(pid);
+    if (st === null || st !== t.starttime) {
+      this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);
+      return;
+    }
+    try {
+      const now = this.ops.get(pid);
+      if (now.policy !== SCHED_DEADLINE || now.runtimeNs !== b.applied.runtimeNs || now.periodNs !== b.applied.periodNs) {
+        this.log.warn(`pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`);
+        return;
+      }
+      this.ops.set(pid, b.saved);
+      const check = this.ops.get(pid);
+      const exact = attrEqual(check, b.saved) ? "" : ` (kernel reports ${describeAttr(check)})`;
+      this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from SCHED_DEADLINE after ${heldS} s (${why})${exact}`);
+    } catch (e) {
+      if (e instanceof SysError && e.errno === ESRCH) {
+        this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);
+        return;
+      }
+      this.log.error(`restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`);
+    }
+  }
+
+  /** Synchronous: called from signal and exit handlers. */
+  restoreAll(why: string): void {
+    for (const pid of [...this.active.keys()]) this.restore(pid, why);
+  }
+}

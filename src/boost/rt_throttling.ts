@@ -1,0 +1,42 @@
+// RT throttling. While it is on, DEADLINE admission control refuses to boost a
+// task pinned to a subset of its root domain (EPERM): stalld turns it off and
+// puts the saved value back on exit.
+import { readFileSync, writeFileSync } from "node:fs";
+import type { Logger } from "../log/logger";
+
+export const RT_RUNTIME_PATH = "/proc/sys/kernel/sched_rt_runtime_us";
+
+export class RtThrottling {
+  private saved: number | null = null;
+
+  constructor(private readonly log: Logger, private readonly path = RT_RUNTIME_PATH) {}
+
+  read(): number {
+    return Number(readFileSync(this.path, "utf8").trim());
+  }
+
+  /** Turns throttling off; remembers the old value for restore(). */
+  disable(): void {
+    const old = this.read();
+    if (old === -1) {
+      this.log.info("RT throttling already disabled, doing nothing");
+      return;
+    }
+    writeFileSync(this.path, "-1\n");
+    this.saved = old;
+    this.log.info(`RT Throttling disabled (sched_rt_runtime_us was ${old})`);
+  }
+
+  /** Idempotent; safe on every exit path. */
+  restore(): void {
+    if (this.saved === null) return;
+    const value = this.saved;
+    this.saved = null;
+    try {
+      writeFileSync(this.path, `${value}\n`);
+      this.log.info(`RT Throttling runtime restored to ${value}`);
+    } catch (e) {
+      this.log.error(`failed to restore sched_rt_runtime_us to ${value}: ${(e as Error).message}`);
+    }
+  }
+}

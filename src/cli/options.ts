@@ -1,0 +1,133 @@
+// Turns parsed command-line arguments into a validated RunConfig, or one
+// UsageError line naming the flag and what it accepts. Nothing here touches
+// the system beyond reading which CPUs exist.
+import type { ArgsDef } from "citty";
+import { CpuListError, parseCpuList } from "../kernel/cpus";
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export const BACKENDS: Record<string, string> = { queue_track: "queue_track", Q: "queue_track" };
+
+export interface RunConfig {
+  cpus: number[];
+  thresholdS: number;
+  granularityS: number;
+  boostPeriodNs: bigint;
+  boostRuntimeNs: bigint;
+  boostDurationS: number;
+  logOnly: boolean;
+  verbose: boolean;
+  backend: string;
+}
+
+export const DEFAULTS = {
+  thresholdS: 20,
+  granularityS: 5,
+  boostPeriodNs: 1_000_000_000n,
+  boostRuntimeNs: 20_000n,
+  boostDurationS: 3,
+} as const;
+
+interface Range {
+  flag: string;
+  min: number;
+  max: number;
+  unit: string;
+}
+
+const RANGES = {
+  threshold: { flag: "-t/--starving-threshold", min: 1, max: 3600, unit: "s" },
+  granularity: { flag: "-g/--granularity", min: 1, max: 600, unit: "s" },
+  duration: { flag: "-d/--boost-duration", min: 1, max: 60, unit: "s" },
+  period: { flag: "-p/--boost-period", min: 200_000_000, max: 4_000_000_000, unit: "ns" },
+  runtime: { flag: "-r/--boost-runtime", min: 8_000, max: 1_000_000, unit: "ns" },
+} satisfies Record<string, Range>;
+
+function integer(raw: unknown, r: Range, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const s = String(raw).trim();
+  if (!/^\d+$/.test(s)) throw new UsageError(`${r.flag}: "${raw}" is not a whole number of ${r.unit} (allowed ${r.min}-${r.max} ${r.unit})`);
+  const v = Number(s);
+  if (v < r.min || v > r.max) throw new UsageError(`${r.flag}: ${v} ${r.unit} is out of range (allowed ${r.min}-${r.max} ${r.unit})`);
+  return v;
+}
+
+/** Every spelling citty accepts for the defined args, to reject the rest. */
+function knownKeys(defs: ArgsDef): Set<string> {
+  const known = new Set(["_"]);
+  const camel = (s: string) => s.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+  for (const [name, def] of Object.entries(defs)) {
+    const aliases = "alias" in def && def.alias ? (Array.isArray(def.alias) ? def.alias : [def.alias]) : [];
+    for (const n of [name, ...aliases]) {
+      known.add(n);
+      known.add(camel(n));
+      known.add(n.replace(/_/g, "-"));
+    }
+  }
+  return known;
+}
+
+/** Rejects flags and positional words that no definition accepts. */
+export function rejectUnknown(parsed: Record<string, unknown>, defs: ArgsDef): void {
+  const known = knownKeys(defs);
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key)) throw new UsageError(`unknown option ${key.length === 1 ? "-" : "--"}${key} (see --help)`);
+  }
+  const positional = parsed._ as string[] | undefined;
+  if (positional && positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}" (see --help)`);
+}
+
+export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readonly number[], nrCpus: number): RunConfig {
+  const get = (name: string) => {
+    const v = args[name];
+    if (v === "") throw new UsageError(`--${name} needs a value`);
+    return v;
+  };
+  const thresholdS = integer(get("starving-threshold"), RANGES.threshold, DEFAULTS.thresholdS);
+  const granularityS = integer(get("granularity"), RANGES.granularity, DEFAULTS.granularityS);
+  const boostDurationS = integer(get("boost-duration"), RANGES.duration, DEFAULTS.boostDurationS);
+  const boostPeriodNs = BigInt(integer(get("boost-period"), RANGES.period, Number(DEFAULTS.boostPeriodNs)));
+  const boostRuntimeNs = BigInt(integer(get("boost-runtime"), RANGES.runtime, Number(DEFAULTS.boostRuntimeNs)));
+
+  if (boostRuntimeNs > boostPeriodNs)
+    throw new UsageError(`-r/--boost-runtime (${boostRuntimeNs} ns) must not exceed -p/--boost-period (${boostPeriodNs} ns)`);
+  if (boostPeriodNs > BigInt(boostDurationS) * 1_000_000_000n)
+    throw new UsageError(`-p/--boost-period (${boostPeriodNs} ns) must not exceed -d/--boost-duration (${boostDurationS} s)`);
+  if (boostDurationS > thresholdS)
+    throw new UsageError(`-d/--boost-duration (${boostDurationS} s) must not exceed -t/--starving-threshold (${thresholdS} s)`);
+
+  const rawBackend = get("backend");
+  const backend = rawBackend === undefined ? "queue_track" : BACKENDS[String(rawBackend)];
+  if (!backend) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: queue_track or Q)`);
+
+  let cpus: number[];
+  const rawCpus = get("cpu");
+  if (rawCpus === undefined) cpus = [...onlineCpus];
+  else {
+    try {
+      cpus = parseCpuList(String(rawCpus), nrCpus);
+    } catch (e) {
+      if (e instanceof CpuListError) throw new UsageError(`-c/--cpu: ${e.message}`);
+      throw e;
+    }
+    const offline = cpus.filter((c) => !onlineCpus.includes(c));
+    if (offline.length) throw new UsageError(`-c/--cpu: cpu ${offline.join(",")} is offline`);
+  }
+
+  return {
+    cpus,
+    thresholdS,
+    granularityS,
+    boostPeriodNs,
+    boostRuntimeNs,
+    boostDurationS,
+    logOnly: Boolean(args["log-only"]),
+    verbose: Boolean(args.verbose),
+    backend,
+  };
+}

@@ -1,0 +1,82 @@
+// `stalld run`: validate everything first, then change the system, then
+// monitor until a signal; every exit path puts back what was changed.
+import { defineCommand } from "citty";
+import { BackendUnavailable, type Backend } from "../backends/backend";
+import { stalldBpfObject } from "../backends/bpf_object";
+import { QueueTrackBackend } from "../backends/queue_track";
+import { Daemon } from "../daemon/daemon";
+import { mlockallOnFault, raiseMemlockLimit } from "../ffi/libc";
+import { onlineCpus, possibleCpus } from "../kernel/cpus";
+import { pidMax } from "../kernel/proc";
+import { log, setVerbosity } from "../log/logger";
+import { runArgs } from "./args";
+import { EXIT, Exit } from "./exit";
+import { parseRunConfig, rejectUnknown, type RunConfig } from "./options";
+
+function makeBackend(cfg: RunConfig): Backend {
+  switch (cfg.backend) {
+    case "queue_track":
+      return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log });
+    default:
+      throw new Exit(EXIT.usage, `unknown backend ${cfg.backend}`);
+  }
+}
+
+/** Best effort: keep the daemon's pages resident so a boost is never late on a page fault. */
+function lockMemory(): void {
+  try {
+    raiseMemlockLimit();
+  } catch (e) {
+    // Kernels >= 5.11 charge BPF maps to the memory cgroup: the limit no longer matters.
+    log.debug(`RLIMIT_MEMLOCK left as it is: ${(e as Error).message}`);
+  }
+  try {
+    mlockallOnFault();
+  } catch (e) {
+    log.debug(`mlockall: ${(e as Error).message}`);
+  }
+}
+
+export async function runDaemon(args: Record<string, unknown>): Promise<never> {
+  rejectUnknown(args, runArgs);
+  const online = onlineCpus();
+  const cfg = parseRunConfig(args, online, possibleCpus().length);
+  setVerbosity(cfg.verbose ? 1 : 0);
+  if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld must run as root");
+
+  lockMemory();
+  const daemon = new Daemon(cfg, makeBackend(cfg), log);
+  let exiting = false;
+  const shutdown = (why: string, code: number) => {
+    if (exiting) return;
+    exiting = true;
+    daemon.stop(why);
+    process.exit(code);
+  };
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const) process.on(sig, () => shutdown(`signal ${sig}`, EXIT.ok));
+  process.on("uncaughtException", (e) => {
+    log.error(`internal error: ${e?.stack ?? e}`);
+    shutdown("internal error", EXIT.internal);
+  });
+  process.on("unhandledRejection", (e) => {
+    log.error(`internal error: ${(e as Error)?.stack ?? e}`);
+    shutdown("internal error", EXIT.internal);
+  });
+  process.on("exit", () => daemon.stop("exit"));
+
+  try {
+    daemon.start();
+  } catch (e) {
+    daemon.stop("start-up failed");
+    if (e instanceof BackendUnavailable) throw new Exit(EXIT.environment, e.message);
+    throw e;
+  }
+  // The timers keep the process alive; only a signal ends it.
+  return new Promise<never>(() => {});
+}
+
+export default defineCommand({
+  meta: { name: "run", description: "Detect starving threads and boost them (runs in the foreground)" },
+  args: runArgs,
+  run: ({ args }) => runDaemon(args),
+});

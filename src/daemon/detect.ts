@@ -1,0 +1,55 @@
+// Detection decisions, pure: a snapshot in, the starving tasks and the time of
+// the next pass out. Nothing is carried from one pass to the next.
+import type { RunningTask, Snapshot, Waiter } from "../backends/backend";
+import { MAX_RT_PRIO } from "../backends/records";
+
+export interface DetectConfig {
+  cpus: ReadonlySet<number>;
+  thresholdNs: number;
+  granularityNs: number;
+}
+
+export interface Starving {
+  waiter: Waiter;
+  /** The RT or DEADLINE task that holds the CPU. */
+  running: RunningTask;
+}
+
+export interface Decision {
+  starving: Starving[];
+  /** Delay until the next pass. */
+  nextPassNs: number;
+}
+
+/** Never sleep less than this: a pass scheduled at "now" must not spin. */
+export const MIN_SLEEP_NS = 1_000_000;
+
+/** Prio below 100: an RT task (0..99), or DEADLINE (-1), holds the CPU. */
+export function isRtOrDeadline(r: RunningTask | undefined): r is RunningTask {
+  return r !== undefined && r.pid !== 0 && r.prio < MAX_RT_PRIO;
+}
+
+/**
+ * A task starves when it is runnable, not running, on a monitored CPU, and has
+ * waited at least the threshold on a CPU where an RT or DEADLINE task runs.
+ *
+ * The next pass is at the earliest moment a known waiter can cross the
+ * threshold, capped by the granularity; a task that starts waiting after this
+ * pass cannot cross before now + threshold, which caps it too.
+ */
+export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: number) => boolean): Decision {
+  const starving: Starving[] = [];
+  let next = Math.min(cfg.granularityNs, cfg.thresholdNs);
+  for (const w of snap.waiters) {
+    if (!cfg.cpus.has(w.cpu) || isBoosted(w.pid)) continue;
+    const left = cfg.thresholdNs - w.waitedNs;
+    if (left > 0) {
+      next = Math.min(next, left);
+      continue;
+    }
+    const running = snap.running[w.cpu];
+    if (!isRtOrDeadline(running) || running.pid === w.pid) continue;
+    starving.push({ waiter: w, running });
+  }
+  return { starving, nextPassNs: Math.max(next, MIN_SLEEP_NS) };
+}

@@ -1,0 +1,43 @@
+// Entry point. Dispatches subcommands itself so that `stalld [flags]` (no
+// subcommand) keeps working as the original's command line, and so that every
+// error is one line on stderr with a deliberate exit code.
+import { renderUsage, runCommand, type CommandDef } from "citty";
+import { writeSync } from "node:fs";
+import pkg from "../package.json" with { type: "json" };
+import run from "./cli/run";
+import { EXIT, Exit } from "./cli/exit";
+import { UsageError } from "./cli/options";
+
+const SUBCOMMANDS: Record<string, CommandDef<any>> = { run };
+
+const main: CommandDef = {
+  meta: { name: "stalld", version: pkg.version, description: "Boost threads starving on a CPU run queue (eBPF, SCHED_DEADLINE)" },
+  subCommands: SUBCOMMANDS,
+};
+
+function fail(code: number, message: string): never {
+  writeSync(2, `stalld: ${message}\n`);
+  process.exit(code);
+}
+
+async function dispatch(argv: string[]): Promise<void> {
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+    console.log(`stalld ${pkg.version}`);
+    return;
+  }
+  const sub = argv[0] && SUBCOMMANDS[argv[0]] ? argv[0] : undefined;
+  const cmd = sub ? SUBCOMMANDS[sub]! : run;
+  const rest = sub ? argv.slice(1) : argv;
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(await renderUsage(sub || argv.length ? cmd : main, main));
+    if (!sub && !argv.length) console.log(`\nWithout a command, stalld behaves as \`stalld run\`.`);
+    return;
+  }
+  await runCommand(cmd, { rawArgs: rest });
+}
+
+dispatch(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof UsageError) fail(EXIT.usage, e.message);
+  if (e instanceof Exit) fail(e.code, e.message);
+  fail(EXIT.internal, (e as Error)?.stack ?? String(e));
+});
