@@ -1,0 +1,106 @@
+// The queue_track backend in this process, against real run queues: the
+// start-up snapshot, what runs on a CPU, and a waiter cleared once it runs.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { stalldBpfObject } from "../../src/backends/bpf_object";
+import { QueueTrackBackend } from "../../src/backends/queue_track";
+import { possibleCpus } from "../../src/kernel/cpus";
+import { pidMax } from "../../src/kernel/proc";
+import { SCHED_FIFO } from "../../src/boost/sched_attr";
+import { kill, pinSelfToCpu0, requireRoot, rtRuntime, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
+import { recordingLogger } from "../helpers/fakes";
+
+let rtAtStart = 0;
+beforeAll(() => {
+  requireRoot();
+  pinSelfToCpu0();
+  rtAtStart = rtRuntime();
+});
+afterAll(() => expect(rtRuntime()).toBe(rtAtStart));
+
+function backend() {
+  const { log, lines } = recordingLogger();
+  return { lines, qt: new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log }) };
+}
+
+describe("queue_track on real run queues", () => {
+  test("the start-up snapshot sees a task already starving, with its real wait, and the hog holding the CPU", async () => {
+    await withRtLock(async () => {
+      let hog: Load | undefined;
+      let victim: Load | undefined;
+      const { qt, lines } = backend();
+      try {
+        hog = await startLoad("fifo", 10, 15);
+        await Bun.sleep(100);
+        victim = await startLoad("fifo", 1, 15);
+        const queuedAt = performance.now();
+        await Bun.sleep(1500);
+
+        // Started after the victim was queued: only the iterator can know about it.
+        qt.start();
+        const snap = qt.snapshot();
+        const w = snap.waiters.find((x) => x.pid === victim!.pid);
+        expect(w).toBeDefined();
+        expect(w).toMatchObject({ tgid: victim.pid, cpu: VICTIM_CPU, policy: SCHED_FIFO, prio: 98 });
+        // sched_info.last_queued gives the real wait, not "since stalld started".
+        const expectedNs = (performance.now() - queuedAt) * 1e6;
+        expect(w!.waitedNs).toBeGreaterThan(expectedNs - 400e6);
+        expect(w!.waitedNs).toBeLessThanOrEqual(expectedNs + 50e6);
+
+        const r = snap.running[VICTIM_CPU];
+        expect(r).toMatchObject({ pid: hog.pid, tgid: hog.pid, policy: SCHED_FIFO, prio: 89 });
+
+        // The wait keeps growing between snapshots, measured from the same stamp.
+        await Bun.sleep(300);
+        const later = qt.snapshot().waiters.find((x) => x.pid === victim!.pid)!;
+        expect(later.waitedNs - w!.waitedNs).toBeGreaterThan(250e6);
+
+        // Once the hog is gone the victim runs: its record is cleared at switch-in.
+        await kill(hog);
+        await Bun.sleep(200);
+        const after = qt.snapshot();
+        expect(after.waiters.find((x) => x.pid === victim!.pid)).toBeUndefined();
+        expect(after.running[VICTIM_CPU]?.pid).not.toBe(hog.pid);
+        expect(qt.stats().dropped).toBe(0);
+        expect(lines.filter((l) => l.level === "warn" || l.level === "error")).toEqual([]);
+      } finally {
+        await kill(hog, victim);
+        qt.stop();
+      }
+    });
+  }, 60_000);
+
+  test("a task that moves itself onto a starved CPU keeps its stamp across the migration", async () => {
+    await withRtLock(async () => {
+      let hog: Load | undefined;
+      let victim: Load | undefined;
+      const { qt } = backend();
+      try {
+        qt.start();
+        hog = await startLoad("fifo", 10, 15);
+        await Bun.sleep(100);
+        const t0 = performance.now();
+        victim = await startLoad("fifo", 1, 15);
+        await Bun.sleep(1000);
+        const w = qt.snapshot().waiters.find((x) => x.pid === victim!.pid);
+        // Moved from CPU 0 onto CPU 1 by its own sched_setaffinity: the migration kept its stamp.
+        expect(w).toMatchObject({ cpu: VICTIM_CPU, policy: SCHED_FIFO });
+        expect(w!.waitedNs).toBeGreaterThan(800e6);
+        expect(w!.waitedNs).toBeLessThan((performance.now() - t0) * 1e6 + 50e6);
+      } finally {
+        await kill(hog, victim);
+        qt.stop();
+      }
+    });
+  }, 60_000);
+
+  test("stop() is idempotent and a second instance can start after it", () => {
+    const a = backend().qt;
+    a.start();
+    a.stop();
+    a.stop();
+    const b = backend().qt;
+    b.start();
+    expect(b.snapshot().running.length).toBeGreaterThan(0);
+    b.stop();
+  });
+});

@@ -1,0 +1,180 @@
+// Real starvation on CPU 1: a SCHED_FIFO victim pinned behind a higher-priority
+// SCHED_FIFO busy loop (the DL-server does not rescue FIFO tasks), and the real
+// compiled daemon with the real BPF object.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
+import {
+  cpuTimeNs, kill, lineTime, pinSelfToCpu0, policyOf, requireRoot, rtRuntime, startDaemon, startLoad,
+  withRtLock, type Daemon, type Load,
+} from "../helpers/rt";
+
+const THRESHOLD_S = 3;
+const rtAtStart = { value: 0 };
+
+beforeAll(() => {
+  requireRoot();
+  pinSelfToCpu0();
+  rtAtStart.value = rtRuntime();
+});
+
+afterAll(() => {
+  // Whatever happened, the machine keeps its RT throttling.
+  expect(rtRuntime()).toBe(rtAtStart.value);
+});
+
+/** Daemon monitoring CPU 1, then a FIFO 10 hog, then a FIFO 1 victim behind it. */
+async function scenario(daemonArgs: string[], body: (d: Daemon, hog: Load, victim: Load, waitingSince: number) => Promise<void>) {
+  await withRtLock(async () => {
+    let d: Daemon | undefined;
+    let hog: Load | undefined;
+    let victim: Load | undefined;
+    try {
+      d = startDaemon(["run", "-c", "1", "-t", String(THRESHOLD_S), ...daemonArgs]);
+      await d.waitFor(/monitoring CPUs 1 /, 10_000);
+      hog = await startLoad("fifo", 10, 25);
+      await Bun.sleep(100);
+      victim = await startLoad("fifo", 1, 25);
+      await body(d, hog, victim, Date.now());
+    } finally {
+      // The hog first: a SIGKILLed victim needs the CPU to die. The daemon gets
+      // SIGTERM so it restores what it changed even when a test failed.
+      await kill(hog, victim);
+      await d?.stop();
+      await kill(d);
+    }
+  });
+}
+
+const errors = (d: Daemon) => d.lines.filter((l) => / (error|warn): /.test(l));
+
+describe("stalld run on real starvation", () => {
+  test("detects within threshold + 1 s, boosts with SCHED_DEADLINE, the victim progresses, and gets its exact policy back", async () => {
+    await scenario(["-d", "2", "-v"], async (d, hog, victim, since) => {
+      const saved = kernelSchedOps.get(victim.pid);
+      expect(saved.policy).toBe(SCHED_FIFO);
+
+      // Really starving: no CPU time while it waits behind the hog.
+      await Bun.sleep(500);
+      const cpuStarving = cpuTimeNs(victim.pid);
+      await Bun.sleep(1500);
+      expect(cpuTimeNs(victim.pid) - cpuStarving).toBeLessThan(1_000_000);
+
+      const detected = await d.waitFor(new RegExp(`rtload-${victim.pid} starved on CPU 1 for \\d+ seconds`), (THRESHOLD_S + 3) * 1000);
+      expect(lineTime(detected) - since).toBeLessThanOrEqual((THRESHOLD_S + 1) * 1000);
+      const waited = Number(/waited ([\d.]+) s/.exec(detected)![1]);
+      expect(waited).toBeGreaterThanOrEqual(THRESHOLD_S);
+      expect(detected).toContain(`behind rtload-${hog.pid} SCHED_FIFO prio 10`);
+
+      const boosted = await d.waitFor(new RegExp(`boosted pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) using SCHED_DEADLINE`), 2000);
+      expect(boosted).toContain("was SCHED_FIFO prio 1");
+      const during = kernelSchedOps.get(victim.pid);
+      expect(during.policy).toBe(SCHED_DEADLINE);
+      expect(during.runtimeNs).toBe(20_000n);
+      expect(during.periodNs).toBe(1_000_000_000n);
+      const cpuAtBoost = cpuTimeNs(victim.pid);
+
+      await d.waitFor(new RegExp(`restored pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) to SCHED_FIFO prio 1 from SCHED_DEADLINE`), 4000);
+      expect(kernelSchedOps.get(victim.pid)).toEqual(saved);
+      expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
+      expect(cpuTimeNs(victim.pid)).toBeGreaterThan(cpuAtBoost);
+
+      expect(await d.stop()).toBe(0);
+      expect(errors(d)).toEqual([]);
+    });
+  }, 60_000);
+
+  test("with -l it is only logged: no boost, no policy change, RT throttling untouched", async () => {
+    await scenario(["-l", "-g", "1"], async (d, _hog, victim) => {
+      const rt = rtRuntime();
+      await d.waitFor(new RegExp(`rtload-${victim.pid} starved on CPU 1`), (THRESHOLD_S + 3) * 1000);
+      // Another granularity later it is still starving, and reported again.
+      await Bun.sleep(1500);
+      expect(d.lines.filter((l) => l.includes(`rtload-${victim.pid} starved`)).length).toBeGreaterThanOrEqual(2);
+      expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
+      expect(rtRuntime()).toBe(rt);
+      expect(await d.stop()).toBe(0);
+      expect(d.lines.some((l) => l.includes("boosted pid") || l.includes("RT Throttling"))).toBe(false);
+      expect(d.lines.some((l) => l.includes("log-only mode"))).toBe(true);
+      expect(errors(d)).toEqual([]);
+    });
+  }, 60_000);
+
+  test("a victim that exits while starving produces no repeated error lines", async () => {
+    await scenario(["-d", "1", "-g", "1", "-v"], async (d, _hog, victim) => {
+      // SIGKILL is pending, but the victim needs the CPU to die: it dies once stalld boosts it.
+      victim.proc.kill("SIGKILL");
+      await victim.proc.exited;
+      await Bun.sleep(THRESHOLD_S * 1000 + 2500);
+      expect(await d.stop()).toBe(0);
+      expect(errors(d)).toEqual([]);
+      const about = d.lines.filter((l) => l.includes(String(victim.pid)));
+      expect(about.filter((l) => l.includes("starved"))).toHaveLength(1);
+      // Everything after the detection about this pid is at most one debug line each.
+      expect(about.length).toBeLessThanOrEqual(3);
+    });
+  }, 60_000);
+
+  test("SIGTERM mid-boost restores the victim, detaches every link and program, and restores RT throttling", async () => {
+    const before = bpfObjects();
+    await scenario(["-d", "3"], async (d, _hog, victim) => {
+      const rtBefore = rtAtStart.value;
+      await d.waitFor(new RegExp(`boosted pid ${victim.pid} `), (THRESHOLD_S + 3) * 1000);
+      expect(rtRuntime()).toBe(-1);
+      const ours = newObjects(before, bpfObjects());
+      // Five tracepoint programs attached, and the start-up iterator's program loaded.
+      expect(ours.progs).toHaveLength(6);
+      expect(ours.links).toHaveLength(5);
+      expect(ours.maps.length).toBeGreaterThanOrEqual(2);
+
+      expect(await d.stop("SIGTERM")).toBe(0);
+      expect(d.lines.some((l) => l.includes(`restored pid ${victim.pid} (rtload) (cpu 1) to SCHED_FIFO prio 1`) && l.includes("signal SIGTERM"))).toBe(true);
+      expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
+      expect(d.lines.some((l) => l.includes(`RT Throttling runtime restored to ${rtBefore}`))).toBe(true);
+      expect(rtRuntime()).toBe(rtBefore);
+      // Nothing attached once the daemon has exited.
+      expect(ours.links.filter((id) => bpfObjects().links.includes(id))).toEqual([]);
+      // The kernel frees the detached programs and their maps after an RCU grace period.
+      const stillLoaded = () => {
+        const progs = bpftool("prog").map((p) => p.id);
+        const maps = bpftool("map").map((m) => m.id);
+        return [...ours.progs.filter((id) => progs.includes(id)).map((id) => `prog ${id}`), ...ours.maps.filter((id) => maps.includes(id)).map((id) => `map ${id}`)];
+      };
+      for (let i = 0; i < 50 && stillLoaded().length > 0; i++) await Bun.sleep(100);
+      expect(stillLoaded()).toEqual([]);
+    });
+  }, 60_000);
+});
+
+interface BpftoolObj {
+  id: number;
+  name?: string;
+  prog_id?: number;
+  map_ids?: number[];
+}
+
+function bpftool(what: "prog" | "link" | "map"): BpftoolObj[] {
+  const r = Bun.spawnSync(["bpftool", "-j", what, "show"]);
+  if (r.exitCode !== 0) throw new Error(`bpftool ${what} show failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.toString() || "[]");
+}
+
+/** Our programs (by name), the links to them and the maps they use. */
+function bpfObjects() {
+  const progs = bpftool("prog").filter((p) => p.name?.startsWith("stalld_"));
+  const ids = progs.map((p) => p.id);
+  return {
+    progs: ids,
+    links: bpftool("link").filter((l) => ids.includes(l.prog_id ?? -1)).map((l) => l.id),
+    maps: [...new Set(progs.flatMap((p) => p.map_ids ?? []))],
+  };
+}
+
+type Objects = ReturnType<typeof bpfObjects>;
+
+function newObjects(before: Objects, now: Objects): Objects {
+  return {
+    progs: now.progs.filter((id) => !before.progs.includes(id)),
+    links: now.links.filter((id) => !before.links.includes(id)),
+    maps: now.maps.filter((id) => !before.maps.includes(id)),
+  };
+}

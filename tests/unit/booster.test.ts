@@ -1,0 +1,137 @@
+import { describe, expect, test } from "bun:test";
+import { Booster } from "../../src/boost/booster";
+import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK } from "../../src/boost/sched_attr";
+import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
+
+const params = { runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 };
+const target = (pid: number, cpu = 1) => ({ pid, comm: `victim${pid}`, cpu, waitedNs: 20.5e9, starttime: 777 });
+
+function setup() {
+  const sched = new FakeSched();
+  const timers = new FakeTimers();
+  const { log, lines } = recordingLogger();
+  const alive = new Map<number, number>();
+  const booster = new Booster(params, log, (pid) => alive.get(pid) ?? null, sched, timers);
+  const add = (pid: number, attr = fifo(1)) => {
+    sched.tasks.set(pid, attr);
+    alive.set(pid, 777);
+  };
+  return { sched, timers, lines, booster, alive, add };
+}
+
+describe("Booster", () => {
+  test("boosts with SCHED_DEADLINE and RESET_ON_FORK, restores the exact saved attributes after the duration", () => {
+    const { sched, timers, lines, booster, add } = setup();
+    const saved = fifo(7, SCHED_FLAG_RESET_ON_FORK);
+    add(10, saved);
+    expect(booster.boost(target(10))).toBe("boosted");
+    expect(sched.tasks.get(10)).toEqual({
+      policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 0,
+      runtimeNs: 20_000n, deadlineNs: 1_000_000_000n, periodNs: 1_000_000_000n,
+    });
+    expect(booster.isBoosted(10)).toBe(true);
+    expect(lines.find((l) => l.msg.startsWith("boosted pid 10 (victim10) (cpu 1) using SCHED_DEADLINE"))?.msg)
+      .toContain("was SCHED_FIFO prio 7");
+
+    timers.advance(2999);
+    expect(sched.tasks.get(10)!.policy).toBe(SCHED_DEADLINE);
+    timers.advance(1);
+    expect(sched.tasks.get(10)).toEqual(saved);
+    expect(booster.isBoosted(10)).toBe(false);
+    expect(lines.some((l) => l.level === "info" && l.msg.startsWith("restored pid 10 (victim10) (cpu 1) to SCHED_FIFO prio 7"))).toBe(true);
+  });
+
+  test("boosts on different CPUs overlap, each on its own timer", () => {
+    const { sched, timers, booster, add } = setup();
+    add(10);
+    add(11);
+    booster.boost(target(10, 1));
+    timers.advance(1000);
+    booster.boost(target(11, 2));
+    expect(booster.count).toBe(2);
+    timers.advance(2000);
+    expect(sched.tasks.get(10)!.policy).toBe(1);
+    expect(sched.tasks.get(11)!.policy).toBe(SCHED_DEADLINE);
+    timers.advance(1000);
+    expect(sched.tasks.get(11)!.policy).toBe(1);
+  });
+
+  test("a second boost of a boosted task does nothing", () => {
+    const { sched, booster, add } = setup();
+    add(10);
+    booster.boost(target(10));
+    expect(booster.boost(target(10))).toBe("already");
+    expect(sched.sets).toHaveLength(1);
+  });
+
+  test("a task that died (ESRCH) is dropped with one debug line, no error", () => {
+    const { lines, booster } = setup();
+    expect(booster.boost(target(99))).toBe("gone");
+    expect(lines.filter((l) => l.level === "error")).toHaveLength(0);
+    expect(lines.filter((l) => l.level === "debug" && l.msg.includes("pid 99"))).toHaveLength(1);
+  });
+
+  test("a failed boost logs the original's line with the errno", () => {
+    const { sched, lines, booster, add } = setup();
+    add(10);
+    sched.failSet.set(10, 1);
+    expect(booster.boost(target(10))).toBe("failed");
+    const err = lines.filter((l) => l.level === "error");
+    expect(err).toHaveLength(1);
+    expect(err[0]!.msg).toStartWith("boost_with_deadline failed to boost pid 10: Operation not permitted (EPERM)");
+    expect(booster.isBoosted(10)).toBe(false);
+  });
+
+  test("a task that exits during its boost is not restored and logs no error", () => {
+    const { sched, timers, lines, booster, add, alive } = setup();
+    add(10);
+    booster.boost(target(10));
+    alive.delete(10);
+    sched.tasks.delete(10);
+    timers.advance(3000);
+    expect(lines.filter((l) => l.level === "error")).toHaveLength(0);
+    expect(lines.filter((l) => l.msg.includes("exited during its boost"))).toHaveLength(1);
+  });
+
+  test("a reused pid is never restored onto the new task", () => {
+    const { sched, timers, booster, add, alive } = setup();
+    add(10);
+    booster.boost(target(10));
+    alive.set(10, 999); // another task with the same pid
+    sched.tasks.set(10, fifo(50));
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(50));
+  });
+
+  test("a task whose policy someone else changed during the boost is left alone, with a warning", () => {
+    const { sched, timers, lines, booster, add } = setup();
+    add(10);
+    booster.boost(target(10));
+    sched.tasks.set(10, fifo(30));
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(30));
+    expect(lines.some((l) => l.level === "warn" && l.msg.includes("by someone else"))).toBe(true);
+  });
+
+  test("restoreAll puts every boosted task back at once and cancels their timers", () => {
+    const { sched, timers, booster, add } = setup();
+    add(10, fifo(1));
+    add(11, fifo(2));
+    booster.boost(target(10));
+    booster.boost(target(11, 2));
+    booster.restoreAll("SIGTERM");
+    expect(sched.tasks.get(10)).toEqual(fifo(1));
+    expect(sched.tasks.get(11)).toEqual(fifo(2));
+    expect(timers.size).toBe(0);
+    expect(booster.count).toBe(0);
+  });
+
+  test("a failed restore logs the original's restore_policy line", () => {
+    const { sched, timers, lines, booster, add } = setup();
+    add(10);
+    booster.boost(target(10));
+    sched.failSet.set(10, 22);
+    timers.advance(3000);
+    expect(lines.find((l) => l.level === "error")?.msg).toStartWith("restore_policy: failed to restore sched policy for pid 10: Invalid argument (EINVAL)");
+  });
+});

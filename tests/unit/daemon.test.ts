@@ -1,0 +1,82 @@
+// One detection pass of the daemon against a fake backend: confirmation from
+// /proc, ghosts forgotten once, log-only, map-full reporting.
+import { describe, expect, test } from "bun:test";
+import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
+import type { RunConfig } from "../../src/cli/options";
+import { Daemon } from "../../src/daemon/daemon";
+import { recordingLogger } from "../helpers/fakes";
+
+class FakeBackend implements Backend {
+  readonly name = "fake";
+  waiters: Waiter[] = [];
+  forgotten: number[] = [];
+  dropped = 0;
+  start() {}
+  stop() {}
+  snapshot(): Snapshot {
+    const hog = { cpu: 1, pid: 1, tgid: 1, prio: 89, policy: 1, ranNs: 1e11 };
+    return { nowNs: 100_000_000_000n, waiters: this.waiters, running: [undefined, hog] };
+  }
+  forget(pid: number) {
+    this.forgotten.push(pid);
+  }
+  stats(): BackendStats {
+    return { dropped: this.dropped, tracked: this.waiters.length };
+  }
+}
+
+const cfg: RunConfig = {
+  cpus: [1], thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
+  boostDurationS: 3, logOnly: true, verbose: true, backend: "fake",
+};
+const GONE = 2 ** 22 + 7; // above any pid_max
+
+function setup() {
+  const backend = new FakeBackend();
+  const { log, lines } = recordingLogger();
+  return { backend, lines, daemon: new Daemon(cfg, backend, log) };
+}
+
+describe("a detection pass", () => {
+  test("a starving task that exists and is runnable is logged with the original's phrase and details", () => {
+    const { backend, lines, daemon } = setup();
+    // This test process is running, so /proc says R: a real, confirmable task.
+    backend.waiters = [{ pid: process.pid, tgid: process.pid, cpu: 1, prio: 98, policy: 1, waitedNs: 21.5e9 }];
+    const next = daemon.pass();
+    const hit = lines.filter((l) => l.msg.includes(`-${process.pid} starved on CPU 1 for 21 seconds`));
+    expect(hit).toHaveLength(1);
+    expect(hit[0]!.msg).toContain("waited 21.500 s");
+    expect(hit[0]!.msg).toMatch(/behind \S+-\d+ SCHED_FIFO prio 10\)/);
+    // log-only: nothing boosted, and the next pass is a granularity away.
+    expect(daemon.booster.count).toBe(0);
+    expect(lines.some((l) => l.msg.startsWith("boosted"))).toBe(false);
+    expect(next).toBe(5e9);
+  });
+
+  test("a ghost (no such task any more) is forgotten and logged once, at debug level", () => {
+    const { backend, lines, daemon } = setup();
+    backend.waiters = [{ pid: GONE, tgid: GONE, cpu: 1, prio: 98, policy: 1, waitedNs: 30e9 }];
+    daemon.pass();
+    daemon.pass();
+    daemon.pass();
+    expect(backend.forgotten).toEqual([GONE, GONE, GONE]);
+    const about = lines.filter((l) => l.msg.includes(String(GONE)));
+    expect(about).toHaveLength(1);
+    expect(about[0]!.level).toBe("debug");
+    expect(lines.some((l) => l.msg.includes("starved"))).toBe(false);
+  });
+
+  test("a full map is reported as a warning with the count, once per increase", () => {
+    const { backend, lines, daemon } = setup();
+    backend.dropped = 3;
+    daemon.pass();
+    daemon.pass();
+    backend.dropped = 5;
+    daemon.pass();
+    const warns = lines.filter((l) => l.level === "warn").map((l) => l.msg);
+    expect(warns).toEqual([
+      "3 task(s) could not be tracked: the fake map is full (3 in all)",
+      "2 task(s) could not be tracked: the fake map is full (5 in all)",
+    ]);
+  });
+});
