@@ -32,6 +32,7 @@ interface ActiveBoost {
   applied: SchedAttr;
   timer: ReturnType<typeof setTimeout>;
   startedMs: number;
+  cpuAtStartNs: number | null;
 }
 
 export interface Timers {
@@ -46,8 +47,13 @@ const realTimers: Timers = {
   nowMs: () => performance.now(),
 };
 
-/** Identity check before a restore: null when the pid is gone or reused. */
-export type StarttimeOf = (pid: number) => number | null;
+/** What the booster reads about a task: its identity and the CPU time it got. */
+export interface TaskProbe {
+  /** /proc starttime, null when the pid is gone: guards restores against pid reuse. */
+  starttime(pid: number): number | null;
+  /** CPU time used so far (ns), null when unknown. */
+  cpuTimeNs(pid: number): number | null;
+}
 
 const ESRCH = 3;
 
@@ -67,9 +73,11 @@ export class Booster {
   constructor(
     private readonly params: BoostParams,
     private readonly log: Logger,
-    private readonly starttimeOf: StarttimeOf,
+    private readonly probe: TaskProbe,
     private readonly ops: SchedOps = kernelSchedOps,
     private readonly timers: Timers = realTimers,
+    /** Called after a boost ends on its timer: the task may be starving again. */
+    private readonly onBoostEnd: () => void = () => {},
   ) {
     this.deadline = {
       policy: SCHED_DEADLINE,
@@ -107,8 +115,11 @@ export class Booster {
     } catch (e) {
       return this.failed(t, e, "boost");
     }
-    const timer = this.timers.set(() => this.restore(t.pid, "boost ended"), this.params.durationMs);
-    this.active.set(t.pid, { target: t, saved, applied, timer, startedMs: this.timers.nowMs() });
+    const timer = this.timers.set(() => {
+      this.restore(t.pid, "boost ended");
+      this.onBoostEnd();
+    }, this.params.durationMs);
+    this.active.set(t.pid, { target: t, saved, applied, timer, startedMs: this.timers.nowMs(), cpuAtStartNs: this.probe.cpuTimeNs(t.pid) });
     this.log.info(
       `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using SCHED_DEADLINE: was ${describeAttr(saved)}, ` +
         `now ${describeAttr(applied)} for ${this.params.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
@@ -134,7 +145,7 @@ export class Booster {
     this.timers.clear(b.timer);
     const { target: t } = b;
     const heldS = ((this.timers.nowMs() - b.startedMs) / 1000).toFixed(2);
-    const st = this.starttimeOf(pid);
+    const st = this.probe.starttime(pid);
     if (st === null || st !== t.starttime) {
       this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);
       return;
@@ -145,10 +156,20 @@ export class Booster {
         this.log.warn(`pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`);
         return;
       }
+      const cpuNow = this.probe.cpuTimeNs(pid);
       this.ops.set(pid, b.saved);
       const check = this.ops.get(pid);
       const exact = attrEqual(check, b.saved) ? "" : ` (kernel reports ${describeAttr(check)})`;
-      this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from SCHED_DEADLINE after ${heldS} s (${why})${exact}`);
+      const ranNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs : null;
+      const ran = ranNs === null ? "" : `, ran ${(ranNs / 1e6).toFixed(3)} ms`;
+      this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from SCHED_DEADLINE after ${heldS} s (${why})${ran}${exact}`);
+      // A full boost that gave nothing: say so, and the likely reason, instead of claiming a rescue.
+      if (ranNs === 0 && why === "boost ended") {
+        this.log.warn(
+          `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
+            `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns to the next tick unless HRTICK_DL is on)`,
+        );
+      }
     } catch (e) {
       if (e instanceof SysError && e.errno === ESRCH) {
         this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);

@@ -10,7 +10,7 @@ import type { RunConfig } from "../cli/options";
 import { formatCpuList } from "../kernel/cpus";
 import { dlServerPresent } from "../kernel/dl_server";
 import { ensureMounted, unmount } from "../kernel/mounts";
-import { readTaskStat } from "../kernel/proc";
+import { readCpuTimeNs, readTaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import { detect, type DetectConfig, type Starving } from "./detect";
 
@@ -43,7 +43,10 @@ export class Daemon {
     this.booster = new Booster(
       { runtimeNs: cfg.boostRuntimeNs, periodNs: cfg.boostPeriodNs, durationMs: cfg.boostDurationS * 1000 },
       log,
-      (pid) => readTaskStat(pid)?.starttime ?? null,
+      { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs },
+      undefined,
+      undefined,
+      () => this.passSoon(),
     );
     this.detectCfg = {
       cpus: new Set(cfg.cpus),
@@ -83,6 +86,13 @@ export class Daemon {
   private schedule(delayNs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => this.runPass(), Math.ceil(delayNs / NS_PER_MS));
+  }
+
+  /** A pass now rather than at the scheduled time (a boost just ended). */
+  private passSoon(): void {
+    if (this.stopped || !this.started) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   private runPass(): void {

@@ -53,6 +53,16 @@ export function readTaskStat(pid: number): TaskStat | null {
   return parseTaskStat(text);
 }
 
+/** CPU time (ns) the task has run, from /proc/<pid>/schedstat; null when gone or unavailable. */
+export function readCpuTimeNs(pid: number): number | null {
+  try {
+    const v = Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 export function readProcNumber(path: string): number {
   const v = Number(readFileSync(path, "utf8").trim());
   if (!Number.isFinite(v)) throw new Error(`${path}: not a number`);

@@ -11,12 +11,14 @@ function setup() {
   const timers = new FakeTimers();
   const { log, lines } = recordingLogger();
   const alive = new Map<number, number>();
-  const booster = new Booster(params, log, (pid) => alive.get(pid) ?? null, sched, timers);
+  const cpu = new Map<number, number>();
+  const probe = { starttime: (pid: number) => alive.get(pid) ?? null, cpuTimeNs: (pid: number) => cpu.get(pid) ?? null };
+  const booster = new Booster(params, log, probe, sched, timers);
   const add = (pid: number, attr = fifo(1)) => {
     sched.tasks.set(pid, attr);
     alive.set(pid, 777);
   };
-  return { sched, timers, lines, booster, alive, add };
+  return { sched, timers, lines, booster, alive, cpu, add };
 }
 
 describe("Booster", () => {
@@ -54,6 +56,23 @@ describe("Booster", () => {
     expect(sched.tasks.get(11)!.policy).toBe(SCHED_DEADLINE);
     timers.advance(1000);
     expect(sched.tasks.get(11)!.policy).toBe(1);
+  });
+
+  test("the end of a boost (not a restore at shutdown) asks for a pass at once", () => {
+    const sched = new FakeSched();
+    const timers = new FakeTimers();
+    let ended = 0;
+    const probe = { starttime: () => 777, cpuTimeNs: () => null };
+    const booster = new Booster(params, recordingLogger().log, probe, sched, timers, () => ended++);
+    sched.tasks.set(10, fifo(1));
+    sched.tasks.set(11, fifo(1));
+    booster.boost(target(10));
+    booster.boost(target(11));
+    timers.advance(3000);
+    expect(ended).toBe(2);
+    booster.boost(target(10));
+    booster.restoreAll("SIGTERM");
+    expect(ended).toBe(2);
   });
 
   test("a second boost of a boosted task does nothing", () => {
@@ -124,6 +143,24 @@ describe("Booster", () => {
     expect(sched.tasks.get(11)).toEqual(fifo(2));
     expect(timers.size).toBe(0);
     expect(booster.count).toBe(0);
+  });
+
+  test("the restore line says how much CPU the boost gave; none at all is a warning with the likely cause", () => {
+    const { timers, lines, booster, add, cpu } = setup();
+    add(10);
+    add(11);
+    cpu.set(10, 1_000_000);
+    cpu.set(11, 5_000_000);
+    booster.boost(target(10));
+    booster.boost(target(11, 2));
+    cpu.set(10, 9_500_000);
+    timers.advance(3000);
+    expect(lines.find((l) => l.msg.startsWith("restored pid 10"))?.msg).toContain("ran 8.500 ms");
+    expect(lines.find((l) => l.msg.startsWith("restored pid 11"))?.msg).toContain("ran 0.000 ms");
+    const warns = lines.filter((l) => l.level === "warn");
+    expect(warns).toHaveLength(1);
+    expect(warns[0]!.msg).toStartWith("pid 11 (victim11) got no CPU time from its 3.00 s SCHED_DEADLINE boost");
+    expect(warns[0]!.msg).toContain("HRTICK_DL");
   });
 
   test("a failed restore logs the original's restore_policy line", () => {
