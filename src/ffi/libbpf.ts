@@ -26,6 +26,7 @@ const lib = dlopen("libbpf.so.1", {
   bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
+  bpf_enable_stats: { args: ["i32"], returns: "i32" },
 });
 const b = lib.symbols;
 
@@ -172,4 +173,11 @@ export function deleteElem(fd: number, key: Uint8Array): boolean {
   if (r === 0) return true;
   if (-r === 2) return false;
   throw new SysError("bpf_map_delete_elem", -r);
+}
+
+const BPF_STATS_RUN_TIME = 0;
+
+/** Turns on BPF run-time stats until the returned fd is closed (no global sysctl to restore). */
+export function enableRunTimeStats(): number {
+  return checkInt("bpf_enable_stats", b.bpf_enable_stats(BPF_STATS_RUN_TIME));
 }
