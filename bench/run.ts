@@ -4,8 +4,9 @@
 //   bun bench/run.ts [--quick]
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stalldBpfObject } from "../src/backends/bpf_object";
+import { stalldBpfObject, taskScanBpfObject } from "../src/backends/bpf_object";
 import { QueueTrackBackend } from "../src/backends/queue_track";
+import { TaskScanBackend } from "../src/backends/task_scan";
 import type { RunConfig } from "../src/cli/options";
 import { Daemon } from "../src/daemon/daemon";
 import { closeFd } from "../src/ffi/libc";
@@ -19,12 +20,13 @@ import {
   withRtLock, type Daemon as DaemonProc, type Load,
 } from "../tests/helpers/rt";
 import {
-  CYCLICTEST_ARGS, cpuByThread, cyclictest, fmt, fmtSummary, percentile, perfPipe, processCpuNs, progStats, rssKb, summarize,
+  CYCLICTEST_ARGS, cpuByThread, cyclictest, fmt, fmtSummary, percentile, perfPipe, progStats, rssKb, summarize,
   table, type Summary,
 } from "./lib";
 
 const QUICK = process.argv.includes("--quick");
-const BACKENDS = ["queue_track"] as const;
+const BACKENDS = ["queue_track", "task_scan"] as const;
+type BackendName = (typeof BACKENDS)[number];
 const PIPE_LOOPS = 20_000;
 const PAIRS = QUICK ? 2 : 4;
 const CT_SECONDS = QUICK ? 4 : 8;
@@ -42,45 +44,88 @@ const figures: Figure[] = [];
 const targets: string[][] = [];
 const note = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-async function daemonUp(args: string[] = ["run"]): Promise<DaemonProc> {
+/** Children alive right now: on SIGINT/SIGTERM the bench ends them (daemons first, so they restore). */
+const liveDaemons = new Set<DaemonProc>();
+const liveLoads = new Set<Load>();
+
+async function daemonUp(args: string[]): Promise<DaemonProc> {
   const d = startDaemon(args);
+  liveDaemons.add(d);
+  const stop = d.stop.bind(d);
+  d.stop = async (signal) => {
+    liveDaemons.delete(d);
+    return stop(signal);
+  };
   await d.waitFor(/monitoring CPUs/, 10_000);
   return d;
 }
 
-/** A B A B: `run(withDaemon)` for each pair; returns both series. */
-async function alternate<T>(pairs: number, run: (withDaemon: boolean) => Promise<T>): Promise<{ without: T[]; with: T[] }> {
-  const out = { without: [] as T[], with: [] as T[] };
-  for (let i = 0; i < pairs; i++) {
-    out.without.push(await run(false));
-    const d = await daemonUp();
-    try {
-      out.with.push(await run(true));
-    } finally {
-      await d.stop();
+async function load(policy: "fifo", prio: number, seconds: number): Promise<Load> {
+  const l = await startLoad(policy, prio, seconds);
+  liveLoads.add(l);
+  void l.proc.exited.then(() => liveLoads.delete(l));
+  return l;
+}
+
+function onSignal(rtBefore: number) {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, async () => {
+      note(`${sig}: stopping`);
+      for (const l of liveLoads) l.proc.kill("SIGKILL");
+      await Promise.all([...liveDaemons].map((d) => d.stop()));
+      if (rtRuntime() !== rtBefore) writeFileSync("/proc/sys/kernel/sched_rt_runtime_us", `${rtBefore}\n`);
+      process.exit(130);
+    });
+  }
+}
+
+/** Without, with backend A, with backend B, repeated: every series from the same stretch of time. */
+async function alternate<T>(rounds: number, run: () => Promise<T>): Promise<{ without: T[]; with: Record<BackendName, T[]> }> {
+  const out = { without: [] as T[], with: Object.fromEntries(BACKENDS.map((b) => [b, [] as T[]])) as Record<BackendName, T[]> };
+  for (let i = 0; i < rounds; i++) {
+    out.without.push(await run());
+    for (const b of BACKENDS) {
+      const d = await daemonUp(["run", "-b", b]);
+      try {
+        out.with[b].push(await run());
+      } finally {
+        await d.stop();
+      }
     }
   }
   return out;
 }
 
-function row(label: string, s: Summary, digits = 1, command = ""): string[] {
-  return [label, ...fmtSummary(s, digits), command];
+/** One row: a label, min/median/max per backend (blank where a backend has none), the command. */
+function row(label: string, per: Partial<Record<BackendName, Summary | number | string>>, digits = 1, command = ""): string[] {
+  const cells = BACKENDS.flatMap((b) => {
+    const v = per[b];
+    if (v === undefined) return ["", "", ""];
+    if (typeof v === "string") return [v, "", ""];
+    if (typeof v === "number") return [fmt(v, digits), "", ""];
+    return fmtSummary(v, digits);
+  });
+  return [label, ...cells, command];
 }
+
+const HEADER = (what: string) => [what, ...BACKENDS.flatMap((b) => [`${b} min`, "median", "max"]), "command"];
+const both = (f: (b: BackendName) => Summary): Record<BackendName, Summary> =>
+  Object.fromEntries(BACKENDS.map((b) => [b, f(b)])) as Record<BackendName, Summary>;
 
 async function fig2Throughput() {
   note("figure 2: perf bench sched pipe, without/with the daemon");
   const r = await alternate(PAIRS, () => perfPipe(PIPE_LOOPS));
-  const ratios = r.with.map((w, i) => (100 * w) / r.without[i]!);
-  const ratio = summarize(ratios);
+  const without = summarize(r.without);
+  const ratio = both((b) => summarize(r.with[b].map((w, i) => (100 * w) / r.without[i]!)));
   figures.push({
     title: "2. Context-switch throughput, with vs without the daemon",
-    body: table(["ops/s (queue_track)", "min", "median", "max", "command"], [
-      row("without daemon", summarize(r.without), 0, `\`perf bench sched pipe -l ${PIPE_LOOPS}\``),
-      row("with daemon", summarize(r.with), 0, `same, while \`dist/stalld run\` runs`),
-      row("with / without, per pair (%)", ratio, 1, `${PAIRS} pairs, alternated`),
+    body: table(HEADER("ops/s"), [
+      row("without daemon", { queue_track: without, task_scan: without }, 0, `\`perf bench sched pipe -l ${PIPE_LOOPS}\``),
+      row("with daemon", both((b) => summarize(r.with[b])), 0, "same, while `dist/stalld run -b <backend>` runs"),
+      row("with / without, per round (%)", ratio, 1, `${PAIRS} rounds of without, queue_track, task_scan`),
     ]),
   });
-  targets.push(["2: throughput with daemon >= 98 % of without", `${fmt(ratio.median)} % (median of ${PAIRS} pairs)`, ratio.median >= 98 ? "met" : "missed"]);
+  targets.push(["2: throughput with daemon >= 98 % of without", BACKENDS.map((b) => `${b} ${fmt(ratio[b].median)} %`).join("; "), BACKENDS.map((b) => `${b} ${ratio[b].median >= 98 ? "met" : "missed"}`).join(", ")]);
 }
 
 async function fig3Latency() {
@@ -89,33 +134,40 @@ async function fig3Latency() {
   const cmd = `\`${CYCLICTEST_ARGS(VICTIM_CPU, CT_SECONDS).join(" ")}\``;
   const rows: string[][] = [];
   for (const k of ["avg", "p99", "max"] as const) {
-    rows.push(row(`${k} without (us)`, summarize(r.without.map((x) => x[k])), 0, cmd));
-    rows.push(row(`${k} with (us)`, summarize(r.with.map((x) => x[k])), 0, "same, while `dist/stalld run` runs"));
-    rows.push(row(`${k} with / without (%)`, summarize(r.with.map((x, i) => (100 * x[k]) / Math.max(1, r.without[i]![k]))), 0, ""));
+    const without = summarize(r.without.map((x) => x[k]));
+    rows.push(row(`${k} without (us)`, { queue_track: without, task_scan: without }, 0, cmd));
+    rows.push(row(`${k} with (us)`, both((b) => summarize(r.with[b].map((x) => x[k]))), 0, "same, while `dist/stalld run -b <backend>` runs"));
+    rows.push(row(`${k} with / without (%)`, both((b) => summarize(r.with[b].map((x, i) => (100 * x[k]) / Math.max(1, r.without[i]![k])))), 0, "per round"));
   }
-  figures.push({ title: "3. Wake-up latency on the monitored CPU 1 (cyclictest, FIFO 95)", body: table(["(queue_track)", "min", "median", "max", "command"], rows) });
-  const avgW = summarize(r.with.map((x) => x.avg)).median;
-  const avgWo = summarize(r.without.map((x) => x.avg)).median;
-  const maxW = summarize(r.with.map((x) => x.max)).median;
+  figures.push({ title: "3. Wake-up latency on the monitored CPU 1 (cyclictest, FIFO 95)", body: table(HEADER("latency"), rows) });
+  const avgWo = summarize(r.without.map((x) => x.avg));
   const maxWo = summarize(r.without.map((x) => x.max));
+  const verdict = (b: BackendName) => {
+    const avg = summarize(r.with[b].map((x) => x.avg)).median;
+    const max = summarize(r.with[b].map((x) => x.max)).median;
+    return { avg, max, ok: max <= maxWo.max && avg <= avgWo.max };
+  };
   targets.push([
     "3: cyclictest avg and max on CPU 1 not measurably worse",
-    `avg ${fmt(avgW, 0)} vs ${fmt(avgWo, 0)} us; max median ${fmt(maxW, 0)} vs ${fmt(maxWo.median, 0)} us (without: ${fmt(maxWo.min, 0)}-${fmt(maxWo.max, 0)})`,
-    maxW <= maxWo.max && avgW <= avgWo * 1.1 ? "met (within the without-runs' spread)" : "missed",
+    `without: avg ${fmt(avgWo.median, 0)} us (${fmt(avgWo.min, 0)}-${fmt(avgWo.max, 0)}), max ${fmt(maxWo.median, 0)} us (${fmt(maxWo.min, 0)}-${fmt(maxWo.max, 0)}); ` +
+      BACKENDS.map((b) => `${b}: avg ${fmt(verdict(b).avg, 0)}, max ${fmt(verdict(b).max, 0)} us`).join("; "),
+    BACKENDS.map((b) => `${b} ${verdict(b).ok ? "met (within the without-runs' spread)" : "missed"}`).join(", "),
   ]);
 }
 
-async function startupTimes() {
+async function startupTimes(): Promise<Record<BackendName, Summary>> {
   note("figure 6: start-up to monitoring");
-  const ms: number[] = [];
+  const ms = Object.fromEntries(BACKENDS.map((b) => [b, [] as number[]])) as Record<BackendName, number[]>;
   for (let i = 0; i < 5; i++) {
-    const t0 = Date.now();
-    const d = startDaemon(["run", "-l"]);
-    const line = await d.waitFor(/monitoring CPUs/, 10_000);
-    ms.push(lineTime(line) - t0);
-    await d.stop();
+    for (const b of BACKENDS) {
+      const t0 = Date.now();
+      const d = startDaemon(["run", "-l", "-b", b]);
+      const line = await d.waitFor(/monitoring CPUs/, 10_000);
+      ms[b].push(lineTime(line) - t0);
+      await d.stop();
+    }
   }
-  return summarize(ms);
+  return both((b) => summarize(ms[b]));
 }
 
 /** Empty programs on the same tracepoints: the per-event floor on this machine. */
@@ -158,54 +210,78 @@ async function fig1EventCost() {
     unloadFloor();
     closeFd(fd);
   }
-  const label = (name: string) => (name.startsWith("floor_") ? `${name} (empty program: the floor)` : name);
-  const rows = [...perProg.entries()].sort().map(([name, xs]) => row(label(name), summarize(xs), 0, `\`perf bench sched pipe -l ${PIPE_LOOPS}\` with BPF_ENABLE_STATS, \`bpftool prog show\` run_time_ns/run_cnt`));
-  figures.push({ title: "1. Per-event cost of each attached BPF program (ns per run)", body: table(["program (queue_track)", "min", "median", "max", "command"], rows) });
+  const cmd = `\`perf bench sched pipe -l ${PIPE_LOOPS}\` with BPF_ENABLE_STATS, \`bpftool prog show\` run_time_ns/run_cnt`;
+  const rows: string[][] = [
+    row("programs on scheduler tracepoints", { queue_track: "5", task_scan: "0" }, 0, "`bpftool link show` while each daemon runs"),
+  ];
+  for (const [name, xs] of [...perProg.entries()].sort()) {
+    const s = summarize(xs);
+    if (name.startsWith("floor_")) rows.push(row(`${name} (empty program: the floor)`, { queue_track: s, task_scan: s }, 0, cmd));
+    else if (name === "stalld_scan") rows.push(row("stalld_scan (per task visited, in the daemon's pass, off the hot path)", { task_scan: s }, 0, cmd));
+    else rows.push(row(name, { queue_track: s }, 0, cmd));
+  }
+  figures.push({ title: "1. Per-event cost of each attached BPF program (ns per run)", body: table(HEADER("program"), rows) });
   const med = (name: string) => summarize(perProg.get(name) ?? []).median;
-  const ours = [...perProg.keys()].filter((n) => n.startsWith("stalld_"));
+  const ours = [...perProg.keys()].filter((n) => n.startsWith("stalld_") && n !== "stalld_scan");
   const worstName = ours.reduce((a, b) => (med(a) >= med(b) ? a : b), ours[0] ?? "");
   const worst = med(worstName);
   targets.push([
     "1: <= 150 ns per event, any hot-path program",
-    `worst median ${fmt(worst, 0)} ns (${worstName}); sched_switch ${fmt(med("stalld_switch"), 0)} ns vs empty-program floor ${fmt(med("floor_switch"), 0)} ns`,
-    worst <= 150 ? "met" : "missed",
+    `queue_track: worst median ${fmt(worst, 0)} ns (${worstName}), sched_switch ${fmt(med("stalld_switch"), 0)} ns vs empty-program floor ${fmt(med("floor_switch"), 0)} ns; task_scan: no hot-path program`,
+    `queue_track ${worst <= 150 ? "met" : "missed"}, task_scan met`,
   ]);
 }
 
-async function fig4Detection() {
-  note(`figure 4: ${EPISODES} starvation episodes`);
-  const delays: number[] = [];
-  for (let i = 0; i < EPISODES; i++) {
-    let hog: Load | undefined;
-    let victim: Load | undefined;
-    const d = await daemonUp(["run", "-c", String(VICTIM_CPU), "-t", "1", "-d", "1"]);
-    try {
-      hog = await startLoad("fifo", 10, 6);
-      await Bun.sleep(50);
-      victim = await startLoad("fifo", 1, 7);
-      const det = await d.waitFor(new RegExp(`-${victim.pid} starved on CPU`), 5000);
-      const boost = await d.waitFor(new RegExp(`boosted pid ${victim.pid} `), 2000);
-      const waited = Number(/waited ([\d.]+) s/.exec(det)![1]);
-      delays.push((waited - 1) * 1000 + (lineTime(boost) - lineTime(det)));
-    } finally {
-      await kill(hog, victim);
-      await d.stop();
-    }
+async function episode(backend: BackendName): Promise<number> {
+  let hog: Load | undefined;
+  let victim: Load | undefined;
+  const d = await daemonUp(["run", "-b", backend, "-c", String(VICTIM_CPU), "-t", "1", "-d", "1"]);
+  try {
+    hog = await load("fifo", 10, 6);
+    await Bun.sleep(50);
+    victim = await load("fifo", 1, 7);
+    const det = await d.waitFor(new RegExp(`-${victim.pid} starved on CPU`), 5000);
+    const boost = await d.waitFor(new RegExp(`boosted pid ${victim.pid} `), 2000);
+    const waited = Number(/waited ([\d.]+) s/.exec(det)![1]);
+    return (waited - 1) * 1000 + (lineTime(boost) - lineTime(det));
+  } finally {
+    await kill(hog, victim);
+    await d.stop();
   }
-  const p = (q: number) => fmt(percentile(delays, q));
+}
+
+async function fig4Detection() {
+  note(`figure 4: ${EPISODES} starvation episodes per backend`);
+  const delays = Object.fromEntries(BACKENDS.map((b) => [b, [] as number[]])) as Record<BackendName, number[]>;
+  for (let i = 0; i < EPISODES; i++) for (const b of BACKENDS) delays[b].push(await episode(b));
+  const cell = (b: BackendName) => `${delays[b].length} episodes: p50 ${fmt(percentile(delays[b], 50))}, p95 ${fmt(percentile(delays[b], 95))}, max ${fmt(Math.max(...delays[b]))}`;
   figures.push({
     title: "4. Detection delay: threshold crossing to boost applied (ms)",
-    body: table(["episodes (queue_track)", "p50", "p95", "max", "command"], [
-      [String(delays.length), p(50), p(95), fmt(Math.max(...delays)), "`dist/stalld run -c 1 -t 1 -d 1`; FIFO 1 victim behind a FIFO 10 busy loop on CPU 1; delay = waited - threshold + (boost line - detection line)"],
-    ]),
+    body: table(["backend", "delay (ms)", "command"], BACKENDS.map((b) => [b, cell(b),
+      `\`dist/stalld run -b ${b} -c 1 -t 1 -d 1\`; FIFO 1 victim behind a FIFO 10 busy loop on CPU 1; delay = waited - threshold + (boost line - detection line); backends alternated`])),
   });
-  targets.push(["4: p95 detection delay <= 50 ms past the threshold", `p95 ${p(95)} ms, max ${fmt(Math.max(...delays))} ms`, percentile(delays, 95) <= 50 ? "met" : "missed"]);
+  targets.push([
+    "4: p95 detection delay <= 50 ms past the threshold",
+    BACKENDS.map((b) => `${b} p95 ${fmt(percentile(delays[b], 95))} ms`).join("; "),
+    BACKENDS.map((b) => `${b} ${percentile(delays[b], 95) <= 50 ? "met" : "missed"}`).join(", "),
+  ]);
+}
+
+function makeBackend(b: BackendName, cfg: RunConfig) {
+  if (b === "task_scan") {
+    return new TaskScanBackend({ object: taskScanBpfObject(), cpus: cfg.cpus, reportNs: (cfg.thresholdS - cfg.granularityS) * 1e9, log: silent });
+  }
+  return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log: silent });
 }
 
 async function fig5PassCost() {
   note("figure 5: CPU time of one detection pass");
   const rows: string[][] = [];
-  let worst = 0;
+  const worst = { queue_track: 0, task_scan: 0 } as Record<BackendName, number>;
+  const cfg: RunConfig = {
+    cpus: onlineCpus(), thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
+    boostDurationS: 3, logOnly: true, verbose: false, backend: null,
+  };
   for (const n of [100, 1000, 10_000]) {
     const threads = Bun.spawn([THREADS_BIN, String(n), "120"], { stdout: "pipe" });
     // Wait for "ready": every thread exists (stdout stays open until it exits).
@@ -217,30 +293,31 @@ async function fig5PassCost() {
       ready += new TextDecoder().decode(value);
     }
     reader.releaseLock();
-    const qt = new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log: silent });
-    const per: number[] = [];
+    const per = Object.fromEntries(BACKENDS.map((b) => [b, [] as number[]])) as Record<BackendName, number[]>;
     try {
-      qt.start();
-      const cfg: RunConfig = {
-        cpus: onlineCpus(), thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-        boostDurationS: 3, logOnly: true, verbose: false, backend: "queue_track",
-      };
-      const daemon = new Daemon(cfg, qt, silent);
-      const passes = 500;
-      for (let run = 0; run < 3; run++) {
-        const c0 = process.cpuUsage();
-        for (let i = 0; i < passes; i++) daemon.pass();
-        const c1 = process.cpuUsage(c0);
-        per.push((c1.user + c1.system) / passes / 1000);
+      for (const b of BACKENDS) {
+        const backend = makeBackend(b, cfg);
+        try {
+          backend.start();
+          const daemon = new Daemon(cfg, backend, silent);
+          const passes = 200;
+          for (let run = 0; run < 3; run++) {
+            const c0 = process.cpuUsage();
+            for (let i = 0; i < passes; i++) daemon.pass();
+            const c1 = process.cpuUsage(c0);
+            per[b].push((c1.user + c1.system) / passes / 1000);
+          }
+        } finally {
+          backend.stop();
+        }
       }
     } finally {
-      qt.stop();
       threads.kill("SIGKILL");
       await threads.exited;
     }
-    const s = summarize(per);
-    worst = Math.max(worst, s.median);
-    rows.push(row(`${n} threads alive`, s, 3, `\`build/threads ${n} 120\`; 500 passes of the daemon's pass() in-process, process.cpuUsage`));
+    const s = both((b) => summarize(per[b]));
+    for (const b of BACKENDS) worst[b] = Math.max(worst[b], s[b].median);
+    rows.push(row(`${n} threads alive`, s, 3, `\`build/threads ${n} 120\`; 200 passes of the daemon's pass() in-process (all CPUs monitored), process.cpuUsage`));
   }
   return { rows, worst };
 }
@@ -249,57 +326,72 @@ async function main() {
   requireRoot();
   pinSelfToCpu0();
   const rtBefore = rtRuntime();
+  onSignal(rtBefore);
   const started = new Date();
-  let long: DaemonProc | undefined;
+  const long: Partial<Record<BackendName, DaemonProc>> = {};
   try {
     await withRtLock(async () => {
       await fig2Throughput();
       await fig3Latency();
       const startup = await startupTimes();
 
-      note(`long run: one daemon for ${LONG_RUN_S} s (RSS, idle CPU)`);
-      long = await daemonUp(["run"]);
+      note(`long run: one daemon per backend for ${LONG_RUN_S} s (RSS, idle CPU)`);
+      for (const b of BACKENDS) long[b] = await daemonUp(["run", "-b", b]);
       const longStart = Date.now();
       await Bun.sleep(2000);
-      const rssStart = rssKb(long.proc.pid);
-      const cpu0 = processCpuNs(long.proc.pid);
-      const threads0 = cpuByThread(long.proc.pid);
+      const pid = (b: BackendName) => long[b]!.proc.pid;
+      const rssStart = Object.fromEntries(BACKENDS.map((b) => [b, rssKb(pid(b))])) as Record<BackendName, number>;
+      const cpu0 = Object.fromEntries(BACKENDS.map((b) => [b, cpuByThread(pid(b))])) as Record<BackendName, Map<string, number>>;
       await Bun.sleep(IDLE_S * 1000);
-      const idleNs = processCpuNs(long.proc.pid) - cpu0;
-      const byThread = [...cpuByThread(long.proc.pid)]
-        .map(([comm, ns]) => `${comm} ${fmt((ns - (threads0.get(comm) ?? 0)) / 1e6, 2)} ms`)
-        .join(", ");
-      const idlePerHourS = (idleNs / 1e9) * (3600 / IDLE_S);
+      const idle = Object.fromEntries(BACKENDS.map((b) => {
+        const byThread = [...cpuByThread(pid(b))].map(([comm, ns]) => [comm, ns - (cpu0[b].get(comm) ?? 0)] as const);
+        const total = byThread.reduce((acc, [, ns]) => acc + ns, 0);
+        return [b, { perHourS: (total / 1e9) * (3600 / IDLE_S), byThread: byThread.map(([c, ns]) => `${c} ${fmt(ns / 1e6, 2)} ms`).join(", ") }];
+      })) as Record<BackendName, { perHourS: number; byThread: string }>;
 
       await fig1EventCost();
       await fig4Detection();
       const pass = await fig5PassCost();
-      pass.rows.push([`daemon CPU per idle hour (s)`, fmt(idlePerHourS, 2), "", "", `\`dist/stalld run\` idle for ${IDLE_S} s (from 2 s after start), schedstat of all its threads, x ${3600 / IDLE_S}; by thread: ${byThread}`]);
-      figures.push({ title: "5. Cost of one detection pass (ms of CPU) and of an idle hour", body: table(["(queue_track)", "min", "median", "max", "command"], pass.rows) });
-      targets.push(["5: idle CPU < 1 s per hour; a pass over 10,000 threads < 10 ms", `${fmt(idlePerHourS, 2)} s/hour; worst pass median ${fmt(pass.worst, 3)} ms`, idlePerHourS < 1 && pass.worst < 10 ? "met" : "missed"]);
+      pass.rows.push(row("daemon CPU per idle hour (s)", { queue_track: idle.queue_track.perHourS, task_scan: idle.task_scan.perHourS }, 2,
+        `\`dist/stalld run -b <backend>\` idle for ${IDLE_S} s (from 2 s after start), schedstat of all its threads, x ${3600 / IDLE_S}; by thread: ` +
+          BACKENDS.map((b) => `${b}: ${idle[b].byThread}`).join("; ")));
+      figures.push({ title: "5. Cost of one detection pass (ms of CPU) and of an idle hour", body: table(HEADER("pass"), pass.rows) });
+      targets.push([
+        "5: idle CPU < 1 s per hour; a pass over 10,000 threads < 10 ms",
+        BACKENDS.map((b) => `${b}: ${fmt(idle[b].perHourS, 2)} s/hour, worst pass median ${fmt(pass.worst[b], 3)} ms`).join("; "),
+        BACKENDS.map((b) => `${b} ${idle[b].perHourS < 1 && pass.worst[b] < 10 ? "met" : "missed"}`).join(", "),
+      ]);
 
       const left = LONG_RUN_S * 1000 - (Date.now() - longStart);
       if (left > 0) {
-        note(`waiting ${Math.round(left / 1000)} s for the long run's RSS`);
+        note(`waiting ${Math.round(left / 1000)} s for the long runs' RSS`);
         await Bun.sleep(left);
       }
-      const rssEnd = rssKb(long.proc.pid);
-      await long.stop();
-      long = undefined;
+      const rssEnd = Object.fromEntries(BACKENDS.map((b) => [b, rssKb(pid(b))])) as Record<BackendName, number>;
+      // The last started saw throttling already off; stop it first so the first one restores it.
+      for (const b of [...BACKENDS].reverse()) {
+        await long[b]!.stop();
+        delete long[b];
+      }
       const size = statSync(STALLD).size;
+      const mb = (kb: Record<BackendName, number>) => Object.fromEntries(BACKENDS.map((b) => [b, kb[b] / 1024])) as Record<BackendName, number>;
       figures.push({
         title: "6. Memory, start-up time, binary size",
-        body: table(["(queue_track)", "min", "median", "max", "command"], [
-          [`RSS 2 s after start (MB)`, fmt(rssStart / 1024), "", "", "`dist/stalld run`, VmRSS"],
-          [`RSS after ${LONG_RUN_S / 60} min (MB)`, fmt(rssEnd / 1024), "", "", "same process"],
-          row("exec to \"monitoring\" (ms)", startup, 0, "`dist/stalld run -l`, 5 starts: spawn time to the monitoring line's timestamp"),
-          ["binary size (MB)", fmt(size / 1e6), "", "", "`stat -c %s dist/stalld`"],
+        body: table(HEADER("what"), [
+          row("RSS 2 s after start (MB)", mb(rssStart), 1, "`dist/stalld run -b <backend>`, VmRSS"),
+          row(`RSS after ${LONG_RUN_S / 60} min (MB)`, mb(rssEnd), 1, "same processes"),
+          row("exec to \"monitoring\" (ms)", startup, 0, "`dist/stalld run -l -b <backend>`, 5 starts each, alternated: spawn time to the monitoring line's timestamp"),
+          row("binary size (MB, one binary for both)", { queue_track: size / 1e6, task_scan: size / 1e6 }, 1, "`stat -c %s dist/stalld`"),
         ]),
       });
-      targets.push(["6: start-up < 200 ms; RSS < 50 MB", `start-up median ${fmt(startup.median, 0)} ms; RSS ${fmt(rssStart / 1024)} -> ${fmt(rssEnd / 1024)} MB`, startup.median < 200 && rssEnd / 1024 < 50 ? "met" : "missed"]);
+      targets.push([
+        "6: start-up < 200 ms; RSS < 50 MB",
+        BACKENDS.map((b) => `${b}: start-up median ${fmt(startup[b].median, 0)} ms, RSS ${fmt(rssStart[b] / 1024)} -> ${fmt(rssEnd[b] / 1024)} MB`).join("; "),
+        BACKENDS.map((b) => `${b} ${startup[b].median < 200 && rssEnd[b] / 1024 < 50 ? "met" : "missed"}`).join(", "),
+      ]);
     });
   } finally {
-    if (long) await long.stop();
+    for (const d of Object.values(long)) await d?.stop();
     if (rtRuntime() !== rtBefore) {
       writeFileSync("/proc/sys/kernel/sched_rt_runtime_us", `${rtBefore}\n`);
       note(`sched_rt_runtime_us put back to ${rtBefore}`);

@@ -34,4 +34,33 @@ struct stalld_running {
 	__u32 policy;
 };
 
+/*
+ * task_scan: one record per interesting task, written by the iter/task
+ * program into the seq_file the daemon reads each pass.
+ */
+#define STALLD_SCAN_HEADER	0	/* first record: pid holds STALLD_SCAN_HAS_* flags */
+#define STALLD_SCAN_WAITER	1	/* queued, not running: ns = waited so far */
+#define STALLD_SCAN_RUNNING	2	/* on a CPU: ns = time on the CPU so far */
+
+#define STALLD_SCAN_HAS_QUEUED	1	/* sched_info.last_queued (CONFIG_SCHED_INFO) */
+#define STALLD_SCAN_HAS_RQ	2	/* task -> run queue clock (CONFIG_FAIR_GROUP_SCHED) */
+
+struct stalld_scan_rec {
+	__u64 ns;
+	__u32 kind;
+	__u32 pid;
+	__u32 tgid;
+	__u32 cpu;
+	__s32 prio;
+	__u32 policy;
+};
+
+#define STALLD_SCAN_MAX_CPUS	1024
+
+/* Value of the one-element `scan_cfg` array: set by the daemon before each pass. */
+struct stalld_scan_cfg {
+	__u64 report_ns;	/* report waiters that waited at least this long */
+	__u64 cpus[STALLD_SCAN_MAX_CPUS / 64];	/* monitored CPUs */
+};
+
 #endif /* STALLD_H */

@@ -5,9 +5,10 @@
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import * as bpf from "../ffi/libbpf";
 import { SysError } from "../ffi/errno";
-import { closeFd, monotonicNs, mmapRead, munmap, readFd } from "../ffi/libc";
+import { monotonicNs, mmapRead, munmap } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type Snapshot, type Waiter, type RunningTask } from "./backend";
+import { condense, routeLibbpfLog, runIterator } from "./bpf_common";
 import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, WAITER_LAYOUT } from "./records";
 
 /** Tracepoint programs, attached in this order before the snapshot iterator runs. */
@@ -53,11 +54,7 @@ export class QueueTrackBackend implements Backend {
 
   start(): void {
     const { log } = this.opts;
-    bpf.setLibbpfPrint((level, msg) => {
-      if (level === "warn") log.warn(`libbpf: ${msg}`);
-      else if (level === "info") log.debug(`libbpf: ${msg}`);
-      else log.trace(`libbpf: ${msg}`);
-    });
+    routeLibbpfLog(log);
     try {
       this.obj = bpf.openMem(this.opts.object);
       bpf.setMaxEntries(bpf.findMap(this.obj, "waiting"), this.maxEntries);
@@ -87,14 +84,8 @@ export class QueueTrackBackend implements Backend {
   private runSnapshotIterator(): void {
     const link = bpf.attachIter(bpf.findProgram(this.obj!, SNAPSHOT_PROGRAM), SNAPSHOT_PROGRAM);
     try {
-      const fd = bpf.iterCreate(bpf.linkFd(link));
-      try {
-        // The program writes nothing: read() runs it over every task and returns 0.
-        const buf = new Uint8Array(4096);
-        while (readFd(fd, buf) > 0) {}
-      } finally {
-        closeFd(fd);
-      }
+      // The program writes nothing: it fills the maps as it visits each task.
+      runIterator(link, { bytes: new Uint8Array(4096) });
     } finally {
       bpf.destroyLink(link);
     }
@@ -170,10 +161,4 @@ export class QueueTrackBackend implements Backend {
     this.waitingFd = -1;
     bpf.setLibbpfPrint(null);
   }
-}
-
-/** One line for a load failure: the errno name plus what libbpf was doing. */
-function condense(e: unknown): string {
-  if (e instanceof SysError) return e.message;
-  return e instanceof Error ? e.message : String(e);
 }

@@ -63,3 +63,57 @@ export function decodeRunning(cpu: number, view: DataView, offset: number): Runn
     policy: view.getUint32(offset + L.policy, true),
   };
 }
+
+/** struct stalld_scan_rec (task_scan). */
+export const SCAN_LAYOUT = {
+  size: 32,
+  ns: 0,
+  kind: 8,
+  pid: 12,
+  tgid: 16,
+  cpu: 20,
+  prio: 24,
+  policy: 28,
+} as const;
+
+export const SCAN_KIND = { header: 0, waiter: 1, running: 2 } as const;
+export const SCAN_HAS = { queued: 1, rq: 2 } as const;
+export const SCAN_MAX_CPUS = 1024;
+
+/** struct stalld_scan_cfg: report_ns then the monitored-CPU bitmap. */
+export const SCAN_CFG_LAYOUT = { size: 8 + SCAN_MAX_CPUS / 8, report_ns: 0, cpus: 8 } as const;
+
+export interface ScanRecord {
+  kind: number;
+  ns: bigint;
+  pid: number;
+  tgid: number;
+  cpu: number;
+  prio: number;
+  policy: number;
+}
+
+export function decodeScan(view: DataView, offset: number): ScanRecord {
+  const L = SCAN_LAYOUT;
+  return {
+    ns: view.getBigUint64(offset + L.ns, true),
+    kind: view.getUint32(offset + L.kind, true),
+    pid: view.getUint32(offset + L.pid, true),
+    tgid: view.getUint32(offset + L.tgid, true),
+    cpu: view.getUint32(offset + L.cpu, true),
+    prio: view.getInt32(offset + L.prio, true),
+    policy: view.getUint32(offset + L.policy, true),
+  };
+}
+
+export function encodeScanCfg(reportNs: bigint, cpus: readonly number[], out = new Uint8Array(SCAN_CFG_LAYOUT.size)): Uint8Array {
+  out.fill(0);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  v.setBigUint64(SCAN_CFG_LAYOUT.report_ns, reportNs, true);
+  for (const cpu of cpus) {
+    if (cpu >= SCAN_MAX_CPUS) continue;
+    const at = SCAN_CFG_LAYOUT.cpus + (cpu >> 3);
+    v.setUint8(at, v.getUint8(at) | (1 << (cpu & 7)));
+  }
+  return out;
+}

@@ -12,5 +12,5 @@ export const runArgs = {
   granularity: { type: "string", alias: ["g"], valueHint: "s", description: "longest sleep between passes, seconds (1-600, default 5)" },
   "log-only": { type: "boolean", alias: ["l", "log_only"], description: "only log starving tasks; change nothing on the system" },
   verbose: { type: "boolean", alias: ["v"], description: "log debug details" },
-  backend: { type: "string", alias: ["b"], valueHint: "name", description: "how run queues are seen: queue_track (Q)" },
+  backend: { type: "string", alias: ["b"], valueHint: "name", description: "how run queues are seen: task_scan (T) or queue_track (Q) (default: the best that starts)" },
 } as const satisfies ArgsDef;

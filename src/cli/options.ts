@@ -11,7 +11,8 @@ export class UsageError extends Error {
   }
 }
 
-export const BACKENDS: Record<string, string> = { queue_track: "queue_track", Q: "queue_track" };
+export type BackendName = "task_scan" | "queue_track";
+export const BACKENDS: Record<string, BackendName> = { task_scan: "task_scan", T: "task_scan", queue_track: "queue_track", Q: "queue_track" };
 
 export interface RunConfig {
   cpus: number[];
@@ -22,7 +23,8 @@ export interface RunConfig {
   boostDurationS: number;
   logOnly: boolean;
   verbose: boolean;
-  backend: string;
+  /** null: the best one that starts on this machine. */
+  backend: BackendName | null;
 }
 
 export const DEFAULTS = {
@@ -102,8 +104,8 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     throw new UsageError(`-d/--boost-duration (${boostDurationS} s) must not exceed -t/--starving-threshold (${thresholdS} s)`);
 
   const rawBackend = get("backend");
-  const backend = rawBackend === undefined ? "queue_track" : BACKENDS[String(rawBackend)];
-  if (!backend) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: queue_track or Q)`);
+  const backend = rawBackend === undefined ? null : BACKENDS[String(rawBackend)];
+  if (backend === undefined) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: task_scan or T, queue_track or Q)`);
 
   let cpus: number[];
   const rawCpus = get("cpu");

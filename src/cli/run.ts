@@ -2,8 +2,9 @@
 // monitor until a signal; every exit path puts back what was changed.
 import { defineCommand } from "citty";
 import { BackendUnavailable, type Backend } from "../backends/backend";
-import { stalldBpfObject } from "../backends/bpf_object";
+import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
 import { QueueTrackBackend } from "../backends/queue_track";
+import { TaskScanBackend } from "../backends/task_scan";
 import { Daemon } from "../daemon/daemon";
 import { mlockallOnFault, raiseMemlockLimit } from "../ffi/libc";
 import { onlineCpus, possibleCpus } from "../kernel/cpus";
@@ -11,15 +12,41 @@ import { pidMax } from "../kernel/proc";
 import { log, setVerbosity } from "../log/logger";
 import { runArgs } from "./args";
 import { EXIT, Exit } from "./exit";
-import { parseRunConfig, rejectUnknown, type RunConfig } from "./options";
+import { type BackendName, parseRunConfig, rejectUnknown, type RunConfig } from "./options";
 
-function makeBackend(cfg: RunConfig): Backend {
-  switch (cfg.backend) {
+/** Without -b, the first of these that starts (order from BENCHMARKS.md). */
+export const DEFAULT_BACKENDS: readonly BackendName[] = ["task_scan", "queue_track"];
+
+function makeBackend(name: BackendName, cfg: RunConfig): Backend {
+  switch (name) {
+    case "task_scan":
+      return new TaskScanBackend({
+        object: taskScanBpfObject(),
+        cpus: cfg.cpus,
+        reportNs: (cfg.thresholdS - Math.min(cfg.granularityS, cfg.thresholdS)) * 1e9,
+        log,
+      });
     case "queue_track":
       return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log });
-    default:
-      throw new Exit(EXIT.usage, `unknown backend ${cfg.backend}`);
   }
+}
+
+/** The chosen backend, started; without -b, falls back with one line per backend that cannot start. */
+function startBackend(cfg: RunConfig): Backend {
+  const names = cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS;
+  const reasons: string[] = [];
+  for (const name of names) {
+    const backend = makeBackend(name, cfg);
+    try {
+      backend.start();
+      return backend;
+    } catch (e) {
+      if (!(e instanceof BackendUnavailable)) throw e;
+      reasons.push(e.message);
+      if (name !== names[names.length - 1]) log.warn(`${e.message}; trying ${names[names.indexOf(name) + 1]}`);
+    }
+  }
+  throw new Exit(EXIT.environment, reasons.join("; "));
 }
 
 /** Best effort: keep the daemon's pages resident so a boost is never late on a page fault. */
@@ -45,7 +72,7 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld must run as root");
 
   lockMemory();
-  const daemon = new Daemon(cfg, makeBackend(cfg), log);
+  const daemon = new Daemon(cfg, startBackend(cfg), log);
   let exiting = false;
   const shutdown = (why: string, code: number) => {
     if (exiting) return;
@@ -68,7 +95,6 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     daemon.start();
   } catch (e) {
     daemon.stop("start-up failed");
-    if (e instanceof BackendUnavailable) throw new Exit(EXIT.environment, e.message);
     throw e;
   }
   // The timers keep the process alive; only a signal ends it.

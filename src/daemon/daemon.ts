@@ -2,7 +2,7 @@
 // from /proc, boost), a timer for the next pass, and a synchronous stop that
 // undoes everything it changed.
 import { readFileSync } from "node:fs";
-import type { Backend, Snapshot } from "../backends/backend";
+import type { Backend } from "../backends/backend";
 import { Booster } from "../boost/booster";
 import { RtThrottling } from "../boost/rt_throttling";
 import { describeAttr, describeKernelPrio } from "../boost/sched_attr";
@@ -34,8 +34,8 @@ export class Daemon {
   readonly booster: Booster;
   private readonly throttling: RtThrottling;
   private readonly detectCfg: DetectConfig;
-  /** Waits already reported as ghosts, so each is logged once. */
-  private readonly ghosts = new Set<string>();
+  /** Pids reported as ghosts while they keep showing up, so each is logged once. */
+  private ghosts = new Set<number>();
   passes = 0;
 
   constructor(private readonly cfg: RunConfig, private readonly backend: Backend, private readonly log: Logger) {
@@ -55,10 +55,9 @@ export class Daemon {
     };
   }
 
-  /** Throws (BackendUnavailable, SysError) with the system as it was. */
+  /** The backend is already started; stop() stops it. */
   start(): void {
     this.started = true;
-    this.backend.start();
     this.noteDlServer();
     if (this.cfg.logOnly) this.log.info("log-only mode: starving tasks are logged, nothing is boosted");
     else {
@@ -113,19 +112,21 @@ export class Daemon {
     this.passes++;
     const snap = this.backend.snapshot();
     const decision = detect(snap, this.detectCfg, (pid) => this.booster.isBoosted(pid));
-    for (const s of decision.starving) this.act(s, snap);
+    for (const s of decision.starving) this.act(s);
     this.noteDropped();
-    if (this.ghosts.size > 10_000) this.ghosts.clear();
+    if (this.ghosts.size) {
+      const present = new Set(snap.waiters.map((w) => w.pid));
+      this.ghosts = new Set([...this.ghosts].filter((pid) => present.has(pid)));
+    }
     return decision.nextPassNs;
   }
 
-  private act({ waiter: w, running }: Starving, snap: Snapshot): void {
-    const key = `${w.pid}:${snap.nowNs - BigInt(w.waitedNs)}`;
+  private act({ waiter: w, running }: Starving): void {
     // No ghosts: the task must still exist and still be runnable.
     const st = readTaskStat(w.pid);
     if (!st || st.state !== "R") {
-      if (!this.ghosts.has(key)) {
-        this.ghosts.add(key);
+      if (!this.ghosts.has(w.pid)) {
+        this.ghosts.add(w.pid);
         this.log.debug(`pid ${w.pid} ${st ? `is no longer runnable (state ${st.state})` : "no longer exists"}; forgotten`);
       }
       this.backend.forget(w.pid);

@@ -25,6 +25,7 @@ const lib = dlopen("libbpf.so.1", {
   bpf_iter_create: { args: ["i32"], returns: "i32" },
   bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
   bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
   bpf_enable_stats: { args: ["i32"], returns: "i32" },
 });
@@ -166,6 +167,10 @@ export function lookupElem(fd: number, key: Uint8Array, value: Uint8Array): bool
   if (r === 0) return true;
   if (-r === 2 || errno() === 2) return false;
   throw new SysError("bpf_map_lookup_elem", -r);
+}
+
+export function updateElem(fd: number, key: Uint8Array, value: Uint8Array): void {
+  checkInt("bpf_map_update_elem", b.bpf_map_update_elem(fd, ptr(key), ptr(value), 0));
 }
 
 export function deleteElem(fd: number, key: Uint8Array): boolean {

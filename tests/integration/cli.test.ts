@@ -60,6 +60,21 @@ describe("stalld command line", () => {
     expect(rtRuntime()).toBe(rt);
   });
 
+  test("without -b the best backend that starts is used, and named", async () => {
+    const p = Bun.spawn([STALLD, "run", "-l", "-c", "1"], { cwd: "/", stdout: "pipe", stderr: "pipe" });
+    let text = "";
+    const reader = p.stderr.getReader();
+    const until = Date.now() + 10_000;
+    while (!text.includes("monitoring") && Date.now() < until) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(text).toMatch(/monitoring CPUs 1 with backend task_scan:/);
+  });
+
   test("a .env or bunfig.toml in the working directory is never loaded", async () => {
     const dir = `/tmp/stalld-cwd-${process.pid}`;
     await Bun.write(`${dir}/.env`, "BUN_CONFIG_VERBOSE_FETCH=curl\n");

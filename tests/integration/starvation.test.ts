@@ -22,15 +22,15 @@ afterAll(() => {
   expect(rtRuntime()).toBe(rtAtStart.value);
 });
 
-/** Daemon monitoring CPU 1, then a FIFO 10 hog, then a FIFO 1 victim behind it. */
-async function scenario(daemonArgs: string[], body: (d: Daemon, hog: Load, victim: Load, waitingSince: number) => Promise<void>) {
+/** Daemon monitoring CPU 1 with `backend`, then a FIFO 10 hog, then a FIFO 1 victim behind it. */
+async function scenario(backend: string, daemonArgs: string[], body: (d: Daemon, hog: Load, victim: Load, waitingSince: number) => Promise<void>) {
   await withRtLock(async () => {
     let d: Daemon | undefined;
     let hog: Load | undefined;
     let victim: Load | undefined;
     try {
-      d = startDaemon(["run", "-c", "1", "-t", String(THRESHOLD_S), ...daemonArgs]);
-      await d.waitFor(/monitoring CPUs 1 /, 10_000);
+      d = startDaemon(["run", "-b", backend, "-c", "1", "-t", String(THRESHOLD_S), ...daemonArgs]);
+      await d.waitFor(new RegExp(`monitoring CPUs 1 with backend ${backend}:`), 10_000);
       hog = await startLoad("fifo", 10, 25);
       await Bun.sleep(100);
       victim = await startLoad("fifo", 1, 25);
@@ -47,9 +47,17 @@ async function scenario(daemonArgs: string[], body: (d: Daemon, hog: Load, victi
 
 const errors = (d: Daemon) => d.lines.filter((l) => / (error|warn): /.test(l));
 
-describe("stalld run on real starvation", () => {
+/** What each backend loads and attaches, as bpftool sees it. */
+const FOOTPRINT = {
+  // Five tracepoint programs attached, and the start-up iterator's program loaded.
+  queue_track: { progs: 6, links: 5, linkTypes: ["raw_tracepoint"] },
+  // One iterator, attached as an iter link: nothing on any scheduler tracepoint.
+  task_scan: { progs: 1, links: 1, linkTypes: ["iter"] },
+} as const;
+
+describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run -b %s on real starvation", (backend) => {
   test("detects within threshold + 1 s, boosts with SCHED_DEADLINE, the victim progresses, and gets its exact policy back", async () => {
-    await scenario(["-d", "2", "-v"], async (d, hog, victim, since) => {
+    await scenario(backend, ["-d", "2", "-v"], async (d, hog, victim, since) => {
       const saved = kernelSchedOps.get(victim.pid);
       expect(saved.policy).toBe(SCHED_FIFO);
 
@@ -85,7 +93,7 @@ describe("stalld run on real starvation", () => {
   }, 60_000);
 
   test("with -l it is only logged: no boost, no policy change, RT throttling untouched", async () => {
-    await scenario(["-l", "-g", "1"], async (d, _hog, victim) => {
+    await scenario(backend, ["-l", "-g", "1"], async (d, _hog, victim) => {
       const rt = rtRuntime();
       await d.waitFor(new RegExp(`rtload-${victim.pid} starved on CPU 1`), (THRESHOLD_S + 3) * 1000);
       // Another granularity later it is still starving, and reported again.
@@ -101,7 +109,7 @@ describe("stalld run on real starvation", () => {
   }, 60_000);
 
   test("a victim that exits while starving produces no repeated error lines", async () => {
-    await scenario(["-d", "1", "-g", "1", "-v"], async (d, _hog, victim) => {
+    await scenario(backend, ["-d", "1", "-g", "1", "-v"], async (d, _hog, victim) => {
       // SIGKILL is pending, but the victim needs the CPU to die: it dies once stalld boosts it.
       victim.proc.kill("SIGKILL");
       await victim.proc.exited;
@@ -117,15 +125,16 @@ describe("stalld run on real starvation", () => {
 
   test("SIGTERM mid-boost restores the victim, detaches every link and program, and restores RT throttling", async () => {
     const before = bpfObjects();
-    await scenario(["-d", "3"], async (d, _hog, victim) => {
+    await scenario(backend, ["-d", "3"], async (d, _hog, victim) => {
       const rtBefore = rtAtStart.value;
       await d.waitFor(new RegExp(`boosted pid ${victim.pid} `), (THRESHOLD_S + 3) * 1000);
       expect(rtRuntime()).toBe(-1);
-      const ours = newObjects(before, bpfObjects());
-      // Five tracepoint programs attached, and the start-up iterator's program loaded.
-      expect(ours.progs).toHaveLength(6);
-      expect(ours.links).toHaveLength(5);
-      expect(ours.maps.length).toBeGreaterThanOrEqual(2);
+      const now = bpfObjects();
+      const ours = newObjects(before, now);
+      expect(ours.progs).toHaveLength(FOOTPRINT[backend].progs);
+      expect(ours.links).toHaveLength(FOOTPRINT[backend].links);
+      expect([...new Set(now.linkTypes.filter((l) => ours.links.includes(l.id)).map((l) => l.type))]).toEqual([...FOOTPRINT[backend].linkTypes]);
+      expect(ours.maps.length).toBeGreaterThanOrEqual(1);
 
       expect(await d.stop("SIGTERM")).toBe(0);
       expect(d.lines.some((l) => l.includes(`restored pid ${victim.pid} (rtload) (cpu 1) to SCHED_FIFO prio 1`) && l.includes("signal SIGTERM"))).toBe(true);
@@ -149,6 +158,7 @@ describe("stalld run on real starvation", () => {
 interface BpftoolObj {
   id: number;
   name?: string;
+  type?: string;
   prog_id?: number;
   map_ids?: number[];
 }
@@ -163,14 +173,16 @@ function bpftool(what: "prog" | "link" | "map"): BpftoolObj[] {
 function bpfObjects() {
   const progs = bpftool("prog").filter((p) => p.name?.startsWith("stalld_"));
   const ids = progs.map((p) => p.id);
+  const links = bpftool("link").filter((l) => ids.includes(l.prog_id ?? -1));
   return {
     progs: ids,
-    links: bpftool("link").filter((l) => ids.includes(l.prog_id ?? -1)).map((l) => l.id),
+    links: links.map((l) => l.id),
+    linkTypes: links.map((l) => ({ id: l.id, type: l.type ?? "?" })),
     maps: [...new Set(progs.flatMap((p) => p.map_ids ?? []))],
   };
 }
 
-type Objects = ReturnType<typeof bpfObjects>;
+type Objects = Omit<ReturnType<typeof bpfObjects>, "linkTypes">;
 
 function newObjects(before: Objects, now: Objects): Objects {
   return {

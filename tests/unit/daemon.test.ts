@@ -27,7 +27,7 @@ class FakeBackend implements Backend {
 
 const cfg: RunConfig = {
   cpus: [1], thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-  boostDurationS: 3, logOnly: true, verbose: true, backend: "fake",
+  boostDurationS: 3, logOnly: true, verbose: true, backend: null,
 };
 const GONE = 2 ** 22 + 7; // above any pid_max
 

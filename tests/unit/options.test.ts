@@ -15,10 +15,10 @@ function rejects(argv: string[], message: RegExp) {
 }
 
 describe("run options", () => {
-  test("defaults: the original's code (threshold 20 s), all online CPUs, queue_track", () => {
+  test("defaults: the original's code (threshold 20 s), all online CPUs, automatic backend", () => {
     expect(config([])).toEqual({
       cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-      boostDurationS: 3, logOnly: false, verbose: false, backend: "queue_track",
+      boostDurationS: 3, logOnly: false, verbose: false, backend: null,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });
@@ -29,6 +29,8 @@ describe("run options", () => {
     expect(config(["--starving-threshold", "40", "--boost-duration=5"])).toMatchObject({ thresholdS: 40, boostDurationS: 5 });
     expect(config(["--starving_threshold", "41", "--log_only", "--boost_runtime", "9000"])).toMatchObject({ thresholdS: 41, logOnly: true, boostRuntimeNs: 9000n });
     expect(config(["--cpu=1", "--backend", "queue_track"])).toMatchObject({ cpus: [1], backend: "queue_track" });
+    expect(config(["-b", "task_scan"])).toMatchObject({ backend: "task_scan" });
+    expect(config(["-b", "T"])).toMatchObject({ backend: "task_scan" });
   });
 
   test.each([

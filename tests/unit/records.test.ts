@@ -4,10 +4,13 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeRunning, decodeWaiter, MAX_RT_PRIO, RUNNING_LAYOUT, WAITER_LAYOUT } from "../../src/backends/records";
+import {
+  decodeRunning, decodeScan, decodeWaiter, encodeScanCfg, MAX_RT_PRIO, RUNNING_LAYOUT, SCAN_CFG_LAYOUT, SCAN_HAS, SCAN_KIND,
+  SCAN_LAYOUT, SCAN_MAX_CPUS, WAITER_LAYOUT,
+} from "../../src/backends/records";
 import { ROOT } from "../helpers/rt";
 
-let fromC: Record<string, number>;
+let fromC: Record<string, number> & { kinds?: number[]; has?: number[] };
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), "stalld-records-"));
@@ -22,6 +25,11 @@ int main(void) {
 	printf("{\\n");
 	F(stalld_waiter, since_ns); F(stalld_waiter, tgid); F(stalld_waiter, cpu); F(stalld_waiter, prio); F(stalld_waiter, policy);
 	F(stalld_running, since_ns); F(stalld_running, pid); F(stalld_running, tgid); F(stalld_running, prio); F(stalld_running, policy);
+	F(stalld_scan_rec, ns); F(stalld_scan_rec, kind); F(stalld_scan_rec, pid); F(stalld_scan_rec, tgid); F(stalld_scan_rec, cpu);
+	F(stalld_scan_rec, prio); F(stalld_scan_rec, policy); F(stalld_scan_cfg, report_ns); F(stalld_scan_cfg, cpus);
+	printf("\\"stalld_scan_rec.size\\": %zu, \\"stalld_scan_cfg.size\\": %zu, \\"kinds\\": [%d, %d, %d], \\"has\\": [%d, %d], \\"max_cpus\\": %d,\\n",
+	       sizeof(struct stalld_scan_rec), sizeof(struct stalld_scan_cfg), STALLD_SCAN_HEADER, STALLD_SCAN_WAITER, STALLD_SCAN_RUNNING,
+	       STALLD_SCAN_HAS_QUEUED, STALLD_SCAN_HAS_RQ, STALLD_SCAN_MAX_CPUS);
 	printf("\\"stalld_waiter.size\\": %zu, \\"stalld_running.size\\": %zu, \\"max_rt_prio\\": %d}\\n",
 	       sizeof(struct stalld_waiter), sizeof(struct stalld_running), STALLD_MAX_RT_PRIO);
 	return 0;
@@ -41,8 +49,37 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
     for (const [field, offset] of Object.entries(RUNNING_LAYOUT)) expect([field, fromC[`stalld_running.${field}`]]).toEqual([field, offset]);
   });
 
+  test("struct stalld_scan_rec and struct stalld_scan_cfg (task_scan)", () => {
+    for (const [field, offset] of Object.entries(SCAN_LAYOUT)) expect([field, fromC[`stalld_scan_rec.${field}`]]).toEqual([field, offset]);
+    for (const [field, offset] of Object.entries(SCAN_CFG_LAYOUT)) expect([field, fromC[`stalld_scan_cfg.${field}`]]).toEqual([field, offset]);
+  });
+
   test("constants", () => {
     expect(fromC.max_rt_prio).toBe(MAX_RT_PRIO);
+    expect(fromC.kinds as number[]).toEqual([SCAN_KIND.header, SCAN_KIND.waiter, SCAN_KIND.running]);
+    expect(fromC.has as number[]).toEqual([SCAN_HAS.queued, SCAN_HAS.rq]);
+    expect(fromC.max_cpus).toBe(SCAN_MAX_CPUS);
+  });
+
+  test("the scan config bitmap marks exactly the monitored CPUs", () => {
+    const cfg = encodeScanCfg(15_000_000_000n, [0, 3, 64, 1023, 5000]);
+    const v = new DataView(cfg.buffer);
+    expect(v.getBigUint64(0, true)).toBe(15_000_000_000n);
+    expect(v.getBigUint64(8, true)).toBe(0b1001n);
+    expect(v.getBigUint64(16, true)).toBe(1n);
+    expect(v.getBigUint64(8 + 15 * 8, true)).toBe(1n << 63n);
+  });
+
+  test("the scan decoder reads a record C wrote", () => {
+    const v = new DataView(new ArrayBuffer(32));
+    v.setBigUint64(0, 2_500_000_000n, true);
+    v.setUint32(8, 1, true);
+    v.setUint32(12, 77, true);
+    v.setUint32(16, 70, true);
+    v.setUint32(20, 1, true);
+    v.setInt32(24, 98, true);
+    v.setUint32(28, 1, true);
+    expect(decodeScan(v, 0)).toEqual({ ns: 2_500_000_000n, kind: 1, pid: 77, tgid: 70, cpu: 1, prio: 98, policy: 1 });
   });
 
   test("the decoder reads what C wrote, little-endian, signed where signed", () => {
@@ -64,9 +101,16 @@ describe("the compiled object", () => {
     expect(m?.slice(1)).toEqual(["1", "0", "8", "waiting_full"]);
   });
 
-  test("has no fentry, fexit or kprobe program: tracepoints and iterators only", () => {
-    const sections = Bun.spawnSync(["llvm-objdump", "-h", join(ROOT, "build/stalld.bpf.o")]).stdout.toString();
-    const progs = [...sections.matchAll(/\s(tp_btf\/\S+|iter\/\S+|fentry\/\S+|fexit\/\S+|kprobe\/\S+|kretprobe\/\S+|fmod_ret\/\S+)/g)].map((m) => m[1]!);
-    expect(progs.sort()).toEqual(["iter/task", "tp_btf/sched_migrate_task", "tp_btf/sched_process_exit", "tp_btf/sched_switch", "tp_btf/sched_wakeup", "tp_btf/sched_wakeup_new"]);
+  const sectionsOf = (obj: string) => {
+    const sections = Bun.spawnSync(["llvm-objdump", "-h", join(ROOT, "build", obj)]).stdout.toString();
+    return [...sections.matchAll(/\s((?:tp_btf|iter|fentry|fexit|kprobe|kretprobe|fmod_ret|raw_tp|tp)\/\S+)/g)].map((m) => m[1]!).sort();
+  };
+
+  test("queue_track has no fentry, fexit or kprobe program: tracepoints and iterators only", () => {
+    expect(sectionsOf("stalld.bpf.o")).toEqual(["iter/task", "tp_btf/sched_migrate_task", "tp_btf/sched_process_exit", "tp_btf/sched_switch", "tp_btf/sched_wakeup", "tp_btf/sched_wakeup_new"]);
+  });
+
+  test("task_scan has one iterator and nothing else", () => {
+    expect(sectionsOf("task_scan.bpf.o")).toEqual(["iter/task"]);
   });
 });

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * task_scan: finds queued-but-not-running tasks without any scheduler hook.
+ * The daemon runs this iter/task program from its own (housekeeping) CPU once
+ * per pass; nothing runs on the CPUs it protects. Each thread's wait comes
+ * from the scheduler's own accounting: sched_info.last_queued against the
+ * clock of the run queue it waits on. Filtering happens here, so user space
+ * reads a few 32-byte records per pass, not a dump of every thread.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "stalld.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stalld_scan_cfg);
+} scan_cfg SEC(".maps");
+
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+struct task_struct___pre516 {
+	unsigned int cpu;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 task_cpu(struct task_struct *p)
+{
+	if (bpf_core_field_exists(p->thread_info.cpu))
+		return p->thread_info.cpu;
+	return ((struct task_struct___pre516 *)p)->cpu;
+}
+
+static __always_inline __u32 scan_features(void)
+{
+	__u32 f = 0;
+
+	if (bpf_core_field_exists(struct task_struct, sched_info.last_queued))
+		f |= STALLD_SCAN_HAS_QUEUED;
+	if (bpf_core_field_exists(struct sched_entity, cfs_rq) && bpf_core_field_exists(struct cfs_rq, rq))
+		f |= STALLD_SCAN_HAS_RQ;
+	return f;
+}
+
+/* The clock of the run queue the task is on; 0 where the kernel gives no path to it. */
+static __always_inline __u64 rq_clock_of(struct task_struct *p)
+{
+	struct cfs_rq *cfs;
+	struct rq *rq;
+
+	if (!bpf_core_field_exists(struct sched_entity, cfs_rq) || !bpf_core_field_exists(struct cfs_rq, rq))
+		return 0;
+	cfs = BPF_CORE_READ(p, se.cfs_rq);
+	if (!cfs)
+		return 0;
+	rq = BPF_CORE_READ(cfs, rq);
+	if (!rq)
+		return 0;
+	return BPF_CORE_READ(rq, clock);
+}
+
+static __always_inline void emit(struct seq_file *seq, __u32 kind, struct task_struct *p, __u32 cpu, __u64 ns)
+{
+	struct stalld_scan_rec r = {
+		.ns = ns,
+		.kind = kind,
+		.pid = p->pid,
+		.tgid = p->tgid,
+		.cpu = cpu,
+		.prio = p->prio,
+		.policy = p->policy,
+	};
+
+	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+SEC("iter/task")
+int stalld_scan(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *p = ctx->task;
+	struct stalld_scan_cfg *cfg;
+	__u32 zero = 0, cpu;
+	__u64 clock, queued;
+
+	if (ctx->meta->seq_num == 0) {
+		struct stalld_scan_rec h = { .kind = STALLD_SCAN_HEADER, .pid = scan_features() };
+
+		bpf_seq_write(seq, &h, sizeof(h));
+	}
+	if (!p || p->on_rq != 1)
+		return 0;
+	cfg = bpf_map_lookup_elem(&scan_cfg, &zero);
+	if (!cfg)
+		return 0;
+	cpu = task_cpu(p);
+	if (cpu >= STALLD_SCAN_MAX_CPUS || !(cfg->cpus[cpu / 64] & (1ULL << (cpu % 64))))
+		return 0;
+	clock = rq_clock_of(p);
+	if (!clock || !bpf_core_field_exists(p->sched_info.last_queued))
+		return 0;
+	if (p->on_cpu) {
+		__u64 arrived = BPF_CORE_READ(p, sched_info.last_arrival);
+
+		emit(seq, STALLD_SCAN_RUNNING, p, cpu, clock > arrived ? clock - arrived : 0);
+		return 0;
+	}
+	/* A fair task whose dequeue is delayed (6.12+) is on_rq but asleep. */
+	if (bpf_core_field_exists(p->se.sched_delayed) && p->se.sched_delayed)
+		return 0;
+	queued = BPF_CORE_READ(p, sched_info.last_queued);
+	if (!queued || clock <= queued || clock - queued < cfg->report_ns)
+		return 0;
+	emit(seq, STALLD_SCAN_WAITER, p, cpu, clock - queued);
+	return 0;
+}
