@@ -91,18 +91,25 @@ export function processCpuNs(pid: number): number {
   return total;
 }
 
-/** CPU time (ns) per thread name, for "what dominates". */
-export function cpuByThread(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+/** CPU time (ns) per thread, keyed by tid, with its name. */
+export function cpuByThread(pid: number): Map<string, { comm: string; ns: number }> {
+  const out = new Map<string, { comm: string; ns: number }>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
       const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      out.set(comm, (out.get(comm) ?? 0) + ns);
+      out.set(tid, { comm, ns });
     } catch {
       // thread gone
     }
   }
+  return out;
+}
+
+/** CPU used by each thread name between two samples; a thread that exited in between counts nothing. */
+export function cpuDelta(before: Map<string, { comm: string; ns: number }>, after: Map<string, { comm: string; ns: number }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [tid, a] of after) out.set(a.comm, (out.get(a.comm) ?? 0) + a.ns - (before.get(tid)?.ns ?? 0));
   return out;
 }
 

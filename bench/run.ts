@@ -20,7 +20,7 @@ import {
   withRtLock, type Daemon as DaemonProc, type Load,
 } from "../tests/helpers/rt";
 import {
-  CYCLICTEST_ARGS, cpuByThread, cyclictest, fmt, fmtSummary, percentile, perfPipe, progStats, rssKb, summarize,
+  CYCLICTEST_ARGS, cpuByThread, cpuDelta, cyclictest, fmt, fmtSummary, percentile, perfPipe, progStats, rssKb, summarize,
   table, type Summary,
 } from "./lib";
 
@@ -341,10 +341,10 @@ async function main() {
       await Bun.sleep(2000);
       const pid = (b: BackendName) => long[b]!.proc.pid;
       const rssStart = Object.fromEntries(BACKENDS.map((b) => [b, rssKb(pid(b))])) as Record<BackendName, number>;
-      const cpu0 = Object.fromEntries(BACKENDS.map((b) => [b, cpuByThread(pid(b))])) as Record<BackendName, Map<string, number>>;
+      const cpu0 = Object.fromEntries(BACKENDS.map((b) => [b, cpuByThread(pid(b))])) as Record<BackendName, ReturnType<typeof cpuByThread>>;
       await Bun.sleep(IDLE_S * 1000);
       const idle = Object.fromEntries(BACKENDS.map((b) => {
-        const byThread = [...cpuByThread(pid(b))].map(([comm, ns]) => [comm, ns - (cpu0[b].get(comm) ?? 0)] as const);
+        const byThread = [...cpuDelta(cpu0[b], cpuByThread(pid(b)))];
         const total = byThread.reduce((acc, [, ns]) => acc + ns, 0);
         return [b, { perHourS: (total / 1e9) * (3600 / IDLE_S), byThread: byThread.map(([c, ns]) => `${c} ${fmt(ns / 1e6, 2)} ms`).join(", ") }];
       })) as Record<BackendName, { perHourS: number; byThread: string }>;

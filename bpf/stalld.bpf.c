@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "stalld.h"
+#include "compat.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -35,29 +36,6 @@ struct {
 
 /* Inserts refused because `waiting` was full: reported by the daemon. */
 __u64 waiting_full = 0;
-
-/* Kernels before 5.14 call it `state`; before 5.16 the cpu is in task_struct. */
-struct task_struct___pre514 {
-	long state;
-} __attribute__((preserve_access_index));
-
-struct task_struct___pre516 {
-	unsigned int cpu;
-} __attribute__((preserve_access_index));
-
-static __always_inline unsigned int task_state(struct task_struct *p)
-{
-	if (bpf_core_field_exists(p->__state))
-		return p->__state;
-	return ((struct task_struct___pre514 *)p)->state;
-}
-
-static __always_inline __u32 task_cpu(struct task_struct *p)
-{
-	if (bpf_core_field_exists(p->thread_info.cpu))
-		return p->thread_info.cpu;
-	return ((struct task_struct___pre516 *)p)->cpu;
-}
 
 static __always_inline void add_waiter(struct task_struct *p, __u32 pid, __u32 cpu,
 				       __u64 since, __u64 flags)
@@ -208,8 +186,7 @@ int stalld_snapshot(struct bpf_iter__task *ctx)
 		}
 		return 0;
 	}
-	/* A fair task whose dequeue is delayed (6.12+) is on_rq but asleep. */
-	if (bpf_core_field_exists(p->se.sched_delayed) && p->se.sched_delayed)
+	if (dequeue_delayed(p))
 		return 0;
 	add_waiter(p, pid, cpu, queued_since(p, now), BPF_NOEXIST);
 	return 0;

@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "stalld.h"
+#include "compat.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -21,21 +22,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct stalld_scan_cfg);
 } scan_cfg SEC(".maps");
-
-struct task_struct___pre514 {
-	long state;
-} __attribute__((preserve_access_index));
-
-struct task_struct___pre516 {
-	unsigned int cpu;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u32 task_cpu(struct task_struct *p)
-{
-	if (bpf_core_field_exists(p->thread_info.cpu))
-		return p->thread_info.cpu;
-	return ((struct task_struct___pre516 *)p)->cpu;
-}
 
 static __always_inline __u32 scan_features(void)
 {
@@ -111,8 +97,7 @@ int stalld_scan(struct bpf_iter__task *ctx)
 		emit(seq, STALLD_SCAN_RUNNING, p, cpu, clock > arrived ? clock - arrived : 0);
 		return 0;
 	}
-	/* A fair task whose dequeue is delayed (6.12+) is on_rq but asleep. */
-	if (bpf_core_field_exists(p->se.sched_delayed) && p->se.sched_delayed)
+	if (dequeue_delayed(p))
 		return 0;
 	queued = BPF_CORE_READ(p, sched_info.last_queued);
 	if (!queued || clock <= queued || clock - queued < cfg->report_ns)

@@ -1,21 +1,16 @@
 // The queue_track backend in this process, against real run queues: the
 // start-up snapshot, what runs on a CPU, and a waiter cleared once it runs.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { guardRtFile } from "../helpers/guard";
 import { stalldBpfObject } from "../../src/backends/bpf_object";
 import { QueueTrackBackend } from "../../src/backends/queue_track";
 import { possibleCpus } from "../../src/kernel/cpus";
 import { pidMax } from "../../src/kernel/proc";
 import { SCHED_FIFO } from "../../src/boost/sched_attr";
-import { kill, pinSelfToCpu0, requireRoot, rtRuntime, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
+import { kill, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
 import { recordingLogger } from "../helpers/fakes";
 
-let rtAtStart = 0;
-beforeAll(() => {
-  requireRoot();
-  pinSelfToCpu0();
-  rtAtStart = rtRuntime();
-});
-afterAll(() => expect(rtRuntime()).toBe(rtAtStart));
+guardRtFile();
 
 function backend() {
   const { log, lines } = recordingLogger();

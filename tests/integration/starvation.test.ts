@@ -1,26 +1,17 @@
 // Real starvation on CPU 1: a SCHED_FIFO victim pinned behind a higher-priority
 // SCHED_FIFO busy loop (the DL-server does not rescue FIFO tasks), and the real
 // compiled daemon with the real BPF object.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { guardRtFile } from "../helpers/guard";
 import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
 import {
-  cpuTimeNs, kill, lineTime, pinSelfToCpu0, policyOf, requireRoot, rtRuntime, startDaemon, startLoad,
-  withRtLock, type Daemon, type Load,
+  cpuTimeNs, kill, lineTime, policyOf, rtRuntime, startDaemon, startLoad, withRtLock,
+  type Daemon, type Load,
 } from "../helpers/rt";
 
 const THRESHOLD_S = 3;
-const rtAtStart = { value: 0 };
-
-beforeAll(() => {
-  requireRoot();
-  pinSelfToCpu0();
-  rtAtStart.value = rtRuntime();
-});
-
-afterAll(() => {
-  // Whatever happened, the machine keeps its RT throttling.
-  expect(rtRuntime()).toBe(rtAtStart.value);
-});
+const rtAtStart = rtRuntime();
+guardRtFile();
 
 /** Daemon monitoring CPU 1 with `backend`, then a FIFO 10 hog, then a FIFO 1 victim behind it. */
 async function scenario(backend: string, daemonArgs: string[], body: (d: Daemon, hog: Load, victim: Load, waitingSince: number) => Promise<void>) {
@@ -126,7 +117,7 @@ describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run 
   test("SIGTERM mid-boost restores the victim, detaches every link and program, and restores RT throttling", async () => {
     const before = bpfObjects();
     await scenario(backend, ["-d", "3"], async (d, _hog, victim) => {
-      const rtBefore = rtAtStart.value;
+      const rtBefore = rtAtStart;
       await d.waitFor(new RegExp(`boosted pid ${victim.pid} `), (THRESHOLD_S + 3) * 1000);
       expect(rtRuntime()).toBe(-1);
       const now = bpfObjects();

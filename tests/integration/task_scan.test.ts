@@ -1,20 +1,15 @@
 // The task_scan backend in this process, against real run queues: waits read
 // from the scheduler's accounting, filtering done in the kernel, and nothing
 // attached to any scheduler tracepoint.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { guardRtFile } from "../helpers/guard";
 import { taskScanBpfObject } from "../../src/backends/bpf_object";
 import { TaskScanBackend } from "../../src/backends/task_scan";
 import { SCHED_FIFO } from "../../src/boost/sched_attr";
 import { recordingLogger } from "../helpers/fakes";
-import { kill, pinSelfToCpu0, requireRoot, rtRuntime, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
+import { kill, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
 
-let rtAtStart = 0;
-beforeAll(() => {
-  requireRoot();
-  pinSelfToCpu0();
-  rtAtStart = rtRuntime();
-});
-afterAll(() => expect(rtRuntime()).toBe(rtAtStart));
+guardRtFile();
 
 const backend = (cpus: number[], reportNs: number) =>
   new TaskScanBackend({ object: taskScanBpfObject(), cpus, reportNs, log: recordingLogger().log });
