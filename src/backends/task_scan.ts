@@ -22,6 +22,13 @@ export interface TaskScanOptions {
   log: Logger;
 }
 
+/** Why this kernel cannot be scanned, from the header's flags; null when it can. */
+export function missingScanFeatures(features: number): string | null {
+  if (!(features & SCAN_HAS.queued)) return "the kernel has no sched_info.last_queued (CONFIG_SCHED_INFO off)";
+  if (!(features & SCAN_HAS.rq)) return "no path from a task to its run queue clock (CONFIG_FAIR_GROUP_SCHED off)";
+  return null;
+}
+
 export class TaskScanBackend implements Backend {
   readonly name = "task_scan";
   private obj: bpf.BpfObject | null = null;
@@ -44,17 +51,11 @@ export class TaskScanBackend implements Backend {
       throw new BackendUnavailable(this.name, condense(e));
     }
     // One trial scan: the header says whether this kernel shows what we need.
-    const missing = this.missingFeatures(this.scan().features);
+    const missing = missingScanFeatures(this.scan().features);
     if (missing) {
       this.stop();
       throw new BackendUnavailable(this.name, missing);
     }
-  }
-
-  private missingFeatures(features: number): string | null {
-    if (!(features & SCAN_HAS.queued)) return "the kernel has no sched_info.last_queued (CONFIG_SCHED_INFO off)";
-    if (!(features & SCAN_HAS.rq)) return "no path from a task to its run queue clock (CONFIG_FAIR_GROUP_SCHED off)";
-    return null;
   }
 
   private scan(): { features: number; waiters: Waiter[]; running: (RunningTask | undefined)[] } {

@@ -1,7 +1,8 @@
 // `stalld run`: validate everything first, then change the system, then
 // monitor until a signal; every exit path puts back what was changed.
 import { defineCommand } from "citty";
-import { BackendUnavailable, type Backend } from "../backends/backend";
+import type { Backend } from "../backends/backend";
+import { NoBackend, startFirstAvailable } from "../backends/select";
 import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
 import { QueueTrackBackend } from "../backends/queue_track";
 import { TaskScanBackend } from "../backends/task_scan";
@@ -31,22 +32,14 @@ function makeBackend(name: BackendName, cfg: RunConfig): Backend {
   }
 }
 
-/** The chosen backend, started; without -b, falls back with one line per backend that cannot start. */
+/** The chosen backend, started; without -b, the first of DEFAULT_BACKENDS that starts. */
 function startBackend(cfg: RunConfig): Backend {
-  const names = cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS;
-  const reasons: string[] = [];
-  for (const name of names) {
-    const backend = makeBackend(name, cfg);
-    try {
-      backend.start();
-      return backend;
-    } catch (e) {
-      if (!(e instanceof BackendUnavailable)) throw e;
-      reasons.push(e.message);
-      if (name !== names[names.length - 1]) log.warn(`${e.message}; trying ${names[names.indexOf(name) + 1]}`);
-    }
+  try {
+    return startFirstAvailable(cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS, (name) => makeBackend(name, cfg), log);
+  } catch (e) {
+    if (e instanceof NoBackend) throw new Exit(EXIT.environment, e.message);
+    throw e;
   }
-  throw new Exit(EXIT.environment, reasons.join("; "));
 }
 
 /** Best effort: keep the daemon's pages resident so a boost is never late on a page fault. */

@@ -1,0 +1,68 @@
+// Backend choice and fallback, with fake backends.
+import { describe, expect, test } from "bun:test";
+import { type Backend, BackendUnavailable } from "../../src/backends/backend";
+import { NoBackend, startFirstAvailable } from "../../src/backends/select";
+import { missingScanFeatures } from "../../src/backends/task_scan";
+import { SCAN_HAS } from "../../src/backends/records";
+import { recordingLogger } from "../helpers/fakes";
+
+function fake(name: string, fails?: string | Error): Backend & { started: boolean } {
+  return {
+    name,
+    started: false,
+    start() {
+      if (typeof fails === "string") throw new BackendUnavailable(name, fails);
+      if (fails) throw fails;
+      this.started = true;
+    },
+    snapshot: () => ({ nowNs: 0n, waiters: [], running: [] }),
+    forget() {},
+    stats: () => ({ dropped: 0, tracked: 0 }),
+    stop() {},
+  };
+}
+
+describe("startFirstAvailable", () => {
+  test("the first that starts is used; the others are never made", () => {
+    const { log, lines } = recordingLogger();
+    const made: string[] = [];
+    const b = startFirstAvailable(["task_scan", "queue_track"], (n) => (made.push(n), fake(n)), log);
+    expect(b.name).toBe("task_scan");
+    expect(made).toEqual(["task_scan"]);
+    expect(lines).toEqual([]);
+  });
+
+  test("one that cannot start is one warning naming the reason and the next", () => {
+    const { log, lines } = recordingLogger();
+    const b = startFirstAvailable(["task_scan", "queue_track"], (n) => fake(n, n === "task_scan" ? "CONFIG_SCHED_INFO off" : undefined), log);
+    expect(b.name).toBe("queue_track");
+    expect(lines).toEqual([{ level: "warn", msg: "backend task_scan unavailable: CONFIG_SCHED_INFO off; trying queue_track" }]);
+  });
+
+  test("none can start: every reason, and no warning about a next one", () => {
+    const { log, lines } = recordingLogger();
+    let err: unknown;
+    try {
+      startFirstAvailable(["queue_track"], (n) => fake(n, "bpf_object__load: EPERM"), log);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NoBackend);
+    expect((err as Error).message).toBe("backend queue_track unavailable: bpf_object__load: EPERM");
+    expect(lines).toEqual([]);
+  });
+
+  test("a bug (not BackendUnavailable) is not hidden by a fallback", () => {
+    const { log } = recordingLogger();
+    expect(() => startFirstAvailable(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log)).toThrow(TypeError);
+  });
+});
+
+describe("task_scan feature check", () => {
+  test("names the missing kernel option", () => {
+    expect(missingScanFeatures(0)).toContain("CONFIG_SCHED_INFO");
+    expect(missingScanFeatures(SCAN_HAS.rq)).toContain("CONFIG_SCHED_INFO");
+    expect(missingScanFeatures(SCAN_HAS.queued)).toContain("CONFIG_FAIR_GROUP_SCHED");
+    expect(missingScanFeatures(SCAN_HAS.queued | SCAN_HAS.rq)).toBeNull();
+  });
+});
