@@ -36,4 +36,12 @@ static __always_inline bool dequeue_delayed(struct task_struct *p)
 	return bpf_core_field_exists(p->se.sched_delayed) && p->se.sched_delayed;
 }
 
+/* STALLD_TASK_* flags of a task, for the records. */
+static __always_inline __u32 task_flags(struct task_struct *p)
+{
+	if (bpf_core_field_exists(p->se.custom_slice) && p->se.custom_slice)
+		return STALLD_TASK_CUSTOM_SLICE;
+	return 0;
+}
+
 #endif /* STALLD_COMPAT_BPF_H */

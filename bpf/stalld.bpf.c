@@ -34,6 +34,14 @@ struct {
 	__type(value, struct stalld_running);
 } running SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct stalld_running);
+} boot_running SEC(".maps");
+
 /* Inserts refused because `waiting` was full: reported by the daemon. */
 __u64 waiting_full = 0;
 
@@ -46,6 +54,7 @@ static __always_inline void add_waiter(struct task_struct *p, __u32 pid, __u32 c
 		.cpu = cpu,
 		.prio = p->prio,
 		.policy = p->policy,
+		.flags = task_flags(p),
 	};
 	long err = bpf_map_update_elem(&waiting, &pid, &w, flags);
 
@@ -104,9 +113,14 @@ int BPF_PROG(stalld_switch, bool preempt, struct task_struct *prev, struct task_
 	}
 	if (next_pid)
 		bpf_map_delete_elem(&waiting, &next_pid);
+	if (!prev_pid)
+		return 0;
 	/* Preempted, or never went to sleep: still on the run queue. */
-	if (prev_pid && (preempt || task_state(prev) == 0))
+	if (preempt || task_state(prev) == 0)
 		add_waiter(prev, prev_pid, cpu, now, BPF_ANY);
+	else
+		/* Asleep: no stamp survives, whatever left one (the start-up snapshot's race). */
+		bpf_map_delete_elem(&waiting, &prev_pid);
 	return 0;
 }
 
@@ -174,10 +188,10 @@ int stalld_snapshot(struct bpf_iter__task *ctx)
 	cpu = task_cpu(p);
 	now = bpf_ktime_get_ns();
 	if (p->on_cpu) {
-		struct stalld_running *cur = bpf_map_lookup_elem(&running, &cpu);
+		/* Its own array: sched_switch may write `running` at this very moment. */
+		struct stalld_running *cur = bpf_map_lookup_elem(&boot_running, &cpu);
 
-		/* Only fill a slot no context switch has written yet. */
-		if (cur && !cur->since_ns) {
+		if (cur) {
 			cur->since_ns = now;
 			cur->pid = pid;
 			cur->tgid = p->tgid;

@@ -10,6 +10,9 @@
 /* Kernel prio below this is RT (0..99) or DEADLINE (-1). */
 #define STALLD_MAX_RT_PRIO 100
 
+/* Task flags carried in records. */
+#define STALLD_TASK_CUSTOM_SLICE 1	/* a fair task with a slice of its own (6.12+) */
+
 /*
  * Value of the `waiting` hash map, keyed by pid (__u32): a task that is
  * runnable on a run queue but not running.
@@ -20,11 +23,15 @@ struct stalld_waiter {
 	__u32 cpu;	/* run queue it waits on */
 	__s32 prio;	/* kernel prio when it started waiting */
 	__u32 policy;	/* SCHED_* when it started waiting */
+	__u32 flags;	/* STALLD_TASK_* */
+	__u32 pad;
 };
 
 /*
- * Element of the `running` array map, index = cpu: the task on that CPU.
- * pid 0 is the idle task (or nothing seen yet, then since_ns is 0).
+ * Element of the `running` array map, index = cpu: the task on that CPU,
+ * written by sched_switch. pid 0 is the idle task (or nothing seen yet, then
+ * since_ns is 0). The start-up snapshot writes `boot_running` instead, read
+ * only for CPUs that have not switched since: the two never race.
  */
 struct stalld_running {
 	__u64 since_ns;	/* CLOCK_MONOTONIC ns when it was switched in */
@@ -53,6 +60,8 @@ struct stalld_scan_rec {
 	__u32 cpu;
 	__s32 prio;
 	__u32 policy;
+	__u32 flags;	/* STALLD_TASK_* */
+	__u32 pad;
 };
 
 #define STALLD_SCAN_MAX_CPUS	1024

@@ -34,21 +34,17 @@ static __always_inline __u32 scan_features(void)
 	return f;
 }
 
-/* The clock of the run queue the task is on; 0 where the kernel gives no path to it. */
-static __always_inline __u64 rq_clock_of(struct task_struct *p)
+/* The run queue the task is on; NULL where the kernel gives no path to it. */
+static __always_inline struct rq *task_rq(struct task_struct *p)
 {
 	struct cfs_rq *cfs;
-	struct rq *rq;
 
 	if (!bpf_core_field_exists(struct sched_entity, cfs_rq) || !bpf_core_field_exists(struct cfs_rq, rq))
-		return 0;
+		return NULL;
 	cfs = BPF_CORE_READ(p, se.cfs_rq);
 	if (!cfs)
-		return 0;
-	rq = BPF_CORE_READ(cfs, rq);
-	if (!rq)
-		return 0;
-	return BPF_CORE_READ(rq, clock);
+		return NULL;
+	return BPF_CORE_READ(cfs, rq);
 }
 
 static __always_inline void emit(struct seq_file *seq, __u32 kind, struct task_struct *p, __u32 cpu, __u64 ns)
@@ -61,6 +57,7 @@ static __always_inline void emit(struct seq_file *seq, __u32 kind, struct task_s
 		.cpu = cpu,
 		.prio = p->prio,
 		.policy = p->policy,
+		.flags = task_flags(p),
 	};
 
 	bpf_seq_write(seq, &r, sizeof(r));
@@ -74,6 +71,7 @@ int stalld_scan(struct bpf_iter__task *ctx)
 	struct stalld_scan_cfg *cfg;
 	__u32 zero = 0, cpu;
 	__u64 clock, queued;
+	struct rq *rq;
 
 	if (ctx->meta->seq_num == 0) {
 		struct stalld_scan_rec h = { .kind = STALLD_SCAN_HEADER, .pid = scan_features() };
@@ -88,9 +86,10 @@ int stalld_scan(struct bpf_iter__task *ctx)
 	cpu = task_cpu(p);
 	if (cpu >= STALLD_SCAN_MAX_CPUS || !(cfg->cpus[cpu / 64] & (1ULL << (cpu % 64))))
 		return 0;
-	clock = rq_clock_of(p);
-	if (!clock || !bpf_core_field_exists(p->sched_info.last_queued))
+	rq = task_rq(p);
+	if (!rq || !bpf_core_field_exists(p->sched_info.last_queued))
 		return 0;
+	clock = BPF_CORE_READ(rq, clock);
 	if (p->on_cpu) {
 		__u64 arrived = BPF_CORE_READ(p, sched_info.last_arrival);
 
@@ -100,6 +99,15 @@ int stalld_scan(struct bpf_iter__task *ctx)
 	if (dequeue_delayed(p))
 		return 0;
 	queued = BPF_CORE_READ(p, sched_info.last_queued);
+	/*
+	 * Preempted after it set a sleeping state (between set_current_state()
+	 * and schedule()): queued, but sched_info does not count it as queued.
+	 * The last time its runtime was accounted is when it stopped running.
+	 */
+	if (!queued) {
+		queued = p->se.exec_start;
+		clock = BPF_CORE_READ(rq, clock_task);	/* exec_start's clock */
+	}
 	if (!queued || clock <= queued || clock - queued < cfg->report_ns)
 		return 0;
 	emit(seq, STALLD_SCAN_WAITER, p, cpu, clock - queued);

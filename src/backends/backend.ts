@@ -10,6 +10,8 @@ export interface Waiter {
   policy: number;
   /** How long it has been runnable without running, at snapshot.nowNs. */
   waitedNs: number;
+  /** A fair task with a slice of its own (6.12+); undefined where the kernel has none. */
+  customSlice?: boolean;
 }
 
 export interface RunningTask {

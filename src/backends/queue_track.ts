@@ -9,7 +9,7 @@ import { monotonicNs, mmapRead, munmap } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type Snapshot, type Waiter, type RunningTask } from "./backend";
 import { condense, routeLibbpfLog, runIterator } from "./bpf_common";
-import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, WAITER_LAYOUT } from "./records";
+import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "./records";
 
 /** Tracepoint programs, attached in this order before the snapshot iterator runs. */
 export const TRACEPOINT_PROGRAMS = ["stalld_wakeup", "stalld_wake_new", "stalld_switch", "stalld_migrate", "stalld_exit"] as const;
@@ -30,12 +30,19 @@ export function waitingMapSize(pidMax: number, possibleCpus: number): number {
 
 const PAGE = 4096;
 
+interface MappedArray {
+  ptr: Pointer;
+  len: number;
+  view: DataView;
+}
+
 export class QueueTrackBackend implements Backend {
   readonly name = "queue_track";
   private obj: bpf.BpfObject | null = null;
   private links: bpf.BpfLink[] = [];
   private waitingFd = -1;
-  private runningMap: { ptr: Pointer; len: number; view: DataView } | null = null;
+  private runningMap: MappedArray | null = null;
+  private bootRunningMap: MappedArray | null = null;
   private bss: DataView | null = null;
   private readonly maxEntries: number;
   // Batch buffers, reused between passes; grown on ENOSPC.
@@ -59,12 +66,15 @@ export class QueueTrackBackend implements Backend {
       this.obj = bpf.openMem(this.opts.object);
       bpf.setMaxEntries(bpf.findMap(this.obj, "waiting"), this.maxEntries);
       const running = bpf.findMap(this.obj, "running");
+      const bootRunning = bpf.findMap(this.obj, "boot_running");
       bpf.setMaxEntries(running, this.opts.possibleCpus);
+      bpf.setMaxEntries(bootRunning, this.opts.possibleCpus);
       bpf.load(this.obj);
       // Tracepoints first, then the iterator: nothing queued in between is missed.
       for (const name of TRACEPOINT_PROGRAMS) this.links.push(bpf.attach(bpf.findProgram(this.obj, name), name));
       this.waitingFd = bpf.mapFd(bpf.findMap(this.obj, "waiting"));
-      this.mapRunning(bpf.mapFd(running));
+      this.runningMap = this.mapArray(bpf.mapFd(running));
+      this.bootRunningMap = this.mapArray(bpf.mapFd(bootRunning));
       const bss = bpf.mapInitialValue(bpf.findMap(this.obj, ".bss"));
       this.bss = new DataView(toArrayBuffer(bss.ptr, 0, bss.size));
       this.runSnapshotIterator();
@@ -75,10 +85,10 @@ export class QueueTrackBackend implements Backend {
     log.debug(`queue_track: waiting map holds ${this.maxEntries} tasks, running map ${this.opts.possibleCpus} cpus`);
   }
 
-  private mapRunning(fd: number): void {
+  private mapArray(fd: number): MappedArray {
     const len = Math.ceil((this.opts.possibleCpus * RUNNING_LAYOUT.size) / PAGE) * PAGE;
     const p = mmapRead(fd, len);
-    this.runningMap = { ptr: p, len, view: new DataView(toArrayBuffer(p, 0, len)) };
+    return { ptr: p, len, view: new DataView(toArrayBuffer(p, 0, len)) };
   }
 
   private runSnapshotIterator(): void {
@@ -97,12 +107,13 @@ export class QueueTrackBackend implements Backend {
     const out: Waiter[] = [];
     for (const w of waiters) {
       const waited = nowNs > w.sinceNs ? Number(nowNs - w.sinceNs) : 0;
-      out.push({ pid: w.pid, tgid: w.tgid, cpu: w.cpu, prio: w.prio, policy: w.policy, waitedNs: waited });
+      out.push({ pid: w.pid, tgid: w.tgid, cpu: w.cpu, prio: w.prio, policy: w.policy, waitedNs: waited, customSlice: (w.flags & TASK_FLAG.customSlice) !== 0 });
     }
     const running: (RunningTask | undefined)[] = [];
-    const view = this.runningMap!.view;
     for (let cpu = 0; cpu < this.opts.possibleCpus; cpu++) {
-      const r = decodeRunning(cpu, view, cpu * RUNNING_LAYOUT.size);
+      let r = decodeRunning(cpu, this.runningMap!.view, cpu * RUNNING_LAYOUT.size);
+      // No switch on this CPU since start: what the start-up snapshot saw still runs.
+      if (r.sinceNs === 0n) r = decodeRunning(cpu, this.bootRunningMap!.view, cpu * RUNNING_LAYOUT.size);
       if (r.sinceNs === 0n) continue;
       running[cpu] = { cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: nowNs > r.sinceNs ? Number(nowNs - r.sinceNs) : 0 };
     }
@@ -153,8 +164,9 @@ export class QueueTrackBackend implements Backend {
   stop(): void {
     for (const link of this.links.reverse()) bpf.destroyLink(link);
     this.links = [];
-    if (this.runningMap) munmap(this.runningMap.ptr, this.runningMap.len);
+    for (const m of [this.runningMap, this.bootRunningMap]) if (m) munmap(m.ptr, m.len);
     this.runningMap = null;
+    this.bootRunningMap = null;
     this.bss = null;
     if (this.obj) bpf.close(this.obj);
     this.obj = null;

@@ -2,13 +2,17 @@
 // mirrors it, and tests/unit/records.test.ts checks both against each other.
 
 export const WAITER_LAYOUT = {
-  size: 24,
+  size: 32,
   since_ns: 0,
   tgid: 8,
   cpu: 12,
   prio: 16,
   policy: 20,
+  flags: 24,
 } as const;
+
+/** STALLD_TASK_* flags. */
+export const TASK_FLAG = { customSlice: 1 } as const;
 
 export const RUNNING_LAYOUT = {
   size: 24,
@@ -28,6 +32,7 @@ export interface WaiterRecord {
   cpu: number;
   prio: number;
   policy: number;
+  flags: number;
   sinceNs: bigint;
 }
 
@@ -49,6 +54,7 @@ export function decodeWaiter(pid: number, view: DataView, offset: number): Waite
     cpu: view.getUint32(offset + L.cpu, true),
     prio: view.getInt32(offset + L.prio, true),
     policy: view.getUint32(offset + L.policy, true),
+    flags: view.getUint32(offset + L.flags, true),
   };
 }
 
@@ -66,7 +72,7 @@ export function decodeRunning(cpu: number, view: DataView, offset: number): Runn
 
 /** struct stalld_scan_rec (task_scan). */
 export const SCAN_LAYOUT = {
-  size: 32,
+  size: 40,
   ns: 0,
   kind: 8,
   pid: 12,
@@ -74,6 +80,7 @@ export const SCAN_LAYOUT = {
   cpu: 20,
   prio: 24,
   policy: 28,
+  flags: 32,
 } as const;
 
 export const SCAN_KIND = { header: 0, waiter: 1, running: 2 } as const;
@@ -91,6 +98,7 @@ export interface ScanRecord {
   cpu: number;
   prio: number;
   policy: number;
+  flags: number;
 }
 
 export function decodeScan(view: DataView, offset: number): ScanRecord {
@@ -103,6 +111,7 @@ export function decodeScan(view: DataView, offset: number): ScanRecord {
     cpu: view.getUint32(offset + L.cpu, true),
     prio: view.getInt32(offset + L.prio, true),
     policy: view.getUint32(offset + L.policy, true),
+    flags: view.getUint32(offset + L.flags, true),
   };
 }
 

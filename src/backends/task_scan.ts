@@ -7,7 +7,7 @@ import { monotonicNs } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
 import { condense, routeLibbpfLog, runIterator } from "./bpf_common";
-import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT } from "./records";
+import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "./records";
 
 export const SCAN_PROGRAM = "stalld_scan";
 
@@ -68,7 +68,7 @@ export class TaskScanBackend implements Backend {
       const r = decodeScan(view, off);
       if (r.kind === SCAN_KIND.header) features = r.pid;
       else if (r.kind === SCAN_KIND.waiter) {
-        waiters.push({ pid: r.pid, tgid: r.tgid, cpu: r.cpu, prio: r.prio, policy: r.policy, waitedNs: Number(r.ns) });
+        waiters.push({ pid: r.pid, tgid: r.tgid, cpu: r.cpu, prio: r.prio, policy: r.policy, waitedNs: Number(r.ns), customSlice: (r.flags & TASK_FLAG.customSlice) !== 0 });
       } else if (r.kind === SCAN_KIND.running) {
         running[r.cpu] = { cpu: r.cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: Number(r.ns) };
       }

@@ -5,7 +5,7 @@ import { SysError } from "../ffi/errno";
 import { strerror } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import {
-  attrEqual, describeAttr, kernelSchedOps, SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK,
+  attrEqual, describeAttr, isFairPolicy, kernelSchedOps, SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK,
   type SchedAttr, type SchedOps,
 } from "./sched_attr";
 
@@ -22,6 +22,8 @@ export interface BoostTarget {
   waitedNs: number;
   /** /proc starttime at detection: guards the restore against pid reuse. */
   starttime: number;
+  /** For a fair task: whether it had a slice of its own (undefined: the kernel has no such thing). */
+  customSlice?: boolean;
 }
 
 export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
@@ -103,6 +105,9 @@ export class Booster {
     } catch (e) {
       return this.failed(t, e, "read the policy of");
     }
+    // 6.12+ reports a fair task's current slice as sched_runtime; writing it back
+    // would pin a custom slice on a task that followed the default. 0 restores that.
+    if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
     const applied: SchedAttr = {
       ...this.deadline,
       // RESET_ON_FORK: a DEADLINE task that forks gets EAGAIN without it.
@@ -114,6 +119,16 @@ export class Booster {
       this.ops.set(t.pid, applied);
     } catch (e) {
       return this.failed(t, e, "boost");
+    }
+    // The pid could have been reused between detection and the calls above.
+    if (this.probe.starttime(t.pid) !== t.starttime) {
+      this.log.warn(`pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; putting its attributes back at once`);
+      try {
+        this.ops.set(t.pid, saved);
+      } catch {
+        // gone again: nothing left to undo
+      }
+      return "gone";
     }
     const timer = this.timers.set(() => {
       this.restore(t.pid, "boost ended");
@@ -159,7 +174,9 @@ export class Booster {
       const cpuNow = this.probe.cpuTimeNs(pid);
       this.ops.set(pid, b.saved);
       const check = this.ops.get(pid);
-      const exact = attrEqual(check, b.saved) ? "" : ` (kernel reports ${describeAttr(check)})`;
+      // A fair task back on the default slice reads back that slice as its runtime.
+      const expected = isFairPolicy(b.saved.policy) && b.saved.runtimeNs === 0n ? { ...check, runtimeNs: 0n } : check;
+      const exact = attrEqual(expected, b.saved) ? "" : ` (kernel reports ${describeAttr(check)})`;
       const ranNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs : null;
       const ran = ranNs === null ? "" : `, ran ${(ranNs / 1e6).toFixed(3)} ms`;
       this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from SCHED_DEADLINE after ${heldS} s (${why})${ran}${exact}`);

@@ -20,6 +20,11 @@ export function policyName(policy: number): string {
   return NAMES[policy] ?? `policy ${policy}`;
 }
 
+/** Policies of the fair class (EEVDF): their sched_runtime is a slice, not a budget. */
+export function isFairPolicy(policy: number): boolean {
+  return policy === SCHED_OTHER || policy === SCHED_BATCH || policy === SCHED_IDLE;
+}
+
 export const SCHED_ATTR_SIZE = 48;
 
 export interface SchedAttr {

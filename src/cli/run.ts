@@ -7,8 +7,9 @@ import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
 import { QueueTrackBackend } from "../backends/queue_track";
 import { TaskScanBackend } from "../backends/task_scan";
 import { Daemon } from "../daemon/daemon";
-import { mlockallOnFault, raiseMemlockLimit } from "../ffi/libc";
-import { onlineCpus, possibleCpus } from "../kernel/cpus";
+import { readdirSync } from "node:fs";
+import { mlockallOnFault, raiseMemlockLimit, setAffinity } from "../ffi/libc";
+import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
 import { pidMax } from "../kernel/proc";
 import { log, setVerbosity } from "../log/logger";
 import { runArgs } from "./args";
@@ -57,6 +58,26 @@ function lockMemory(): void {
   }
 }
 
+/**
+ * Keeps the daemon's own threads off the CPUs it watches: there it would queue
+ * behind the very tasks that starve others. With every CPU monitored it says so.
+ */
+function keepOffMonitoredCpus(cfg: RunConfig, online: readonly number[]): void {
+  const housekeeping = online.filter((c) => !cfg.cpus.includes(c));
+  if (!housekeeping.length) {
+    log.info("every online CPU is monitored: stalld's own threads may queue behind the tasks it watches (leave one CPU out of -c to avoid it)");
+    return;
+  }
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      setAffinity(Number(tid), housekeeping);
+    } catch (e) {
+      log.debug(`could not move thread ${tid} to CPUs ${formatCpuList(housekeeping)}: ${(e as Error).message}`);
+    }
+  }
+  log.info(`stalld runs on CPUs ${formatCpuList(housekeeping)}, outside the monitored ones`);
+}
+
 export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   rejectUnknown(args, runArgs);
   const online = onlineCpus();
@@ -65,6 +86,7 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld must run as root");
 
   lockMemory();
+  keepOffMonitoredCpus(cfg, online);
   const daemon = new Daemon(cfg, startBackend(cfg), log);
   let exiting = false;
   const shutdown = (why: string, code: number) => {

@@ -16,6 +16,9 @@ import { detect, type DetectConfig, type Starving } from "./detect";
 
 const NS_PER_MS = 1_000_000;
 
+/** /proc states of a task that can be on a run queue: not a zombie, dead, stopped or traced. */
+const RUNNABLE_STATES = new Set(["R", "S", "D", "I"]);
+
 function comm(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
@@ -73,11 +76,14 @@ export class Daemon {
   }
 
   private noteDlServer(): void {
-    try {
-      this.mountedDebugfs = ensureMounted("debugfs");
-      if (this.mountedDebugfs) this.log.info("mounted debugfs on /sys/kernel/debug to read the DL-server state");
-    } catch (e) {
-      this.log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
+    // Log-only changes nothing on the system, mounts included.
+    if (!this.cfg.logOnly) {
+      try {
+        this.mountedDebugfs = ensureMounted("debugfs");
+        if (this.mountedDebugfs) this.log.info("mounted debugfs on /sys/kernel/debug to read the DL-server state");
+      } catch (e) {
+        this.log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
+      }
     }
     if (dlServerPresent()) this.log.info("DL-server detected.");
   }
@@ -122,12 +128,14 @@ export class Daemon {
   }
 
   private act({ waiter: w, running }: Starving): void {
-    // No ghosts: the task must still exist and still be runnable.
+    // No ghosts: the task must still exist and be able to run. The backend's
+    // record is what says it is queued: a task preempted after it set a
+    // sleeping state is queued, yet /proc shows S or D.
     const st = readTaskStat(w.pid);
-    if (!st || st.state !== "R") {
+    if (!st || !RUNNABLE_STATES.has(st.state)) {
       if (!this.ghosts.has(w.pid)) {
         this.ghosts.add(w.pid);
-        this.log.debug(`pid ${w.pid} ${st ? `is no longer runnable (state ${st.state})` : "no longer exists"}; forgotten`);
+        this.log.debug(`pid ${w.pid} ${st ? `cannot run (state ${st.state})` : "no longer exists"}; forgotten`);
       }
       this.backend.forget(w.pid);
       return;
@@ -135,11 +143,11 @@ export class Daemon {
     const waitedS = w.waitedNs / 1e9;
     this.log.info(
       `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
-        `(waited ${waitedS.toFixed(3)} s, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +
+        `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +
         `behind ${comm(running.pid)}-${running.pid} ${describeKernelPrio(running.policy, running.prio)})`,
     );
     if (this.cfg.logOnly) return;
-    const outcome = this.booster.boost({ pid: w.pid, comm: st.comm, cpu: w.cpu, waitedNs: w.waitedNs, starttime: st.starttime });
+    const outcome = this.booster.boost({ pid: w.pid, comm: st.comm, cpu: w.cpu, waitedNs: w.waitedNs, starttime: st.starttime, customSlice: w.customSlice });
     if (outcome === "gone") this.backend.forget(w.pid);
   }
 

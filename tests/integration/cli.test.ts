@@ -2,7 +2,7 @@
 // exit before anything on the system changes.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { requireRoot, rtRuntime, STALLD } from "../helpers/rt";
+import { requireRoot, ROOT, rtRuntime, STALLD } from "../helpers/rt";
 
 beforeAll(requireRoot);
 
@@ -75,13 +75,32 @@ describe("stalld command line", () => {
     expect(text).toMatch(/monitoring CPUs 1 with backend task_scan:/);
   });
 
-  test("a .env or bunfig.toml in the working directory is never loaded", async () => {
+  test("the shipped binary never loads a bunfig.toml from its working directory", async () => {
     const dir = `/tmp/stalld-cwd-${process.pid}`;
-    await Bun.write(`${dir}/.env`, "BUN_CONFIG_VERBOSE_FETCH=curl\n");
     await Bun.write(`${dir}/bunfig.toml`, 'preload = ["./evil.ts"]\n');
     await Bun.write(`${dir}/evil.ts`, 'console.log("EVIL LOADED");\n');
     const r = Bun.spawnSync([STALLD, "--version"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString() + r.stderr.toString()).not.toContain("EVIL");
   });
+
+  test("the build flags of scripts/build.sh stop .env and bunfig.toml autoload (and a build without them does not)", async () => {
+    const flags = [...readFileSync(`${ROOT}/scripts/build.sh`, "utf8").matchAll(/--no-compile-autoload-[a-z]+/g)].map((m) => m[0]);
+    expect(flags.sort()).toEqual(["--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv"]);
+    const dir = `/tmp/stalld-probe-${process.pid}`;
+    await Bun.write(`${dir}/probe.ts`, 'console.log(`probe=${process.env.STALLD_PROBE ?? "unset"}`);\n');
+    await Bun.write(`${dir}/cwd/.env`, "STALLD_PROBE=loaded\n");
+    await Bun.write(`${dir}/cwd/bunfig.toml`, 'preload = ["./evil.ts"]\n');
+    await Bun.write(`${dir}/cwd/evil.ts`, 'console.log("EVIL LOADED");\n');
+    const bun = `${ROOT}/node_modules/.bin/bun`;
+    const build = (out: string, extra: string[]) => {
+      const b = Bun.spawnSync([bun, "build", "--compile", ...extra, "--outfile", `${dir}/${out}`, `${dir}/probe.ts`], { stdout: "pipe", stderr: "pipe" });
+      if (b.exitCode !== 0) throw new Error(`probe build failed: ${b.stderr}`);
+      return Bun.spawnSync([`${dir}/${out}`], { cwd: `${dir}/cwd`, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } }).stdout.toString();
+    };
+    expect(build("safe", flags)).toBe("probe=unset\n");
+    const unsafe = build("unsafe", []);
+    expect(unsafe).toContain("probe=loaded");
+    expect(unsafe).toContain("EVIL LOADED");
+  }, 60_000);
 });

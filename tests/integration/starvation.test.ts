@@ -2,6 +2,7 @@
 // SCHED_FIFO busy loop (the DL-server does not rescue FIFO tasks), and the real
 // compiled daemon with the real BPF object.
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { guardRtFile } from "../helpers/guard";
 import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
 import {
@@ -83,9 +84,11 @@ describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run 
     });
   }, 60_000);
 
-  test("with -l it is only logged: no boost, no policy change, RT throttling untouched", async () => {
+  test("with -l it is only logged: no boost, no policy change, RT throttling and mounts untouched", async () => {
+    const mountsBefore = readFileSync("/proc/self/mounts", "utf8");
     await scenario(backend, ["-l", "-g", "1"], async (d, _hog, victim) => {
       const rt = rtRuntime();
+      expect(readFileSync("/proc/self/mounts", "utf8")).toBe(mountsBefore);
       await d.waitFor(new RegExp(`rtload-${victim.pid} starved on CPU 1`), (THRESHOLD_S + 3) * 1000);
       // Another granularity later it is still starving, and reported again.
       await Bun.sleep(1500);
@@ -99,7 +102,20 @@ describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run 
     });
   }, 60_000);
 
-  test("a victim that exits while starving produces no repeated error lines", async () => {
+  test("a victim that dies before the threshold leaves no line at all", async () => {
+    await scenario(backend, ["-d", "1", "-g", "1", "-v"], async (d, _hog, victim) => {
+      victim.proc.kill("SIGKILL");
+      // As SCHED_OTHER it gets the DL-server's time on CPU 1 and dies well before the threshold.
+      kernelSchedOps.set(victim.pid, { policy: 0, flags: 0n, nice: 0, priority: 0, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n });
+      await victim.proc.exited;
+      await Bun.sleep(THRESHOLD_S * 1000 + 1500);
+      expect(await d.stop()).toBe(0);
+      expect(d.lines.filter((l) => l.includes(String(victim.pid)))).toEqual([]);
+      expect(errors(d)).toEqual([]);
+    });
+  }, 60_000);
+
+  test("a victim killed while starving dies once boosted: its restore finds it gone, no error line, nothing repeated", async () => {
     await scenario(backend, ["-d", "1", "-g", "1", "-v"], async (d, _hog, victim) => {
       // SIGKILL is pending, but the victim needs the CPU to die: it dies once stalld boosts it.
       victim.proc.kill("SIGKILL");

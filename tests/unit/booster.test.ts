@@ -163,6 +163,34 @@ describe("Booster", () => {
     expect(warns[0]!.msg).toContain("HRTICK_DL");
   });
 
+  test("a fair task on the default slice goes back to the default slice, not to a custom one", () => {
+    const { sched, timers, booster, add } = setup();
+    // 6.12+ sched_getattr reports a fair task's current slice as its runtime.
+    const other = { policy: 0, flags: 0n, nice: 5, priority: 0, runtimeNs: 2_800_000n, deadlineNs: 0n, periodNs: 0n };
+    add(10, other);
+    add(11, other);
+    booster.boost({ ...target(10), customSlice: false });
+    booster.boost({ ...target(11, 2), customSlice: true });
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual({ ...other, runtimeNs: 0n });
+    expect(sched.tasks.get(11)).toEqual(other);
+  });
+
+  test("a pid reused between detection and boost is put back at once, never left boosted", () => {
+    const { sched, timers, lines, booster, add, alive } = setup();
+    add(10, fifo(3));
+    const realSet = sched.set.bind(sched);
+    sched.set = (pid, attr) => {
+      realSet(pid, attr);
+      alive.set(10, 999); // the task at this pid is now another one
+    };
+    expect(booster.boost(target(10))).toBe("gone");
+    expect(sched.tasks.get(10)).toEqual(fifo(3));
+    expect(booster.isBoosted(10)).toBe(false);
+    expect(timers.size).toBe(0);
+    expect(lines.some((l) => l.level === "warn" && l.msg.includes("replaced by another task"))).toBe(true);
+  });
+
   test("a failed restore logs the original's restore_policy line", () => {
     const { sched, timers, lines, booster, add } = setup();
     add(10);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   decodeRunning, decodeScan, decodeWaiter, encodeScanCfg, MAX_RT_PRIO, RUNNING_LAYOUT, SCAN_CFG_LAYOUT, SCAN_HAS, SCAN_KIND,
-  SCAN_LAYOUT, SCAN_MAX_CPUS, WAITER_LAYOUT,
+  SCAN_LAYOUT, SCAN_MAX_CPUS, TASK_FLAG, WAITER_LAYOUT,
 } from "../../src/backends/records";
 import { ROOT } from "../helpers/rt";
 
@@ -23,15 +23,15 @@ beforeAll(() => {
 #define F(s, f) printf("\\"%s.%s\\": %zu,\\n", #s, #f, offsetof(struct s, f))
 int main(void) {
 	printf("{\\n");
-	F(stalld_waiter, since_ns); F(stalld_waiter, tgid); F(stalld_waiter, cpu); F(stalld_waiter, prio); F(stalld_waiter, policy);
+	F(stalld_waiter, since_ns); F(stalld_waiter, tgid); F(stalld_waiter, cpu); F(stalld_waiter, prio); F(stalld_waiter, policy); F(stalld_waiter, flags);
 	F(stalld_running, since_ns); F(stalld_running, pid); F(stalld_running, tgid); F(stalld_running, prio); F(stalld_running, policy);
 	F(stalld_scan_rec, ns); F(stalld_scan_rec, kind); F(stalld_scan_rec, pid); F(stalld_scan_rec, tgid); F(stalld_scan_rec, cpu);
-	F(stalld_scan_rec, prio); F(stalld_scan_rec, policy); F(stalld_scan_cfg, report_ns); F(stalld_scan_cfg, cpus);
+	F(stalld_scan_rec, prio); F(stalld_scan_rec, policy); F(stalld_scan_rec, flags); F(stalld_scan_cfg, report_ns); F(stalld_scan_cfg, cpus);
 	printf("\\"stalld_scan_rec.size\\": %zu, \\"stalld_scan_cfg.size\\": %zu, \\"kinds\\": [%d, %d, %d], \\"has\\": [%d, %d], \\"max_cpus\\": %d,\\n",
 	       sizeof(struct stalld_scan_rec), sizeof(struct stalld_scan_cfg), STALLD_SCAN_HEADER, STALLD_SCAN_WAITER, STALLD_SCAN_RUNNING,
 	       STALLD_SCAN_HAS_QUEUED, STALLD_SCAN_HAS_RQ, STALLD_SCAN_MAX_CPUS);
-	printf("\\"stalld_waiter.size\\": %zu, \\"stalld_running.size\\": %zu, \\"max_rt_prio\\": %d}\\n",
-	       sizeof(struct stalld_waiter), sizeof(struct stalld_running), STALLD_MAX_RT_PRIO);
+	printf("\\"stalld_waiter.size\\": %zu, \\"stalld_running.size\\": %zu, \\"max_rt_prio\\": %d, \\"custom_slice\\": %d}\\n",
+	       sizeof(struct stalld_waiter), sizeof(struct stalld_running), STALLD_MAX_RT_PRIO, STALLD_TASK_CUSTOM_SLICE);
 	return 0;
 }`);
   const exe = join(dir, "layout");
@@ -56,6 +56,7 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
 
   test("constants", () => {
     expect(fromC.max_rt_prio).toBe(MAX_RT_PRIO);
+    expect(fromC.custom_slice).toBe(TASK_FLAG.customSlice);
     expect(fromC.kinds as number[]).toEqual([SCAN_KIND.header, SCAN_KIND.waiter, SCAN_KIND.running]);
     expect(fromC.has as number[]).toEqual([SCAN_HAS.queued, SCAN_HAS.rq]);
     expect(fromC.max_cpus).toBe(SCAN_MAX_CPUS);
@@ -71,7 +72,7 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
   });
 
   test("the scan decoder reads a record C wrote", () => {
-    const v = new DataView(new ArrayBuffer(32));
+    const v = new DataView(new ArrayBuffer(40));
     v.setBigUint64(0, 2_500_000_000n, true);
     v.setUint32(8, 1, true);
     v.setUint32(12, 77, true);
@@ -79,17 +80,19 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
     v.setUint32(20, 1, true);
     v.setInt32(24, 98, true);
     v.setUint32(28, 1, true);
-    expect(decodeScan(v, 0)).toEqual({ ns: 2_500_000_000n, kind: 1, pid: 77, tgid: 70, cpu: 1, prio: 98, policy: 1 });
+    v.setUint32(32, 1, true);
+    expect(decodeScan(v, 0)).toEqual({ ns: 2_500_000_000n, kind: 1, pid: 77, tgid: 70, cpu: 1, prio: 98, policy: 1, flags: 1 });
   });
 
   test("the decoder reads what C wrote, little-endian, signed where signed", () => {
-    const buf = new DataView(new ArrayBuffer(48));
+    const buf = new DataView(new ArrayBuffer(64));
     buf.setBigUint64(24 + 0, 123456789012345678n, true);
     buf.setUint32(24 + 8, 4242, true);
     buf.setUint32(24 + 12, 3, true);
     buf.setInt32(24 + 16, -1, true);
     buf.setUint32(24 + 20, 6, true);
-    expect(decodeWaiter(7, buf, 24)).toEqual({ pid: 7, sinceNs: 123456789012345678n, tgid: 4242, cpu: 3, prio: -1, policy: 6 });
+    buf.setUint32(24 + 24, 1, true);
+    expect(decodeWaiter(7, buf, 24)).toEqual({ pid: 7, sinceNs: 123456789012345678n, tgid: 4242, cpu: 3, prio: -1, policy: 6, flags: 1 });
     expect(decodeRunning(1, buf, 24)).toEqual({ cpu: 1, sinceNs: 123456789012345678n, pid: 4242, tgid: 3, prio: -1, policy: 6 });
   });
 });
