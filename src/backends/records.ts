@@ -26,13 +26,17 @@ export const RUNNING_LAYOUT = {
 /** Kernel prio below this is RT (0..99) or DEADLINE (-1). */
 export const MAX_RT_PRIO = 100;
 
-export interface WaiterRecord {
+/** What every task record says about its task. */
+export interface TaskFields {
   pid: number;
   tgid: number;
   cpu: number;
   prio: number;
   policy: number;
   flags: number;
+}
+
+export interface WaiterRecord extends TaskFields {
   sinceNs: bigint;
 }
 
@@ -90,15 +94,9 @@ export const SCAN_MAX_CPUS = 1024;
 /** struct stalld_scan_cfg: report_ns then the monitored-CPU bitmap. */
 export const SCAN_CFG_LAYOUT = { size: 8 + SCAN_MAX_CPUS / 8, report_ns: 0, cpus: 8 } as const;
 
-export interface ScanRecord {
+export interface ScanRecord extends TaskFields {
   kind: number;
   ns: bigint;
-  pid: number;
-  tgid: number;
-  cpu: number;
-  prio: number;
-  policy: number;
-  flags: number;
 }
 
 export function decodeScan(view: DataView, offset: number): ScanRecord {
