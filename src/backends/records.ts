@@ -49,17 +49,19 @@ export interface RunningRecord {
   sinceNs: bigint;
 }
 
-export function decodeWaiter(pid: number, view: DataView, offset: number): WaiterRecord {
-  const L = WAITER_LAYOUT;
+/** The task fields a waiter and a scan record share, at each layout's own offsets. */
+function readTaskFields(view: DataView, offset: number, L: { tgid: number; cpu: number; prio: number; policy: number; flags: number }) {
   return {
-    pid,
-    sinceNs: view.getBigUint64(offset + L.since_ns, true),
     tgid: view.getUint32(offset + L.tgid, true),
     cpu: view.getUint32(offset + L.cpu, true),
     prio: view.getInt32(offset + L.prio, true),
     policy: view.getUint32(offset + L.policy, true),
     flags: view.getUint32(offset + L.flags, true),
   };
+}
+
+export function decodeWaiter(pid: number, view: DataView, offset: number): WaiterRecord {
+  return { pid, sinceNs: view.getBigUint64(offset + WAITER_LAYOUT.since_ns, true), ...readTaskFields(view, offset, WAITER_LAYOUT) };
 }
 
 export function decodeRunning(cpu: number, view: DataView, offset: number): RunningRecord {
@@ -105,11 +107,7 @@ export function decodeScan(view: DataView, offset: number): ScanRecord {
     ns: view.getBigUint64(offset + L.ns, true),
     kind: view.getUint32(offset + L.kind, true),
     pid: view.getUint32(offset + L.pid, true),
-    tgid: view.getUint32(offset + L.tgid, true),
-    cpu: view.getUint32(offset + L.cpu, true),
-    prio: view.getInt32(offset + L.prio, true),
-    policy: view.getUint32(offset + L.policy, true),
-    flags: view.getUint32(offset + L.flags, true),
+    ...readTaskFields(view, offset, L),
   };
 }
 
