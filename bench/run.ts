@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { stalldBpfObject, taskScanBpfObject } from "../src/backends/bpf_object";
 import { QueueTrackBackend } from "../src/backends/queue_track";
 import { TaskScanBackend } from "../src/backends/task_scan";
-import type { RunConfig } from "../src/cli/options";
+import { parseRunConfig, type RunConfig } from "../src/cli/options";
 import { Daemon } from "../src/daemon/daemon";
 import { closeFd } from "../src/ffi/libc";
 import * as bpf from "../src/ffi/libbpf";
@@ -278,10 +278,7 @@ async function fig5PassCost() {
   note("figure 5: CPU time of one detection pass");
   const rows: string[][] = [];
   const worst = { queue_track: 0, task_scan: 0 } as Record<BackendName, number>;
-  const cfg: RunConfig = {
-    cpus: onlineCpus(), thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-    boostDurationS: 3, logOnly: true, verbose: false, backend: null,
-  };
+  const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true }, onlineCpus(), possibleCpus().length);
   for (const n of [100, 1000, 10_000]) {
     const threads = Bun.spawn([THREADS_BIN, String(n), "120"], { stdout: "pipe" });
     // Wait for "ready": every thread exists (stdout stays open until it exits).

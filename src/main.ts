@@ -5,10 +5,11 @@ import { renderUsage, runCommand, type CommandDef } from "citty";
 import { writeSync } from "node:fs";
 import pkg from "../package.json" with { type: "json" };
 import run from "./cli/run";
+import throttle from "./cli/throttle";
 import { EXIT, Exit } from "./cli/exit";
 import { UsageError } from "./cli/options";
 
-const SUBCOMMANDS: Record<string, CommandDef<any>> = { run };
+const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle };
 
 const main: CommandDef = {
   meta: { name: "stalld", version: pkg.version, description: "Boost threads starving on a CPU run queue (eBPF, SCHED_DEADLINE)" },
@@ -21,7 +22,8 @@ function fail(code: number, message: string): never {
 }
 
 async function dispatch(argv: string[]): Promise<void> {
-  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+  // -V anywhere, as the original: a unit's ExecStart with -V must not start a daemon.
+  if (argv.includes("--version") || argv.includes("-V")) {
     console.log(`stalld ${pkg.version}`);
     return;
   }

@@ -1,15 +1,23 @@
-// Boosts: save a task's full sched_attr, switch it to SCHED_DEADLINE for a
-// bounded time, then put exactly the saved attributes back. Each boost runs on
-// its own timer, so boosts on different CPUs overlap and detection never waits.
+// Boosts: save a task's full sched_attr, switch it to SCHED_DEADLINE (or the
+// SCHED_FIFO emulation of it) for a bounded time, then put exactly the saved
+// attributes back. Each boost runs on its own timers, so boosts on different
+// CPUs overlap and detection never waits.
 import { SysError } from "../ffi/errno";
 import { strerror } from "../ffi/libc";
+import { sleepNs } from "../ffi/process";
 import type { Logger } from "../log/logger";
 import {
-  attrEqual, describeAttr, isFairPolicy, kernelSchedOps, SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK,
+  attrEqual, describeAttr, isFairPolicy, kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK,
   type SchedAttr, type SchedOps,
 } from "./sched_attr";
 
+export type BoostMethod = "deadline" | "fifo";
+
+/** The original's FIFO boost priority. */
+export const FIFO_BOOST_PRIORITY = 98;
+
 export interface BoostParams {
+  method: BoostMethod;
   runtimeNs: bigint;
   periodNs: bigint;
   durationMs: number;
@@ -33,6 +41,8 @@ interface ActiveBoost {
   saved: SchedAttr;
   applied: SchedAttr;
   timer: ReturnType<typeof setTimeout>;
+  /** FIFO emulation: the timer of the next runtime slice. */
+  cycle: ReturnType<typeof setTimeout> | null;
   startedMs: number;
   cpuAtStartNs: number | null;
 }
@@ -41,12 +51,15 @@ export interface Timers {
   set(fn: () => void, ms: number): ReturnType<typeof setTimeout>;
   clear(t: ReturnType<typeof setTimeout>): void;
   nowMs(): number;
+  /** Blocks for a FIFO slice (at most the 1 ms runtime limit): timers are too coarse for 8-1000 us. */
+  sleepNs(ns: number): void;
 }
 
 const realTimers: Timers = {
   set: (fn, ms) => setTimeout(fn, ms),
   clear: (t) => clearTimeout(t),
   nowMs: () => performance.now(),
+  sleepNs: (ns) => sleepNs(ns),
 };
 
 /** What the booster reads about a task: its identity and the CPU time it got. */
@@ -70,7 +83,6 @@ function seconds(ns: number): string {
 
 export class Booster {
   private readonly active = new Map<number, ActiveBoost>();
-  private readonly deadline: Omit<SchedAttr, "flags" | "nice" | "priority">;
 
   constructor(
     private readonly params: BoostParams,
@@ -80,13 +92,26 @@ export class Booster {
     private readonly timers: Timers = realTimers,
     /** Called after a boost ends on its timer: the task may be starving again. */
     private readonly onBoostEnd: () => void = () => {},
-  ) {
-    this.deadline = {
-      policy: SCHED_DEADLINE,
-      runtimeNs: params.runtimeNs,
-      deadlineNs: params.periodNs,
-      periodNs: params.periodNs,
-    };
+  ) {}
+
+  get policyName(): string {
+    return this.params.method === "fifo" ? "SCHED_FIFO" : "SCHED_DEADLINE";
+  }
+
+  /** What a boost sets. RESET_ON_FORK: a DEADLINE task that forks gets EAGAIN without it. */
+  private boostAttr(saved: SchedAttr): SchedAttr {
+    const p = this.params;
+    if (p.method === "fifo")
+      return { policy: SCHED_FIFO, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: FIFO_BOOST_PRIORITY, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n };
+    return { policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: 0, runtimeNs: p.runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
+  }
+
+  /** Whether `now` is what this boost left on the task (so nobody else changed it). */
+  private isOurs(b: ActiveBoost, now: SchedAttr): boolean {
+    if (this.params.method === "fifo")
+      return (now.policy === SCHED_FIFO && now.priority === FIFO_BOOST_PRIORITY) ||
+        (now.policy === b.saved.policy && now.priority === b.saved.priority && (!isFairPolicy(now.policy) || now.nice === b.saved.nice));
+    return now.policy === SCHED_DEADLINE && now.runtimeNs === b.applied.runtimeNs && now.periodNs === b.applied.periodNs;
   }
 
   isBoosted(pid: number): boolean {
@@ -108,13 +133,7 @@ export class Booster {
     // 6.12+ reports a fair task's current slice as sched_runtime; writing it back
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
-    const applied: SchedAttr = {
-      ...this.deadline,
-      // RESET_ON_FORK: a DEADLINE task that forks gets EAGAIN without it.
-      flags: SCHED_FLAG_RESET_ON_FORK,
-      nice: saved.nice,
-      priority: 0,
-    };
+    const applied = this.boostAttr(saved);
     try {
       this.ops.set(t.pid, applied);
     } catch (e) {
@@ -134,12 +153,43 @@ export class Booster {
       this.restore(t.pid, "boost ended");
       this.onBoostEnd();
     }, this.params.durationMs);
-    this.active.set(t.pid, { target: t, saved, applied, timer, startedMs: this.timers.nowMs(), cpuAtStartNs: this.probe.cpuTimeNs(t.pid) });
+    const b: ActiveBoost = { target: t, saved, applied, timer, cycle: null, startedMs: this.timers.nowMs(), cpuAtStartNs: this.probe.cpuTimeNs(t.pid) };
+    this.active.set(t.pid, b);
+    const p = this.params;
+    const how = p.method === "fifo" ? ` for ${p.runtimeNs} ns every ${p.periodNs} ns` : "";
     this.log.info(
-      `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using SCHED_DEADLINE: was ${describeAttr(saved)}, ` +
-        `now ${describeAttr(applied)} for ${this.params.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
+      `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${this.policyName}: was ${describeAttr(saved)}, ` +
+        `now ${describeAttr(applied)}${how} for ${p.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
     );
+    if (p.method === "fifo") this.fifoSlice(b, true);
     return "boosted";
+  }
+
+  /**
+   * FIFO emulation of the DEADLINE bandwidth: FIFO for `runtime`, the task's
+   * own policy for the rest of the period, until the boost ends.
+   */
+  private fifoSlice(b: ActiveBoost, first = false): void {
+    const pid = b.target.pid;
+    b.cycle = null;
+    if (this.active.get(pid) !== b) return;
+    try {
+      if (!first) this.ops.set(pid, b.applied);
+      this.timers.sleepNs(Number(this.params.runtimeNs));
+      this.ops.set(pid, b.saved);
+    } catch (e) {
+      if (e instanceof SysError && e.errno === ESRCH) {
+        this.active.delete(pid);
+        this.timers.clear(b.timer);
+        this.log.debug(`pid ${pid} (${b.target.comm}) exited during its boost; nothing to restore`);
+        return;
+      }
+      // The end-of-boost restore tries again and reports.
+      this.log.warn(`FIFO boost slice of pid ${pid} (${b.target.comm}) failed: ${errText(e)}`);
+      return;
+    }
+    const periodMs = Number(this.params.periodNs) / 1e6;
+    if (this.timers.nowMs() + periodMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.fifoSlice(b), periodMs);
   }
 
   private failed(t: BoostTarget, e: unknown, what: string): BoostOutcome {
@@ -148,7 +198,7 @@ export class Booster {
       return "gone";
     }
     // The original's wording, which log monitors grep for.
-    this.log.error(`boost_with_deadline failed to ${what === "boost" ? "boost" : what} pid ${t.pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu}, waited ${seconds(t.waitedNs)} s)`);
+    this.log.error(`boost_with_${this.params.method} failed to ${what === "boost" ? "boost" : what} pid ${t.pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu}, waited ${seconds(t.waitedNs)} s)`);
     return "failed";
   }
 
@@ -158,6 +208,7 @@ export class Booster {
     if (!b) return;
     this.active.delete(pid);
     this.timers.clear(b.timer);
+    if (b.cycle) this.timers.clear(b.cycle);
     const { target: t } = b;
     const heldS = ((this.timers.nowMs() - b.startedMs) / 1000).toFixed(2);
     const st = this.probe.starttime(pid);
@@ -167,7 +218,7 @@ export class Booster {
     }
     try {
       const now = this.ops.get(pid);
-      if (now.policy !== SCHED_DEADLINE || now.runtimeNs !== b.applied.runtimeNs || now.periodNs !== b.applied.periodNs) {
+      if (!this.isOurs(b, now)) {
         this.log.warn(`pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`);
         return;
       }
@@ -179,9 +230,9 @@ export class Booster {
       const exact = attrEqual(expected, b.saved) ? "" : ` (kernel reports ${describeAttr(check)})`;
       const ranNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs : null;
       const ran = ranNs === null ? "" : `, ran ${(ranNs / 1e6).toFixed(3)} ms`;
-      this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from SCHED_DEADLINE after ${heldS} s (${why})${ran}${exact}`);
+      this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from ${this.policyName} after ${heldS} s (${why})${ran}${exact}`);
       // A full boost that gave nothing: say so, and the likely reason, instead of claiming a rescue.
-      if (ranNs === 0 && why === "boost ended") {
+      if (ranNs === 0 && why === "boost ended" && this.params.method === "deadline") {
         this.log.warn(
           `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
             `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns to the next tick unless HRTICK_DL is on)`,

@@ -15,6 +15,10 @@ export class RtThrottling {
     return Number(readFileSync(this.path, "utf8").trim());
   }
 
+  write(value: number): void {
+    writeFileSync(this.path, `${value}\n`);
+  }
+
   /** Turns throttling off; remembers the old value for restore(). */
   disable(): void {
     const old = this.read();
@@ -22,7 +26,7 @@ export class RtThrottling {
       this.log.info("RT throttling already disabled, doing nothing");
       return;
     }
-    writeFileSync(this.path, "-1\n");
+    this.write(-1);
     this.saved = old;
     this.log.info(`RT Throttling disabled (sched_rt_runtime_us was ${old})`);
   }
@@ -33,7 +37,7 @@ export class RtThrottling {
     const value = this.saved;
     this.saved = null;
     try {
-      writeFileSync(this.path, `${value}\n`);
+      this.write(value);
       this.log.info(`RT Throttling runtime restored to ${value}`);
     } catch (e) {
       this.log.error(`failed to restore sched_rt_runtime_us to ${value}: ${(e as Error).message}`);

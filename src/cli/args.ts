@@ -1,6 +1,6 @@
-// Argument definitions shared by the commands. Long names are kebab-case with
-// the original stalld's underscore spelling as an alias; -v is verbose here,
-// so --version has no short form.
+// Argument definitions shared by the commands. Every flag of the original
+// stalld keeps its short form and its underscore long name; kebab-case is the
+// primary spelling here. -v is verbose, so --version's short form is -V.
 import type { ArgsDef } from "citty";
 
 export const runArgs = {
@@ -11,6 +11,20 @@ export const runArgs = {
   "boost-duration": { type: "string", alias: ["d", "boost_duration"], valueHint: "s", description: "seconds a boost lasts (1-60, default 3)" },
   granularity: { type: "string", alias: ["g"], valueHint: "s", description: "longest sleep between passes, seconds (1-600, default 5)" },
   "log-only": { type: "boolean", alias: ["l", "log_only"], description: "only log starving tasks; change nothing on the system" },
-  verbose: { type: "boolean", alias: ["v"], description: "log debug details" },
-  backend: { type: "string", alias: ["b"], valueHint: "name", description: "how run queues are seen: task_scan (T) or queue_track (Q) (default: the best that starts)" },
+  verbose: { type: "boolean", alias: ["v"], description: "log debug details to stdout (implies --foreground)" },
+  "log-kmsg": { type: "boolean", alias: ["k", "log_kmsg"], description: "also log to the kernel log (/dev/kmsg)" },
+  "log-syslog": { type: "boolean", alias: ["s", "log_syslog"], description: "also log to syslog (daemon facility)" },
+  foreground: { type: "boolean", alias: ["f"], description: "stay in the foreground (default: detach once monitoring)" },
+  pidfile: { type: "string", alias: ["P"], valueHint: "path", description: "write the daemon's pid there (created without following symlinks, locked, removed on exit)" },
+  "aggressive-mode": { type: "boolean", alias: ["A", "aggressive_mode"], description: "stalld's thread runs SCHED_FIFO and checks every CPU every pass (no idle detection)" },
+  "power-mode": { type: "boolean", alias: ["O", "power_mode"], description: "one thread that wakes only when needed (the default)" },
+  "adaptive-mode": { type: "boolean", alias: ["M", "adaptive_mode"], description: "power mode plus early warnings at half the threshold (\"might starve\")" },
+  "no-idle-detect": { type: "boolean", alias: ["N", "no_idle_detect"], description: "take a full snapshot every pass, even when every CPU idled since the last" },
+  "force-fifo": { type: "boolean", alias: ["F", "force_fifo"], description: "boost with SCHED_FIFO 98, emulating the DEADLINE runtime/period" },
+  systemd: { type: "boolean", alias: ["S"], description: "leave RT throttling to the unit; refuse to start if it is on" },
+  reservation: { type: "string", alias: ["R"], valueHint: "%", description: "give stalld itself a SCHED_DEADLINE reservation of this share of a CPU (10-90)" },
+  "ignore-threads": { type: "string", alias: ["i", "ignore_threads"], valueHint: "regexes", description: "comma-separated regexes of thread names never boosted" },
+  "ignore-processes": { type: "string", alias: ["I", "ignore_processes"], valueHint: "regexes", description: "comma-separated regexes of process names whose threads are never boosted" },
+  affinity: { type: "string", alias: ["a"], valueHint: "list", description: "CPUs stalld itself runs on (default: the CPUs not monitored)" },
+  backend: { type: "string", alias: ["b"], valueHint: "name", description: "how run queues are seen: task_scan (T), queue_track (Q) or sched_debug (S) (default: the best that starts)" },
 } as const satisfies ArgsDef;

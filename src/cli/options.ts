@@ -2,6 +2,7 @@
 // UsageError line naming the flag and what it accepts. Nothing here touches
 // the system beyond reading which CPUs exist.
 import type { ArgsDef } from "citty";
+import { resolve } from "node:path";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
 
 export class UsageError extends Error {
@@ -11,8 +12,13 @@ export class UsageError extends Error {
   }
 }
 
-export type BackendName = "task_scan" | "queue_track";
-export const BACKENDS: Record<string, BackendName> = { task_scan: "task_scan", T: "task_scan", queue_track: "queue_track", Q: "queue_track" };
+export type BackendName = "task_scan" | "queue_track" | "sched_debug";
+export const BACKENDS: Record<string, BackendName> = {
+  task_scan: "task_scan", T: "task_scan", queue_track: "queue_track", Q: "queue_track", sched_debug: "sched_debug", S: "sched_debug",
+};
+
+/** The original's threading modes, given a meaning in this design (see README). */
+export type Mode = "power" | "adaptive" | "aggressive";
 
 export interface RunConfig {
   cpus: number[];
@@ -23,6 +29,22 @@ export interface RunConfig {
   boostDurationS: number;
   logOnly: boolean;
   verbose: boolean;
+  logKmsg: boolean;
+  logSyslog: boolean;
+  /** -f, or implied by -v. */
+  foreground: boolean;
+  /** Absolute path, or null. */
+  pidfile: string | null;
+  mode: Mode;
+  idleDetect: boolean;
+  forceFifo: boolean;
+  systemd: boolean;
+  /** Percent of a CPU for stalld's own SCHED_DEADLINE reservation, or null. */
+  reservationPct: number | null;
+  ignoreThreads: RegExp[];
+  ignoreProcesses: RegExp[];
+  /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
+  affinity: number[] | null;
   /** null: the best one that starts on this machine. */
   backend: BackendName | null;
 }
@@ -48,6 +70,7 @@ const RANGES = {
   duration: { flag: "-d/--boost-duration", min: 1, max: 60, unit: "s" },
   period: { flag: "-p/--boost-period", min: 200_000_000, max: 4_000_000_000, unit: "ns" },
   runtime: { flag: "-r/--boost-runtime", min: 8_000, max: 1_000_000, unit: "ns" },
+  reservation: { flag: "-R/--reservation", min: 10, max: 90, unit: "%" },
 } satisfies Record<string, Range>;
 
 function integer(raw: unknown, r: Range, fallback: number): number {
@@ -105,21 +128,25 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
 
   const rawBackend = get("backend");
   const backend = rawBackend === undefined ? null : BACKENDS[String(rawBackend)];
-  if (backend === undefined) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: task_scan or T, queue_track or Q)`);
+  if (backend === undefined) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
 
-  let cpus: number[];
   const rawCpus = get("cpu");
-  if (rawCpus === undefined) cpus = [...onlineCpus];
-  else {
-    try {
-      cpus = parseCpuList(String(rawCpus), nrCpus);
-    } catch (e) {
-      if (e instanceof CpuListError) throw new UsageError(`-c/--cpu: ${e.message}`);
-      throw e;
-    }
-    const offline = cpus.filter((c) => !onlineCpus.includes(c));
-    if (offline.length) throw new UsageError(`-c/--cpu: cpu ${offline.join(",")} is offline`);
-  }
+  const cpus = rawCpus === undefined ? [...onlineCpus] : cpuList("-c/--cpu", rawCpus, onlineCpus, nrCpus);
+  const rawAffinity = get("affinity");
+  const affinity = rawAffinity === undefined ? null : cpuList("-a/--affinity", rawAffinity, onlineCpus, nrCpus);
+
+  const modes = (["aggressive-mode", "adaptive-mode", "power-mode"] as const).filter((m) => args[m]);
+  if (modes.length > 1) throw new UsageError(`choose one of -A/--aggressive-mode, -M/--adaptive-mode, -O/--power-mode (got ${modes.map((m) => `--${m}`).join(" and ")})`);
+  const mode: Mode = modes[0] === "aggressive-mode" ? "aggressive" : modes[0] === "adaptive-mode" ? "adaptive" : "power";
+
+  const rawReservation = get("reservation");
+  const reservationPct = rawReservation === undefined ? null : integer(rawReservation, RANGES.reservation, 0);
+  if (reservationPct !== null && mode !== "power")
+    throw new UsageError(`-R/--reservation works only in single-threaded (power) mode, not with --${modes[0]}`);
+
+  const rawPidfile = get("pidfile");
+  const pidfile = rawPidfile === undefined ? null : resolve(String(rawPidfile));
+  const verbose = Boolean(args.verbose);
 
   return {
     cpus,
@@ -129,7 +156,46 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     boostRuntimeNs,
     boostDurationS,
     logOnly: Boolean(args["log-only"]),
-    verbose: Boolean(args.verbose),
+    verbose,
+    logKmsg: Boolean(args["log-kmsg"]),
+    logSyslog: Boolean(args["log-syslog"]),
+    foreground: Boolean(args.foreground) || verbose,
+    pidfile,
+    mode,
+    idleDetect: !args["no-idle-detect"] && mode !== "aggressive",
+    forceFifo: Boolean(args["force-fifo"]),
+    systemd: Boolean(args.systemd),
+    reservationPct,
+    ignoreThreads: regexList("-i/--ignore-threads", get("ignore-threads")),
+    ignoreProcesses: regexList("-I/--ignore-processes", get("ignore-processes")),
+    affinity,
     backend,
   };
+}
+
+function cpuList(flag: string, raw: unknown, onlineCpus: readonly number[], nrCpus: number): number[] {
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(String(raw), nrCpus);
+  } catch (e) {
+    if (e instanceof CpuListError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+  const offline = cpus.filter((c) => !onlineCpus.includes(c));
+  if (offline.length) throw new UsageError(`${flag}: cpu ${offline.join(",")} is offline`);
+  return cpus;
+}
+
+/** The original splits on commas and matches anywhere in the name (regexec). */
+function regexList(flag: string, raw: unknown): RegExp[] {
+  if (raw === undefined) return [];
+  if (typeof raw !== "string") throw new UsageError(`${flag} needs a value`);
+  return raw.split(",").map((src) => {
+    if (!src) throw new UsageError(`${flag}: empty pattern in "${raw}" (a comma-separated list of regexes)`);
+    try {
+      return new RegExp(src);
+    } catch (e) {
+      throw new UsageError(`${flag}: "${src}" is not a valid regex: ${(e as Error).message}`);
+    }
+  });
 }

@@ -1,17 +1,23 @@
 // `stalld run`: validate everything first, then change the system, then
 // monitor until a signal; every exit path puts back what was changed.
 import { defineCommand } from "citty";
-import type { Backend } from "../backends/backend";
+import { type Backend, BackendUnavailable } from "../backends/backend";
 import { NoBackend, startFirstAvailable } from "../backends/select";
 import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
 import { QueueTrackBackend } from "../backends/queue_track";
 import { TaskScanBackend } from "../backends/task_scan";
 import { Daemon } from "../daemon/daemon";
+import { isDetachedChild, runDetached } from "../daemon/detach";
+import { Pidfile, PidfileError } from "../daemon/pidfile";
+import { SystemSetup } from "../daemon/setup";
 import { readdirSync } from "node:fs";
 import { mlockallOnFault, raiseMemlockLimit, setAffinity } from "../ffi/libc";
+import { redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
 import { pidMax } from "../kernel/proc";
-import { log, setVerbosity } from "../log/logger";
+import { flushSuppressed, log, setSinks, setVerbosity } from "../log/logger";
+import { buildSinks } from "../log/sinks";
+import { notify } from "../systemd/notify";
 import { runArgs } from "./args";
 import { EXIT, Exit } from "./exit";
 import { type BackendName, parseRunConfig, rejectUnknown, type RunConfig } from "./options";
@@ -30,6 +36,8 @@ function makeBackend(name: BackendName, cfg: RunConfig): Backend {
       });
     case "queue_track":
       return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log });
+    case "sched_debug":
+      throw new BackendUnavailable("sched_debug", "not implemented in this version (planned: issue 6)");
   }
 }
 
@@ -58,23 +66,34 @@ function lockMemory(): void {
   }
 }
 
+function moveSelf(cpus: readonly number[]): void {
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      setAffinity(Number(tid), cpus);
+    } catch (e) {
+      log.debug(`could not move thread ${tid} to CPUs ${formatCpuList(cpus)}: ${(e as Error).message}`);
+    }
+  }
+}
+
 /**
- * Keeps the daemon's own threads off the CPUs it watches: there it would queue
- * behind the very tasks that starve others. With every CPU monitored it says so.
+ * -a places stalld where the user says. Otherwise its threads stay off the
+ * CPUs it watches: there it would queue behind the very tasks that starve others.
  */
-function keepOffMonitoredCpus(cfg: RunConfig, online: readonly number[]): void {
+function placeSelf(cfg: RunConfig, online: readonly number[]): void {
+  if (cfg.affinity) {
+    moveSelf(cfg.affinity);
+    const overlap = cfg.affinity.filter((c) => cfg.cpus.includes(c));
+    log.info(`stalld runs on CPUs ${formatCpuList(cfg.affinity)} (-a)`);
+    if (overlap.length) log.warn(`-a/--affinity includes monitored CPU(s) ${formatCpuList(overlap)}: stalld may queue behind the tasks it watches there`);
+    return;
+  }
   const housekeeping = online.filter((c) => !cfg.cpus.includes(c));
   if (!housekeeping.length) {
     log.info("every online CPU is monitored: stalld's own threads may queue behind the tasks it watches (leave one CPU out of -c to avoid it)");
     return;
   }
-  for (const tid of readdirSync("/proc/self/task")) {
-    try {
-      setAffinity(Number(tid), housekeeping);
-    } catch (e) {
-      log.debug(`could not move thread ${tid} to CPUs ${formatCpuList(housekeeping)}: ${(e as Error).message}`);
-    }
-  }
+  moveSelf(housekeeping);
   log.info(`stalld runs on CPUs ${formatCpuList(housekeeping)}, outside the monitored ones`);
 }
 
@@ -84,15 +103,34 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   const cfg = parseRunConfig(args, online, possibleCpus().length);
   setVerbosity(cfg.verbose ? 1 : 0);
   if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld must run as root");
+  const setup = new SystemSetup(cfg, log);
+  setup.precheck();
 
-  lockMemory();
-  keepOffMonitoredCpus(cfg, online);
-  const daemon = new Daemon(cfg, startBackend(cfg), log);
+  const detached = isDetachedChild();
+  if (!cfg.foreground && !detached) process.exit(await runDetached());
+  if (detached) {
+    setsid();
+    process.chdir("/");
+  }
+  setSinks(buildSinks(cfg, { console: true }));
+
+  // From here on every exit path runs cleanup(): it undoes what was done so far.
+  let pidfile: Pidfile | null = null;
+  let daemon: Daemon | null = null;
+  let cleaned = false;
+  const cleanup = (why: string) => {
+    if (cleaned) return;
+    cleaned = true;
+    daemon?.stop(why);
+    if (pidfile?.remove()) log.info(`removed pidfile ${pidfile.path}`);
+    notify("STOPPING=1");
+    flushSuppressed();
+  };
   let exiting = false;
   const shutdown = (why: string, code: number) => {
     if (exiting) return;
     exiting = true;
-    daemon.stop(why);
+    cleanup(why);
     process.exit(code);
   };
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const) process.on(sig, () => shutdown(`signal ${sig}`, EXIT.ok));
@@ -104,20 +142,41 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     log.error(`internal error: ${(e as Error)?.stack ?? e}`);
     shutdown("internal error", EXIT.internal);
   });
-  process.on("exit", () => daemon.stop("exit"));
+  process.on("exit", () => cleanup("exit"));
 
   try {
+    if (cfg.pidfile) {
+      try {
+        pidfile = Pidfile.create(cfg.pidfile);
+      } catch (e) {
+        if (e instanceof PidfileError) throw new Exit(EXIT.environment, e.message);
+        throw e;
+      }
+    }
+    lockMemory();
+    placeSelf(cfg, online);
+    daemon = new Daemon(cfg, startBackend(cfg), log, { setup });
     daemon.start();
   } catch (e) {
-    daemon.stop("start-up failed");
+    cleanup("start-up failed");
     throw e;
   }
+  notify(`READY=1\nSTATUS=monitoring CPUs ${formatCpuList(cfg.cpus)}\nMAINPID=${process.pid}`);
+  if (detached) becomeDaemon(cfg);
   // The timers keep the process alive; only a signal ends it.
   return new Promise<never>(() => {});
 }
 
+/** The detached child after READY: no terminal, no stdio; logs go to syslog unless -k/-s chose otherwise. */
+function becomeDaemon(cfg: RunConfig): void {
+  delete process.env.NOTIFY_SOCKET;
+  if (!cfg.logKmsg && !cfg.logSyslog) log.info("detached: logging to syslog from now on (-k for the kernel log, -f to stay in the foreground)");
+  setSinks(buildSinks({ ...cfg, logSyslog: cfg.logSyslog || !cfg.logKmsg }, { console: false }));
+  redirectToDevNull([0, 1, 2]);
+}
+
 export default defineCommand({
-  meta: { name: "run", description: "Detect starving threads and boost them (runs in the foreground)" },
+  meta: { name: "run", description: "Detect starving threads and boost them (detaches unless -f or -v)" },
   args: runArgs,
   run: ({ args }) => runDaemon(args),
 });

@@ -4,15 +4,23 @@
 import { readFileSync } from "node:fs";
 import type { Backend } from "../backends/backend";
 import { Booster } from "../boost/booster";
-import { RtThrottling } from "../boost/rt_throttling";
 import { describeAttr, describeKernelPrio } from "../boost/sched_attr";
 import type { RunConfig } from "../cli/options";
+import { monotonicNs } from "../ffi/libc";
 import { formatCpuList } from "../kernel/cpus";
-import { dlServerPresent } from "../kernel/dl_server";
-import { ensureMounted, unmount } from "../kernel/mounts";
-import { readCpuTimeNs, readTaskStat } from "../kernel/proc";
+import { readIdleTicks } from "../kernel/cpu_idle";
+import { readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import { detect, type DetectConfig, type Starving } from "./detect";
+import { IdleGate } from "./idle_gate";
+import { IgnoreList } from "./ignore";
+import { SystemSetup } from "./setup";
+
+export interface DaemonDeps {
+  setup?: SystemSetup;
+  idleTicks?: () => Map<number, number>;
+  nowNs?: () => number;
+}
 
 const NS_PER_MS = 1_000_000;
 
@@ -31,61 +39,68 @@ export class Daemon {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private started = false;
-  private mountedDebugfs = false;
   private lastDropped = 0;
   private passErrors = 0;
-  readonly booster: Booster;
-  private readonly throttling: RtThrottling;
+  /** null until start(), and in log-only mode. */
+  booster: Booster | null = null;
+  private readonly setup: SystemSetup;
   private readonly detectCfg: DetectConfig;
+  private readonly idleGate: IdleGate | null;
+  private readonly ignore: IgnoreList;
+  private readonly idleTicks: () => Map<number, number>;
+  private readonly nowNs: () => number;
   /** Pids reported as ghosts while they keep showing up, so each is logged once. */
   private ghosts = new Set<number>();
+  /** Adaptive mode: pid -> wait start of the episode already reported as "might starve". */
+  private warned = new Map<number, number>();
   passes = 0;
 
-  constructor(private readonly cfg: RunConfig, private readonly backend: Backend, private readonly log: Logger) {
-    this.throttling = new RtThrottling(log);
-    this.booster = new Booster(
-      { runtimeNs: cfg.boostRuntimeNs, periodNs: cfg.boostPeriodNs, durationMs: cfg.boostDurationS * 1000 },
-      log,
-      { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs },
-      undefined,
-      undefined,
-      () => this.passSoon(),
-    );
+  constructor(private readonly cfg: RunConfig, private readonly backend: Backend, private readonly log: Logger, deps: DaemonDeps = {}) {
+    this.setup = deps.setup ?? new SystemSetup(cfg, log);
+    this.idleTicks = deps.idleTicks ?? readIdleTicks;
+    this.nowNs = deps.nowNs ?? (() => Number(monotonicNs()));
     this.detectCfg = {
       cpus: new Set(cfg.cpus),
       thresholdNs: cfg.thresholdS * 1e9,
       granularityNs: cfg.granularityS * 1e9,
+      warnNs: cfg.mode === "adaptive" ? (cfg.thresholdS * 1e9) / 2 : undefined,
     };
+    this.idleGate = cfg.idleDetect ? new IdleGate(cfg.cpus, this.detectCfg.warnNs ?? this.detectCfg.thresholdNs, this.detectCfg.granularityNs) : null;
+    this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
   }
 
-  /** The backend is already started; stop() stops it. */
+  get boosting(): number {
+    return this.booster?.count ?? 0;
+  }
+
+  get skippedPasses(): number {
+    return this.idleGate?.skipped ?? 0;
+  }
+
+  /** The backend is already started; stop() stops it. Throws Exit when the system refuses a requested change. */
   start(): void {
     this.started = true;
-    this.noteDlServer();
-    if (this.cfg.logOnly) this.log.info("log-only mode: starving tasks are logged, nothing is boosted");
-    else {
-      this.log.info("using SCHED_DEADLINE for boosting");
-      this.throttling.disable();
-    }
     const c = this.cfg;
+    const plan = this.setup.apply();
+    if (plan.method) {
+      this.booster = new Booster(
+        { method: plan.method, runtimeNs: plan.runtimeNs, periodNs: c.boostPeriodNs, durationMs: c.boostDurationS * 1000 },
+        this.log,
+        { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs },
+        undefined,
+        undefined,
+        () => this.passSoon(),
+      );
+    }
+    if (c.mode === "power") this.log.info("single threaded mode");
+    if (c.mode === "adaptive") this.log.info(`adaptive mode: tasks waiting ${c.thresholdS / 2} s are reported as might starve`);
+    if (!c.idleDetect) this.log.info("idle detection disabled");
+    const boost = plan.method ? `boost ${plan.runtimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s` : "no boosting";
     this.log.info(
       `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${this.backend.name}: threshold ${c.thresholdS} s, ` +
-        `boost ${c.boostRuntimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s, granularity ${c.granularityS} s`,
+        `${boost}, granularity ${c.granularityS} s`,
     );
     this.schedule(0);
-  }
-
-  private noteDlServer(): void {
-    // Log-only changes nothing on the system, mounts included.
-    if (!this.cfg.logOnly) {
-      try {
-        this.mountedDebugfs = ensureMounted("debugfs");
-        if (this.mountedDebugfs) this.log.info("mounted debugfs on /sys/kernel/debug to read the DL-server state");
-      } catch (e) {
-        this.log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
-      }
-    }
-    if (dlServerPresent()) this.log.info("DL-server detected.");
   }
 
   private schedule(delayNs: number): void {
@@ -116,9 +131,14 @@ export class Daemon {
   /** One detection pass; returns the delay to the next one. */
   pass(): number {
     this.passes++;
+    if (this.idleGate) {
+      const skipFor = this.idleGate.check(this.nowNs(), this.idleTicks());
+      if (skipFor !== null) return skipFor;
+    }
     const snap = this.backend.snapshot();
-    const decision = detect(snap, this.detectCfg, (pid) => this.booster.isBoosted(pid));
+    const decision = detect(snap, this.detectCfg, (pid) => this.booster?.isBoosted(pid) ?? false);
     for (const s of decision.starving) this.act(s);
+    this.warnEarly(decision.early);
     this.noteDropped();
     if (this.ghosts.size) {
       const present = new Set(snap.waiters.map((w) => w.pid));
@@ -127,26 +147,55 @@ export class Daemon {
     return decision.nextPassNs;
   }
 
-  private act({ waiter: w, running }: Starving): void {
-    // No ghosts: the task must still exist and be able to run. The backend's
-    // record is what says it is queued: a task preempted after it set a
-    // sleeping state is queued, yet /proc shows S or D.
+  /** The task behind a record, if it still exists and can run; a ghost is forgotten (logged once). */
+  private confirm(w: Starving["waiter"]): TaskStat | null {
+    // The backend's record is what says it is queued: a task preempted after
+    // it set a sleeping state is queued, yet /proc shows S or D.
     const st = readTaskStat(w.pid);
-    if (!st || !RUNNABLE_STATES.has(st.state)) {
-      if (!this.ghosts.has(w.pid)) {
-        this.ghosts.add(w.pid);
-        this.log.debug(`pid ${w.pid} ${st ? `cannot run (state ${st.state})` : "no longer exists"}; forgotten`);
-      }
-      this.backend.forget(w.pid);
-      return;
+    if (st && RUNNABLE_STATES.has(st.state)) return st;
+    if (!this.ghosts.has(w.pid)) {
+      this.ghosts.add(w.pid);
+      this.log.debug(`pid ${w.pid} ${st ? `cannot run (state ${st.state})` : "no longer exists"}; forgotten`);
     }
+    this.backend.forget(w.pid);
+    return null;
+  }
+
+  /** Adaptive mode: the original's early sign, once per waiting episode. */
+  private warnEarly(early: Starving[]): void {
+    if (!this.detectCfg.warnNs) return;
+    const now = this.nowNs();
+    const seen = new Map<number, number>();
+    for (const { waiter: w } of early) {
+      const since = now - w.waitedNs;
+      const prev = this.warned.get(w.pid);
+      // The same episode, give or take the clock read skew between passes.
+      if (prev !== undefined && Math.abs(prev - since) < 1e8) {
+        seen.set(w.pid, prev);
+        continue;
+      }
+      const st = this.confirm(w);
+      if (!st || this.ignore.ignored(st, w.tgid)) continue;
+      seen.set(w.pid, since);
+      this.log.info(`${st.comm}-${w.pid} might starve on CPU ${w.cpu} (waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`);
+    }
+    this.warned = seen;
+  }
+
+  private act({ waiter: w, running }: Starving): void {
+    const st = this.confirm(w);
+    if (!st || this.ignore.ignored(st, w.tgid)) return;
     const waitedS = w.waitedNs / 1e9;
     this.log.info(
       `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
         `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +
         `behind ${comm(running.pid)}-${running.pid} ${describeKernelPrio(running.policy, running.prio)})`,
     );
-    if (this.cfg.logOnly) return;
+    if (!this.booster) return;
+    if (this.cfg.systemd && this.setup.throttling.read() !== -1) {
+      this.log.warn(`not boosting pid ${w.pid} (${st.comm}): RT throttling was turned back on and --systemd leaves it to the unit`);
+      return;
+    }
     const outcome = this.booster.boost({ pid: w.pid, comm: st.comm, cpu: w.cpu, waitedNs: w.waitedNs, starttime: st.starttime, customSlice: w.customSlice });
     if (outcome === "gone") this.backend.forget(w.pid);
   }
@@ -165,20 +214,12 @@ export class Daemon {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.log.info(`stopping (${why})`);
-    this.booster.restoreAll(`stalld stopping: ${why}`);
+    this.booster?.restoreAll(`stalld stopping: ${why}`);
     try {
       this.backend.stop();
     } catch (e) {
       this.log.error(`detaching the ${this.backend.name} backend failed: ${(e as Error).message}`);
     }
-    this.throttling.restore();
-    if (this.mountedDebugfs) {
-      try {
-        unmount("debugfs");
-        this.log.info("unmounted debugfs from /sys/kernel/debug");
-      } catch (e) {
-        this.log.info(`left debugfs mounted on /sys/kernel/debug: ${(e as Error).message}`);
-      }
-    }
+    this.setup.undo();
   }
 }

@@ -7,6 +7,8 @@ export interface DetectConfig {
   cpus: ReadonlySet<number>;
   thresholdNs: number;
   granularityNs: number;
+  /** Adaptive mode: report waiters past this wait ("might starve"); undefined: off. */
+  warnNs?: number;
 }
 
 export interface Starving {
@@ -17,6 +19,8 @@ export interface Starving {
 
 export interface Decision {
   starving: Starving[];
+  /** Past warnNs but not yet the threshold, behind an RT or DEADLINE task. */
+  early: Starving[];
   /** Delay until the next pass. */
   nextPassNs: number;
 }
@@ -39,17 +43,19 @@ export function isRtOrDeadline(r: RunningTask | undefined): r is RunningTask {
  */
 export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: number) => boolean): Decision {
   const starving: Starving[] = [];
-  let next = Math.min(cfg.granularityNs, cfg.thresholdNs);
+  const early: Starving[] = [];
+  const warnNs = cfg.warnNs ?? cfg.thresholdNs;
+  let next = Math.min(cfg.granularityNs, warnNs);
   for (const w of snap.waiters) {
     if (!cfg.cpus.has(w.cpu) || isBoosted(w.pid)) continue;
+    const toWarn = warnNs - w.waitedNs;
     const left = cfg.thresholdNs - w.waitedNs;
-    if (left > 0) {
-      next = Math.min(next, left);
-      continue;
-    }
+    if (toWarn > 0) next = Math.min(next, toWarn);
+    else if (left > 0) next = Math.min(next, left);
+    if (left > 0 && toWarn > 0) continue;
     const running = snap.running[w.cpu];
     if (!isRtOrDeadline(running) || running.pid === w.pid) continue;
-    starving.push({ waiter: w, running });
+    (left > 0 ? early : starving).push({ waiter: w, running });
   }
-  return { starving, nextPassNs: Math.max(next, MIN_SLEEP_NS) };
+  return { starving, early, nextPassNs: Math.max(next, MIN_SLEEP_NS) };
 }

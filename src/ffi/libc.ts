@@ -8,6 +8,7 @@ const lib = dlopen("libc.so.6", {
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "cstring" },
   clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  clock_getres: { args: ["i32", "ptr"], returns: "i32" },
   read: { args: ["i32", "ptr", "u64"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "i64" },
@@ -146,4 +147,12 @@ const _SC_CLK_TCK = 2;
 
 export function clockTicksPerSecond(): number {
   return Number(c.sysconf(_SC_CLK_TCK));
+}
+
+const resTs = new BigInt64Array(2);
+
+/** clock_getres(2) in ns. */
+export function clockResolutionNs(clockId: number): number {
+  if (c.clock_getres(clockId, ptr(resTs)) < 0) throw new SysError("clock_getres", errno());
+  return Number(resTs[0]!) * 1e9 + Number(resTs[1]!);
 }

@@ -1,32 +1,106 @@
-// The project logger: consola with one reporter that writes one line per
-// message to stderr, synchronously, so nothing is lost on an exit path.
-import { writeSync } from "node:fs";
+// The project logger: consola with one reporter that fans each message out to
+// the chosen sinks (console, /dev/kmsg, syslog), synchronously, so nothing is
+// lost on an exit path. Repeated warnings and errors are rate-limited.
+import { closeSync, openSync, writeSync, constants as fsc } from "node:fs";
 import { format } from "node:util";
 import { createConsola, LogLevels, type ConsolaReporter, type LogObject } from "consola";
+import { LOG_DAEMON as SYSLOG_DAEMON, LOG_NDELAY, LOG_PID, openlog, syslog } from "../ffi/syslog";
+import { RateLimiter } from "./rate_limit";
 
-const TAGS: Record<string, string> = {
+export type Severity = "error" | "warn" | "info" | "debug";
+
+const SEVERITY: Record<string, Severity> = {
   fatal: "error", error: "error", warn: "warn", log: "info", info: "info",
-  success: "info", ready: "info", start: "info", box: "info", debug: "debug", trace: "trace",
+  success: "info", ready: "info", start: "info", box: "info", debug: "debug", trace: "debug",
 };
 
-export function formatLine(obj: Pick<LogObject, "date" | "type" | "args">): string {
-  const msg = format(...obj.args).replace(/\n/g, " | ");
-  return `${obj.date.toISOString()} ${TAGS[obj.type] ?? obj.type}: ${msg}\n`;
+/** syslog(3) priorities; journald reads them as `<N>` prefixes too. */
+export const PRIORITY: Record<Severity, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+const LOG_DAEMON = 3 << 3;
+
+export interface LogSink {
+  readonly name: string;
+  write(severity: Severity, message: string, date: Date): void;
+  close?(): void;
 }
 
-const lineReporter: ConsolaReporter = {
+export function formatLine(obj: Pick<LogObject, "date" | "type" | "args">): string {
+  return `${obj.date.toISOString()} ${SEVERITY[obj.type] ?? obj.type}: ${messageOf(obj)}\n`;
+}
+
+function messageOf(obj: Pick<LogObject, "args">): string {
+  return format(...obj.args).replace(/\n/g, " | ");
+}
+
+function safeWrite(fd: number, text: string): void {
+  try {
+    writeSync(fd, text);
+  } catch {
+    // the destination is gone: nothing better to do than carry on.
+  }
+}
+
+/** stderr or stdout. Under journald, `<N>` prefixes carry the priority and journald adds the time. */
+export function consoleSink(fd: number, journal: boolean): LogSink {
+  return {
+    name: fd === 1 ? "stdout" : "stderr",
+    write: (sev, msg, date) => safeWrite(fd, journal ? `<${PRIORITY[sev]}>${msg}\n` : `${date.toISOString()} ${sev}: ${msg}\n`),
+  };
+}
+
+/** The kernel log; one record per line, prefixed as the kernel expects. Opening it can fail: the caller reports. */
+export function kmsgSink(path = "/dev/kmsg"): LogSink {
+  const fd = openSync(path, fsc.O_WRONLY | fsc.O_NONBLOCK);
+  return {
+    name: "kmsg",
+    // The kernel cuts records at ~1 KiB.
+    write: (sev, msg) => safeWrite(fd, `<${LOG_DAEMON | PRIORITY[sev]}>stalld[${process.pid}]: ${msg.slice(0, 900)}\n`),
+    close: () => closeSync(fd),
+  };
+}
+
+/** syslog(3), daemon facility, tagged stalld[pid]. */
+export function syslogSink(): LogSink {
+  openlog("stalld", LOG_PID | LOG_NDELAY, SYSLOG_DAEMON);
+  return { name: "syslog", write: (sev, msg) => syslog(SYSLOG_DAEMON | PRIORITY[sev], msg) };
+}
+
+let sinks: LogSink[] = [consoleSink(2, false)];
+const limiter = new RateLimiter();
+
+const fanOut: ConsolaReporter = {
   log(obj) {
-    try {
-      writeSync(2, formatLine(obj));
-    } catch {
-      // stderr gone: nothing better to do than carry on.
+    const sev = SEVERITY[obj.type] ?? "info";
+    let msg = messageOf(obj);
+    if (sev === "error" || sev === "warn") {
+      const a = limiter.admit(msg);
+      if (!a.emit) return;
+      if (a.suppressedBefore) msg += ` (${a.suppressedBefore} similar message(s) suppressed in the previous minute)`;
     }
+    for (const s of sinks) s.write(sev, msg, obj.date);
   },
 };
 
-export const log = createConsola({ level: LogLevels.info, reporters: [lineReporter] });
+export const log = createConsola({ level: LogLevels.info, reporters: [fanOut] });
 export type Logger = typeof log;
 
 export function setVerbosity(verbose: number): void {
   log.level = verbose >= 2 ? LogLevels.trace : verbose === 1 ? LogLevels.debug : LogLevels.info;
+}
+
+/** Replaces the sinks; closes the ones no longer used. */
+export function setSinks(next: LogSink[]): void {
+  for (const s of sinks) if (!next.includes(s)) s.close?.();
+  sinks = next;
+}
+
+export function currentSinks(): readonly LogSink[] {
+  return sinks;
+}
+
+/** At exit: one line for whatever the rate limiter still holds back. */
+export function flushSuppressed(): void {
+  for (const { sample, suppressed } of limiter.drain()) {
+    for (const s of sinks) s.write("info", `${suppressed} more message(s) like this were suppressed: ${sample}`, new Date());
+  }
 }

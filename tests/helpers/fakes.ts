@@ -36,6 +36,12 @@ export class FakeTimers implements Timers {
   nowMs() {
     return this.now;
   }
+  /** Blocking sleeps (FIFO slices) move the clock too. */
+  slept: number[] = [];
+  sleepNs(ns: number) {
+    this.slept.push(ns);
+    this.now += ns / 1e6;
+  }
   get size() {
     return this.pending.size;
   }

@@ -1,19 +1,19 @@
 import { describe, expect, test } from "bun:test";
-import { Booster } from "../../src/boost/booster";
+import { Booster, type BoostParams, FIFO_BOOST_PRIORITY } from "../../src/boost/booster";
 import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK } from "../../src/boost/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
 
-const params = { runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 };
+const params = { method: "deadline" as const, runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 };
 const target = (pid: number, cpu = 1) => ({ pid, comm: `victim${pid}`, cpu, waitedNs: 20.5e9, starttime: 777 });
 
-function setup() {
+function setup(p: BoostParams = params) {
   const sched = new FakeSched();
   const timers = new FakeTimers();
   const { log, lines } = recordingLogger();
   const alive = new Map<number, number>();
   const cpu = new Map<number, number>();
   const probe = { starttime: (pid: number) => alive.get(pid) ?? null, cpuTimeNs: (pid: number) => cpu.get(pid) ?? null };
-  const booster = new Booster(params, log, probe, sched, timers);
+  const booster = new Booster(p, log, probe, sched, timers);
   const add = (pid: number, attr = fifo(1)) => {
     sched.tasks.set(pid, attr);
     alive.set(pid, 777);
@@ -198,5 +198,57 @@ describe("Booster", () => {
     sched.failSet.set(10, 22);
     timers.advance(3000);
     expect(lines.find((l) => l.level === "error")?.msg).toStartWith("restore_policy: failed to restore sched policy for pid 10: Invalid argument (EINVAL)");
+  });
+
+  describe("SCHED_FIFO emulation (-F)", () => {
+    const fifoParams: BoostParams = { method: "fifo", runtimeNs: 50_000n, periodNs: 500_000_000n, durationMs: 2000 };
+
+    test("FIFO 98 for the runtime, the task's own policy for the rest of each period, for the duration", () => {
+      const { sched, timers, lines, booster, add } = setup(fifoParams);
+      const own = fifo(5);
+      add(10, own);
+      expect(booster.boost(target(10))).toBe("boosted");
+      // Each slice: FIFO 98, a blocking sleep of the runtime, the saved attributes back.
+      const boosted = sched.sets.filter((x) => x.attr.priority === FIFO_BOOST_PRIORITY);
+      expect(boosted).toHaveLength(1);
+      expect(boosted[0]!.attr).toMatchObject({ policy: 1, priority: 98, flags: SCHED_FLAG_RESET_ON_FORK });
+      expect(timers.slept).toEqual([50_000]);
+      expect(sched.tasks.get(10)).toEqual(own);
+      timers.advance(2000);
+      // Slices at 0, 0.5, 1.0 and 1.5 s; the 2 s mark is the end of the boost.
+      expect(timers.slept).toEqual([50_000, 50_000, 50_000, 50_000]);
+      expect(sched.sets.filter((x) => x.attr.priority === FIFO_BOOST_PRIORITY)).toHaveLength(4);
+      expect(sched.tasks.get(10)).toEqual(own);
+      expect(booster.isBoosted(10)).toBe(false);
+      expect(timers.size).toBe(0);
+      expect(lines.some((l) => l.msg.startsWith("boosted pid 10 (victim10) (cpu 1) using SCHED_FIFO") && l.msg.includes("for 50000 ns every 500000000 ns"))).toBe(true);
+      expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim10) (cpu 1) to SCHED_FIFO prio 5 from SCHED_FIFO"))).toBe(true);
+    });
+
+    test("a task that exits between slices is dropped without errors; stop restores mid-boost", () => {
+      const { sched, timers, lines, booster, add } = setup(fifoParams);
+      add(10);
+      add(11);
+      booster.boost(target(10));
+      booster.boost(target(11, 2));
+      sched.tasks.delete(10);
+      timers.advance(500);
+      expect(booster.isBoosted(10)).toBe(false);
+      expect(lines.some((l) => l.level === "error" || l.level === "warn")).toBe(false);
+      booster.restoreAll("stalld stopping");
+      expect(sched.tasks.get(11)).toEqual(fifo(1));
+      expect(timers.size).toBe(0);
+    });
+
+    test("a task someone else re-prioritised between slices is left alone", () => {
+      const { sched, timers, lines, booster, add } = setup(fifoParams);
+      add(10, fifo(5));
+      booster.boost(target(10));
+      sched.tasks.set(10, fifo(40));
+      booster.restore(10, "test");
+      expect(sched.tasks.get(10)).toEqual(fifo(40));
+      expect(lines.some((l) => l.level === "warn" && l.msg.includes("by someone else"))).toBe(true);
+      expect(timers.size).toBe(0);
+    });
   });
 });

@@ -2,7 +2,7 @@
 // /proc, ghosts forgotten once, log-only, map-full reporting.
 import { describe, expect, test } from "bun:test";
 import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
-import type { RunConfig } from "../../src/cli/options";
+import { parseRunConfig, type RunConfig } from "../../src/cli/options";
 import { Daemon } from "../../src/daemon/daemon";
 import { recordingLogger } from "../helpers/fakes";
 
@@ -25,10 +25,7 @@ class FakeBackend implements Backend {
   }
 }
 
-const cfg: RunConfig = {
-  cpus: [1], thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-  boostDurationS: 3, logOnly: true, verbose: true, backend: null,
-};
+const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1" }, [0, 1], 2);
 const GONE = 2 ** 22 + 7; // above any pid_max
 
 function setup() {
@@ -48,7 +45,7 @@ describe("a detection pass", () => {
     expect(hit[0]!.msg).toContain("waited 21.500 s");
     expect(hit[0]!.msg).toMatch(/behind \S+-\d+ SCHED_FIFO prio 10\)/);
     // log-only: nothing boosted, and the next pass is a granularity away.
-    expect(daemon.booster.count).toBe(0);
+    expect(daemon.boosting).toBe(0);
     expect(lines.some((l) => l.msg.startsWith("boosted"))).toBe(false);
     expect(next).toBe(5e9);
   });

@@ -18,7 +18,9 @@ describe("run options", () => {
   test("defaults: the original's code (threshold 20 s), all online CPUs, automatic backend", () => {
     expect(config([])).toEqual({
       cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-      boostDurationS: 3, logOnly: false, verbose: false, backend: null,
+      boostDurationS: 3, logOnly: false, verbose: false, logKmsg: false, logSyslog: false, foreground: false,
+      pidfile: null, mode: "power", idleDetect: true, forceFifo: false, systemd: false, reservationPct: null,
+      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });
@@ -50,7 +52,20 @@ describe("run options", () => {
     [["-r", "1000000", "-p", "200000000", "-d", "1", "-t", "1"], null],
     [["-p", "2000000000", "-d", "1"], /-p\/--boost-period \(2000000000 ns\) must not exceed -d\/--boost-duration \(1 s\)/],
     [["-d", "30", "-t", "20"], /-d\/--boost-duration \(30 s\) must not exceed -t\/--starving-threshold \(20 s\)/],
-    [["-b", "sched_debug"], /-b\/--backend: unknown backend "sched_debug"/],
+    [["-b", "nope"], /-b\/--backend: unknown backend "nope" \(available: task_scan or T, queue_track or Q, sched_debug or S\)/],
+    [["-R", "9"], /-R\/--reservation: 9 % is out of range \(allowed 10-90 %\)/],
+    [["-R", "91"], /allowed 10-90 %/],
+    [["-R", "ten"], /-R\/--reservation: "ten" is not a whole number of %/],
+    [["-R", "50", "-A"], /-R\/--reservation works only in single-threaded \(power\) mode, not with --aggressive-mode/],
+    [["-R", "50", "-M"], /not with --adaptive-mode/],
+    [["-A", "-M"], /choose one of -A\/--aggressive-mode, -M\/--adaptive-mode, -O\/--power-mode/],
+    [["-O", "-A"], /choose one of/],
+    [["-a", "7"], /-a\/--affinity: invalid cpu list "7": cpu 7 does not exist/],
+    [["-a", "0-"], /-a\/--affinity: invalid cpu list/],
+    [["-i", "kworker,(bad"], /-i\/--ignore-threads: "\(bad" is not a valid regex/],
+    [["-I", "a,,b"], /-I\/--ignore-processes: empty pattern in "a,,b"/],
+    [["-i"], /--ignore-threads needs a value/],
+    [["-P"], /--pidfile needs a value/],
     [["-c", "4"], /-c\/--cpu: invalid cpu list "4": cpu 4 does not exist/],
     [["-c", "1-x"], /-c\/--cpu: invalid cpu list/],
     [["--frobnicate"], /unknown option --frobnicate/],
@@ -59,6 +74,33 @@ describe("run options", () => {
   ])("%p", (argv, message) => {
     if (message === null) expect(() => config(argv)).not.toThrow();
     else rejects(argv, message);
+  });
+
+  test("every other flag of the original, by short, underscore and kebab-case name", () => {
+    const short = config(["-k", "-s", "-f", "-N", "-F", "-S", "-P", "/run/x.pid", "-R", "20", "-i", "ksoftirqd,rcu_", "-I", "dpdk", "-a", "0", "-O"]);
+    expect(short).toMatchObject({
+      logKmsg: true, logSyslog: true, foreground: true, idleDetect: false, forceFifo: true, systemd: true,
+      pidfile: "/run/x.pid", reservationPct: 20, affinity: [0], mode: "power",
+    });
+    expect(short.ignoreThreads.map(String)).toEqual(["/ksoftirqd/", "/rcu_/"]);
+    expect(short.ignoreProcesses.map(String)).toEqual(["/dpdk/"]);
+    const underscore = config(["--log_kmsg", "--log_syslog", "--no_idle_detect", "--force_fifo", "--ignore_threads", "a", "--ignore_processes", "b", "--adaptive_mode"]);
+    expect(underscore).toMatchObject({ logKmsg: true, logSyslog: true, idleDetect: false, forceFifo: true, mode: "adaptive" });
+    const kebab = config(["--log-kmsg", "--aggressive-mode", "--pidfile=/tmp/p", "--reservation", "90", "--systemd"].filter((a) => a !== "--reservation" && a !== "90"));
+    expect(kebab).toMatchObject({ logKmsg: true, mode: "aggressive", pidfile: "/tmp/p", systemd: true });
+    expect(config(["--power_mode", "--reservation=90"])).toMatchObject({ mode: "power", reservationPct: 90 });
+    expect(config(["-b", "S"]).backend).toBe("sched_debug");
+    expect(config(["--backend", "sched_debug"]).backend).toBe("sched_debug");
+  });
+
+  test("-v implies the foreground; aggressive mode turns idle detection off; a relative pidfile is made absolute", () => {
+    expect(config(["-v"])).toMatchObject({ verbose: true, foreground: true });
+    expect(config(["-A"])).toMatchObject({ mode: "aggressive", idleDetect: false });
+    expect(config(["-P", "stalld.pid"]).pidfile).toBe(`${process.cwd()}/stalld.pid`);
+  });
+
+  test("a flag repeated by a sysconfig file and the unit (--foreground twice) is accepted", () => {
+    expect(config(["--foreground", "-f", "--systemd", "-S"])).toMatchObject({ foreground: true, systemd: true });
   });
 
   test("an offline CPU is refused", () => {

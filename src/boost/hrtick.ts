@@ -1,0 +1,57 @@
+// HRTICK_DL. Without it a SCHED_DEADLINE runtime shorter than the tick is
+// only enforced at the next tick: a 20 us boost runs ~4 ms, and the CBS
+// charges the overrun to later periods (overrun / runtime of them), so a second
+// boost of the same task within that window gives it no CPU at all. stalld
+// turns HRTICK_DL on where it can (and back off at exit); where it cannot, it
+// boosts with a one-tick runtime, which is what the task really gets anyway
+// and leaves at most one period of debt.
+import { readFeature, setFeature, tickNs } from "../kernel/sched_features";
+import type { Logger } from "../log/logger";
+
+export class HrtickDl {
+  private enabledByUs = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly kernel = { readFeature, setFeature, tickNs },
+  ) {}
+
+  /** The runtime boosts should use for a requested one. */
+  prepare(runtimeNs: bigint): bigint {
+    const tick = BigInt(this.kernel.tickNs());
+    if (runtimeNs >= tick) return runtimeNs;
+    const st = this.kernel.readFeature("HRTICK_DL");
+    if (st.state === "on") {
+      this.log.info(`HRTICK_DL is on (${st.source}): a ${runtimeNs} ns boost runtime is enforced precisely`);
+      return runtimeNs;
+    }
+    let why: string;
+    try {
+      this.kernel.setFeature("HRTICK_DL", true);
+      this.enabledByUs = true;
+      this.log.info(`HRTICK_DL enabled so that a ${runtimeNs} ns boost runtime is enforced precisely (turned off again at exit)`);
+      return runtimeNs;
+    } catch (e) {
+      why = (e as Error).message;
+    }
+    const state = st.state === "off" ? `off (${st.source})` : `unknown (${st.detail})`;
+    const debtPeriods = (tick + runtimeNs - 1n) / runtimeNs;
+    this.log.warn(
+      `HRTICK_DL is ${state} and cannot be turned on (${why}): a ${runtimeNs} ns runtime would run until the next tick ` +
+        `(${tick} ns) and leave ~${debtPeriods} periods of debt that block a re-boost; boosting with a one-tick runtime of ${tick} ns instead`,
+    );
+    return tick;
+  }
+
+  /** Idempotent. */
+  restore(): void {
+    if (!this.enabledByUs) return;
+    this.enabledByUs = false;
+    try {
+      this.kernel.setFeature("HRTICK_DL", false);
+      this.log.info("HRTICK_DL restored to off");
+    } catch (e) {
+      this.log.error(`failed to turn HRTICK_DL back off: ${(e as Error).message}`);
+    }
+  }
+}

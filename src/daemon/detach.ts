@@ -1,0 +1,73 @@
+// Detaching without fork (a multi-threaded runtime cannot fork safely): the
+// parent starts the same binary again in a new session with stdio closed, and
+// waits for it to say READY=1 on a private notify socket, the same message
+// systemd gets. So the parent exits 0 only once the daemon is monitoring, and
+// with the daemon's own exit code and messages when start-up fails.
+import { mkdtempSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EXIT, Exit } from "../cli/exit";
+import { DatagramReceiver } from "../ffi/unix_socket";
+import { notify } from "../systemd/notify";
+
+export const DETACHED_ENV = "STALLD_DETACHED";
+const READY_TIMEOUT_MS = 60_000;
+
+export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[DETACHED_ENV] === "1";
+}
+
+/** argv that runs this program again with the same arguments, compiled or not. */
+export function selfCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  return compiled ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, Bun.main, ...process.argv.slice(2)];
+}
+
+function readyIn(message: string | null): boolean {
+  return message !== null && message.split("\n").includes("READY=1");
+}
+
+/** The parent's side; resolves with the exit code the parent should exit with. */
+export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "stalld-"));
+  const socketPath = join(dir, "notify");
+  const rx = DatagramReceiver.bind(socketPath);
+  const outerNotify = process.env.NOTIFY_SOCKET;
+  try {
+    const child = Bun.spawn(selfCommand(), {
+      env: { ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      cwd: "/",
+    });
+    // Until it is ready, the daemon's messages (and errors) are ours to show.
+    const forwarded = (async () => {
+      for await (const chunk of child.stderr) writeSync(2, chunk);
+    })();
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      if (readyIn(rx.receive(0))) {
+        // The daemon points its stderr at /dev/null right after READY: the copy ends.
+        await Promise.race([forwarded, Bun.sleep(2000)]);
+        // Under a Type=notify unit without --foreground, pass readiness on with the real main pid.
+        if (outerNotify) notify(`READY=1\nMAINPID=${child.pid}`, { NOTIFY_SOCKET: outerNotify });
+        writeSync(2, `stalld: monitoring in the background as pid ${child.pid}\n`);
+        child.unref();
+        return EXIT.ok;
+      }
+      if (child.exitCode !== null || child.signalCode !== null) {
+        await forwarded;
+        return child.exitCode ?? EXIT.internal;
+      }
+      if (Date.now() > until) {
+        child.kill("SIGTERM");
+        throw new Exit(EXIT.environment, `the daemon (pid ${child.pid}) did not report ready within ${timeoutMs / 1000} s; stopped it`);
+      }
+      await Bun.sleep(20);
+    }
+  } finally {
+    rx.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

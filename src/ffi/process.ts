@@ -1,0 +1,36 @@
+// Thin libc bindings for the daemon's own process: session, stdio, short sleeps.
+import { dlopen, ptr } from "bun:ffi";
+import { closeSync, constants as fsc, openSync } from "node:fs";
+import { SysError } from "./errno";
+import { errno } from "./libc";
+
+const c = dlopen("libc.so.6", {
+  setsid: { args: [], returns: "i32" },
+  dup2: { args: ["i32", "i32"], returns: "i32" },
+  nanosleep: { args: ["ptr", "ptr"], returns: "i32" },
+}).symbols;
+
+/** A new session without a controlling terminal (the detached daemon). */
+export function setsid(): void {
+  if (c.setsid() < 0) throw new SysError("setsid", errno());
+}
+
+/** Points each fd at /dev/null (the detached daemon's stdio). */
+export function redirectToDevNull(fds: readonly number[]): void {
+  const devnull = openSync("/dev/null", fsc.O_RDWR);
+  try {
+    for (const fd of fds) if (c.dup2(devnull, fd) < 0) throw new SysError("dup2", errno());
+  } finally {
+    closeSync(devnull);
+  }
+}
+
+const ts = new BigInt64Array(2);
+
+/** Blocks the calling thread for `ns` (callers keep it to about a millisecond). */
+export function sleepNs(ns: number): void {
+  ts[0] = BigInt(Math.floor(ns / 1e9));
+  ts[1] = BigInt(Math.floor(ns % 1e9));
+  // EINTR: a signal arrived; returning early is what the caller wants then.
+  c.nanosleep(ptr(ts), null);
+}

@@ -1,0 +1,20 @@
+// Per-CPU idle time from /proc/stat: a CPU that idled since the last pass had
+// an empty run queue then, so nothing on it can have waited longer than that.
+import { readFileSync } from "node:fs";
+
+/** Idle + iowait ticks (USER_HZ) per CPU number. */
+export function parseIdleTicks(procStat: string): Map<number, number> {
+  const idle = new Map<number, number>();
+  for (const line of procStat.split("\n")) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    // user nice system idle iowait ...
+    idle.set(Number(m[1]), (f[3] ?? 0) + (f[4] ?? 0));
+  }
+  return idle;
+}
+
+export function readIdleTicks(): Map<number, number> {
+  return parseIdleTicks(readFileSync("/proc/stat", "utf8"));
+}

@@ -1,0 +1,28 @@
+// Which sinks the command line asks for: the console (stdout with -v, stderr
+// otherwise, with journald priority prefixes when stderr is the journal),
+// the kernel log (-k) and syslog (-s).
+import { journalStream } from "../systemd/notify";
+import { consoleSink, kmsgSink, log, type LogSink, syslogSink } from "./logger";
+
+export interface SinkChoice {
+  verbose: boolean;
+  logKmsg: boolean;
+  logSyslog: boolean;
+}
+
+export function buildSinks(cfg: SinkChoice, opts: { console: boolean }): LogSink[] {
+  const sinks: LogSink[] = [];
+  if (opts.console) {
+    const fd = cfg.verbose ? 1 : 2;
+    sinks.push(consoleSink(fd, journalStream(process.env, fd)));
+  }
+  if (cfg.logKmsg) {
+    try {
+      sinks.push(kmsgSink());
+    } catch (e) {
+      log.warn(`-k/--log-kmsg: cannot open /dev/kmsg (${(e as Error).message}); not logging to the kernel log`);
+    }
+  }
+  if (cfg.logSyslog) sinks.push(syslogSink());
+  return sinks;
+}

@@ -1,0 +1,148 @@
+// Pieces of the daemon's life cycle that need no root: rate limiting, idle
+// detection, ignore lists, the pidfile and `stalld throttle` on scratch files.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { throttle } from "../../src/cli/throttle";
+import { IdleGate } from "../../src/daemon/idle_gate";
+import { IgnoreList } from "../../src/daemon/ignore";
+import { Pidfile, PidfileError } from "../../src/daemon/pidfile";
+import { parseIdleTicks } from "../../src/kernel/cpu_idle";
+import { RateLimiter, similarityKey } from "../../src/log/rate_limit";
+import { recordingLogger } from "../helpers/fakes";
+
+const dirs: string[] = [];
+function scratch(): string {
+  const d = mkdtempSync(join(tmpdir(), "stalld-unit-"));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe("RateLimiter", () => {
+  test("messages differing only in numbers share a burst per window; the next window says how many were dropped", () => {
+    let now = 0;
+    const rl = new RateLimiter(3, 60_000, () => now);
+    expect(similarityKey("boost failed for pid 12 after 1.5 s")).toBe(similarityKey("boost failed for pid 99 after 20.25 s"));
+    const emitted = [1, 2, 3, 4, 5, 6].map((i) => rl.admit(`boost failed for pid ${i}`).emit);
+    expect(emitted).toEqual([true, true, true, false, false, false]);
+    expect(rl.admit("another failure").emit).toBe(true);
+    now = 60_000;
+    expect(rl.admit("boost failed for pid 7")).toEqual({ emit: true, suppressedBefore: 3 });
+    for (let i = 0; i < 4; i++) rl.admit("boost failed for pid 8");
+    expect(rl.drain()).toEqual([{ sample: "boost failed for pid 7", suppressed: 2 }]);
+    expect(rl.drain()).toEqual([]);
+  });
+});
+
+describe("IdleGate", () => {
+  const ticks = (a: number, b: number) => new Map([[1, a], [2, b]]);
+
+  test("skips only when every monitored CPU idled since the last check, never past the earliest possible crossing", () => {
+    const gate = new IdleGate([1, 2], 20e9, 5e9);
+    expect(gate.check(0, ticks(10, 10))).toBeNull(); // nothing to compare with yet
+    expect(gate.check(5e9, ticks(11, 10))).toBeNull(); // CPU 2 never idled: snapshot
+    expect(gate.check(10e9, ticks(12, 11))).toBe(5e9); // both idled: skip, granularity away
+    expect(gate.skipped).toBe(1);
+    // A threshold shorter than the granularity: wake at previous check + threshold.
+    const short = new IdleGate([1], 2e9, 5e9);
+    short.check(0, new Map([[1, 1]]));
+    expect(short.check(1.5e9, new Map([[1, 2]]))).toBe(0.5e9);
+  });
+
+  test("a CPU missing from /proc/stat (offline) means a full snapshot", () => {
+    const gate = new IdleGate([1, 2], 20e9, 5e9);
+    gate.check(0, ticks(1, 1));
+    expect(gate.check(1e9, new Map([[1, 2]]))).toBeNull();
+  });
+
+  test("/proc/stat parsing adds idle and iowait per CPU and skips the total line", () => {
+    const m = parseIdleTicks("cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 10 0 20 300 4 0 1 0 0 0\ncpu1 1 0 2 50 6 0 0 0 0 0\nintr 1 2\n");
+    expect([...m.entries()]).toEqual([[0, 304], [1, 56]]);
+  });
+});
+
+describe("IgnoreList", () => {
+  test("thread and process regexes, the original's phrases, one line per task", () => {
+    const { log, lines } = recordingLogger();
+    const list = new IgnoreList([/^ksoftirqd/], [/dpdk/], log, (tgid) => (tgid === 50 ? "dpdk-testpmd" : "bash"));
+    expect(list.ignored({ pid: 10, comm: "ksoftirqd/1", starttime: 5 }, 10)).toBe(true);
+    expect(list.ignored({ pid: 10, comm: "ksoftirqd/1", starttime: 5 }, 10)).toBe(true);
+    expect(list.ignored({ pid: 51, comm: "lcore-worker-2", starttime: 6 }, 50)).toBe(true);
+    expect(list.ignored({ pid: 60, comm: "kworker/1:0", starttime: 7 }, 60)).toBe(false);
+    // The same pid reused by another task is a new task.
+    expect(list.ignored({ pid: 10, comm: "ksoftirqd/1", starttime: 9 }, 10)).toBe(true);
+    expect(lines.map((l) => l.msg)).toEqual([
+      "Ignoring the thread ksoftirqd/1 from consideration for boosting (pid 10)",
+      "Ignoring the thread lcore-worker-2 (spawned by dpdk-testpmd) from consideration for boosting (pid 51)",
+      "Ignoring the thread ksoftirqd/1 from consideration for boosting (pid 10)",
+    ]);
+  });
+});
+
+describe("Pidfile", () => {
+  test("written with the pid, locked against a second instance, removed on exit", () => {
+    const path = join(scratch(), "stalld.pid");
+    const p = Pidfile.create(path, 4242);
+    expect(readFileSync(path, "utf8")).toBe("4242\n");
+    expect(() => Pidfile.create(path, 4343)).toThrow(/another stalld \(pid 4242\) is running: it holds .*stalld\.pid/);
+    expect(p.remove()).toBe(true);
+    expect(existsSync(path)).toBe(false);
+    expect(p.remove()).toBe(false);
+  });
+
+  test("a stale pidfile from a killed daemon is taken over", () => {
+    const path = join(scratch(), "stalld.pid");
+    writeFileSync(path, "999999\nleftover\n");
+    const p = Pidfile.create(path, 7);
+    expect(readFileSync(path, "utf8")).toBe("7\n");
+    p.remove();
+  });
+
+  test("a symlink is refused and its target left untouched; a missing directory is a clear error", () => {
+    const d = scratch();
+    writeFileSync(join(d, "precious"), "keep me\n");
+    symlinkSync(join(d, "precious"), join(d, "stalld.pid"));
+    expect(() => Pidfile.create(join(d, "stalld.pid"))).toThrow(PidfileError);
+    expect(() => Pidfile.create(join(d, "stalld.pid"))).toThrow(/it is a symlink/);
+    expect(readFileSync(join(d, "precious"), "utf8")).toBe("keep me\n");
+    expect(() => Pidfile.create(join(d, "nope", "stalld.pid"))).toThrow(/its directory does not exist/);
+  });
+
+  test("a file replaced by someone else is not removed", () => {
+    const path = join(scratch(), "stalld.pid");
+    const p = Pidfile.create(path, 1);
+    rmSync(path);
+    writeFileSync(path, "2\n");
+    expect(p.remove()).toBe(false);
+    expect(readFileSync(path, "utf8")).toBe("2\n");
+  });
+});
+
+describe("stalld throttle", () => {
+  test("off saves the value and writes -1; a second off keeps the first saved value; on puts it back", () => {
+    const d = scratch();
+    const paths = { saved: join(d, "saved"), runtime: join(d, "rt") };
+    writeFileSync(paths.runtime, "950000\n");
+    throttle("off", paths);
+    expect(readFileSync(paths.runtime, "utf8")).toBe("-1\n");
+    expect(readFileSync(paths.saved, "utf8")).toBe("950000\n");
+    throttle("off", paths);
+    expect(readFileSync(paths.saved, "utf8")).toBe("950000\n");
+    throttle("on", paths);
+    expect(readFileSync(paths.runtime, "utf8")).toBe("950000\n");
+    expect(existsSync(paths.saved)).toBe(false);
+  });
+
+  test("on without a saved value restores the kernel default; unknown actions are usage errors", () => {
+    const d = scratch();
+    const paths = { saved: join(d, "saved"), runtime: join(d, "rt") };
+    writeFileSync(paths.runtime, "-1\n");
+    throttle("on", paths);
+    expect(readFileSync(paths.runtime, "utf8")).toBe("950000\n");
+    expect(() => throttle("maybe", paths)).toThrow(/throttle: unknown action "maybe" \(off, on or status\)/);
+  });
+});
