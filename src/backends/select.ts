@@ -17,8 +17,8 @@ export class NoBackend extends Error {
 export function startFirstAvailable<N extends string>(names: readonly N[], make: (name: N) => Backend, log: Logger): Backend {
   const reasons: string[] = [];
   for (const [i, name] of names.entries()) {
-    const backend = make(name);
     try {
+      const backend = make(name);
       backend.start();
       return backend;
     } catch (e) {

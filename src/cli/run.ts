@@ -7,7 +7,7 @@ import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
 import { QueueTrackBackend } from "../backends/queue_track";
 import { TaskScanBackend } from "../backends/task_scan";
 import { Daemon } from "../daemon/daemon";
-import { isDetachedChild, runDetached } from "../daemon/detach";
+import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
 import { Pidfile, PidfileError } from "../daemon/pidfile";
 import { SystemSetup } from "../daemon/setup";
 import { readdirSync } from "node:fs";
@@ -15,7 +15,7 @@ import { mlockallOnFault, raiseMemlockLimit, setAffinity } from "../ffi/libc";
 import { redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
 import { pidMax } from "../kernel/proc";
-import { flushSuppressed, log, setSinks, setVerbosity } from "../log/logger";
+import { currentSinks, flushSuppressed, log, setSinks, setVerbosity } from "../log/logger";
 import { buildSinks } from "../log/sinks";
 import { notify } from "../systemd/notify";
 import { runArgs } from "./args";
@@ -161,16 +161,23 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     cleanup("start-up failed");
     throw e;
   }
-  notify(`READY=1\nSTATUS=monitoring CPUs ${formatCpuList(cfg.cpus)}\nMAINPID=${process.pid}`);
-  if (detached) becomeDaemon(cfg);
+  const ready = `READY=1\nSTATUS=monitoring CPUs ${formatCpuList(cfg.cpus)}\nMAINPID=${process.pid}`;
+  if (detached) becomeDaemon(cfg, ready);
+  else notify(ready);
   // The timers keep the process alive; only a signal ends it.
   return new Promise<never>(() => {});
 }
 
-/** The detached child after READY: no terminal, no stdio; logs go to syslog unless -k/-s chose otherwise. */
-function becomeDaemon(cfg: RunConfig): void {
-  delete process.env.NOTIFY_SOCKET;
+/**
+ * The detached child once monitoring: tells the parent it is ready (and how
+ * many bytes of messages to copy first), then lives without a terminal or
+ * stdio; logs go to syslog unless -k/-s chose otherwise.
+ */
+function becomeDaemon(cfg: RunConfig, ready: string): void {
   if (!cfg.logKmsg && !cfg.logSyslog) log.info("detached: logging to syslog from now on (-k for the kernel log, -f to stay in the foreground)");
+  const written = currentSinks().reduce((n, s) => n + (s.written ?? 0), 0);
+  notify(`${ready}\n${STDERR_BYTES}=${written}`);
+  delete process.env.NOTIFY_SOCKET;
   setSinks(buildSinks({ ...cfg, logSyslog: cfg.logSyslog || !cfg.logKmsg }, { console: false }));
   redirectToDevNull([0, 1, 2]);
 }

@@ -11,6 +11,8 @@ import { DatagramReceiver } from "../ffi/unix_socket";
 import { notify } from "../systemd/notify";
 
 export const DETACHED_ENV = "STALLD_DETACHED";
+/** Sent with READY=1 by the detached daemon: how many bytes of messages it wrote before. */
+export const STDERR_BYTES = "X_STALLD_STDERR_BYTES";
 const READY_TIMEOUT_MS = 60_000;
 
 export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -23,8 +25,12 @@ export function selfCommand(): string[] {
   return compiled ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, Bun.main, ...process.argv.slice(2)];
 }
 
-function readyIn(message: string | null): boolean {
-  return message !== null && message.split("\n").includes("READY=1");
+/** null: not a READY message; otherwise the bytes of messages to copy before exiting. */
+function readyIn(message: string | null): number | null {
+  const lines = message?.split("\n") ?? [];
+  if (!lines.includes("READY=1")) return null;
+  const bytes = lines.find((l) => l.startsWith(`${STDERR_BYTES}=`));
+  return bytes ? Number(bytes.slice(STDERR_BYTES.length + 1)) : 0;
 }
 
 /** The parent's side; resolves with the exit code the parent should exit with. */
@@ -42,14 +48,17 @@ export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number>
       cwd: "/",
     });
     // Until it is ready, the daemon's messages (and errors) are ours to show.
+    let copied = 0;
     const forwarded = (async () => {
-      for await (const chunk of child.stderr) writeSync(2, chunk);
+      for await (const chunk of child.stderr) copied += writeSync(2, chunk);
     })();
     const until = Date.now() + timeoutMs;
     for (;;) {
-      if (readyIn(rx.receive(0))) {
-        // The daemon points its stderr at /dev/null right after READY: the copy ends.
-        await Promise.race([forwarded, Bun.sleep(2000)]);
+      const ready = readyIn(rx.receive(0));
+      if (ready !== null) {
+        // Everything it wrote before READY is in the pipe: copy it all (bounded wait).
+        const copyUntil = Date.now() + 2000;
+        while (copied < ready && Date.now() < copyUntil) await Bun.sleep(5);
         // Under a Type=notify unit without --foreground, pass readiness on with the real main pid.
         if (outerNotify) notify(`READY=1\nMAINPID=${child.pid}`, { NOTIFY_SOCKET: outerNotify });
         writeSync(2, `stalld: monitoring in the background as pid ${child.pid}\n`);

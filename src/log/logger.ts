@@ -20,6 +20,8 @@ const LOG_DAEMON = 3 << 3;
 
 export interface LogSink {
   readonly name: string;
+  /** Bytes written so far (console sinks): a detaching parent copies exactly that much. */
+  readonly written?: number;
   write(severity: Severity, message: string, date: Date): void;
   close?(): void;
 }
@@ -32,19 +34,26 @@ function messageOf(obj: Pick<LogObject, "args">): string {
   return format(...obj.args).replace(/\n/g, " | ");
 }
 
-function safeWrite(fd: number, text: string): void {
+function safeWrite(fd: number, text: string): number {
   try {
-    writeSync(fd, text);
+    return writeSync(fd, text);
   } catch {
     // the destination is gone: nothing better to do than carry on.
+    return 0;
   }
 }
 
 /** stderr or stdout. Under journald, `<N>` prefixes carry the priority and journald adds the time. */
 export function consoleSink(fd: number, journal: boolean): LogSink {
+  let written = 0;
   return {
     name: fd === 1 ? "stdout" : "stderr",
-    write: (sev, msg, date) => safeWrite(fd, journal ? `<${PRIORITY[sev]}>${msg}\n` : `${date.toISOString()} ${sev}: ${msg}\n`),
+    get written() {
+      return written;
+    },
+    write: (sev, msg, date) => {
+      written += safeWrite(fd, journal ? `<${PRIORITY[sev]}>${msg}\n` : `${date.toISOString()} ${sev}: ${msg}\n`);
+    },
   };
 }
 
@@ -54,7 +63,7 @@ export function kmsgSink(path = "/dev/kmsg"): LogSink {
   return {
     name: "kmsg",
     // The kernel cuts records at ~1 KiB.
-    write: (sev, msg) => safeWrite(fd, `<${LOG_DAEMON | PRIORITY[sev]}>stalld[${process.pid}]: ${msg.slice(0, 900)}\n`),
+    write: (sev, msg) => void safeWrite(fd, `<${LOG_DAEMON | PRIORITY[sev]}>stalld[${process.pid}]: ${msg.slice(0, 900)}\n`),
     close: () => closeSync(fd),
   };
 }
