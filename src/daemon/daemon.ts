@@ -133,12 +133,15 @@ export class Daemon {
     this.passes++;
     if (this.idleGate) {
       const skipFor = this.idleGate.check(this.nowNs(), this.idleTicks());
-      if (skipFor !== null) return skipFor;
+      if (skipFor !== null) {
+        this.log.debug(`every monitored CPU idled since the last pass: snapshot skipped, next pass in ${(skipFor / 1e9).toFixed(3)} s`);
+        return skipFor;
+      }
     }
     const snap = this.backend.snapshot();
     const decision = detect(snap, this.detectCfg, (pid) => this.booster?.isBoosted(pid) ?? false);
     for (const s of decision.starving) this.act(s);
-    this.warnEarly(decision.early);
+    this.warnEarly(decision.early, Number(snap.nowNs));
     this.noteDropped();
     if (this.ghosts.size) {
       const present = new Set(snap.waiters.map((w) => w.pid));
@@ -162,9 +165,8 @@ export class Daemon {
   }
 
   /** Adaptive mode: the original's early sign, once per waiting episode. */
-  private warnEarly(early: Starving[]): void {
+  private warnEarly(early: Starving[], now: number): void {
     if (!this.detectCfg.warnNs) return;
-    const now = this.nowNs();
     const seen = new Map<number, number>();
     for (const { waiter: w } of early) {
       const since = now - w.waitedNs;

@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN, setAffinity } from "../../src/ffi/libc";
+import { readFeature, tickNs } from "../../src/kernel/sched_features";
 
 export const ROOT = join(import.meta.dir, "../..");
 export const STALLD = join(ROOT, "dist/stalld");
@@ -103,9 +104,10 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
-/** Runs dist/stalld on CPU 0 and collects its log lines. */
-export function startDaemon(args: string[]): Daemon {
-  const proc = Bun.spawn(["taskset", "-c", "0", STALLD, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: "/" });
+/** Runs dist/stalld in the foreground (-f) on CPU 0 and collects its log lines. */
+export function startDaemon(args: string[], env: Record<string, string> = {}): Daemon {
+  const argv = args[0] === "run" ? ["run", "-f", ...args.slice(1)] : ["-f", ...args];
+  const proc = Bun.spawn(["taskset", "-c", "0", STALLD, ...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: "/", env: { ...process.env, ...env } });
   const lines: string[] = [];
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     let buf = "";
@@ -150,3 +152,40 @@ export function startDaemon(args: string[]): Daemon {
 export function lineTime(line: string): number {
   return Date.parse(line.slice(0, line.indexOf(" ")));
 }
+
+/** The runtime the daemon boosts with here: the requested one where HRTICK_DL enforces it, else one tick. */
+export function expectedRuntimeNs(requested: bigint): bigint {
+  const tick = BigInt(tickNs());
+  return requested >= tick || readFeature("HRTICK_DL").state === "on" ? requested : tick;
+}
+
+export type ScenarioBody = (d: Daemon, hog: Load, victim: Load, waitingSince: number) => Promise<void>;
+
+/**
+ * The daemon (`stalld run -f -c 1 <args>`) monitoring CPU 1, then a FIFO 10
+ * hog on it, then a FIFO 1 victim (comm "rtload") queued behind the hog.
+ */
+export async function starvationScenario(args: string[], body: ScenarioBody, env: Record<string, string> = {}): Promise<void> {
+  await withRtLock(async () => {
+    let d: Daemon | undefined;
+    let hog: Load | undefined;
+    let victim: Load | undefined;
+    try {
+      d = startDaemon(["run", "-c", "1", ...args], env);
+      await d.waitFor(/monitoring CPUs 1 with backend/, 10_000);
+      hog = await startLoad("fifo", 10, 25);
+      await Bun.sleep(100);
+      victim = await startLoad("fifo", 1, 25);
+      await body(d, hog, victim, Date.now());
+    } finally {
+      // The hog first: a SIGKILLed victim needs the CPU to die. The daemon gets
+      // SIGTERM so it restores what it changed even when a test failed.
+      await kill(hog, victim);
+      await d?.stop();
+      await kill(d);
+    }
+  });
+}
+
+/** Warning and error lines, except the HRTICK_DL notice this VM always gives (lockdown keeps it off). */
+export const errors = (d: Daemon) => d.lines.filter((l) => / (error|warn): /.test(l) && !l.includes("HRTICK_DL is"));
