@@ -20,6 +20,8 @@ export interface DaemonDeps {
   setup?: SystemSetup;
   idleTicks?: () => Map<number, number>;
   nowNs?: () => number;
+  /** Whether RT throttling is off now (idle detection relies on it). */
+  rtThrottlingOff?: () => boolean;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -49,6 +51,8 @@ export class Daemon {
   private readonly ignore: IgnoreList;
   private readonly idleTicks: () => Map<number, number>;
   private readonly nowNs: () => number;
+  private readonly rtThrottlingOff: () => boolean;
+  private idlePausedNoted = false;
   /** Pids reported as ghosts while they keep showing up, so each is logged once. */
   private ghosts = new Set<number>();
   /** Adaptive mode: pid -> wait start of the episode already reported as "might starve". */
@@ -59,6 +63,7 @@ export class Daemon {
     this.setup = deps.setup ?? new SystemSetup(cfg, log);
     this.idleTicks = deps.idleTicks ?? readIdleTicks;
     this.nowNs = deps.nowNs ?? (() => Number(monotonicNs()));
+    this.rtThrottlingOff = deps.rtThrottlingOff ?? (() => this.setup.throttling.read() === -1);
     this.detectCfg = {
       cpus: new Set(cfg.cpus),
       thresholdNs: cfg.thresholdS * 1e9,
@@ -133,7 +138,7 @@ export class Daemon {
     this.passes++;
     if (this.idleGate) {
       const skipFor = this.idleGate.check(this.nowNs(), this.idleTicks());
-      if (skipFor !== null) {
+      if (skipFor !== null && this.idleTrustworthy()) {
         this.log.debug(`every monitored CPU idled since the last pass: snapshot skipped, next pass in ${(skipFor / 1e9).toFixed(3)} s`);
         return skipFor;
       }
@@ -148,6 +153,19 @@ export class Daemon {
       this.ghosts = new Set([...this.ghosts].filter((pid) => present.has(pid)));
     }
     return decision.nextPassNs;
+  }
+
+  /**
+   * With RT throttling on, a CPU idles while RT tasks wait (their share is
+   * used up), so idle time no longer proves an empty run queue.
+   */
+  private idleTrustworthy(): boolean {
+    if (this.rtThrottlingOff()) return true;
+    if (!this.idlePausedNoted) {
+      this.idlePausedNoted = true;
+      this.log.info("idle detection paused while RT throttling is on: a throttled CPU idles while RT tasks wait on it");
+    }
+    return false;
   }
 
   /** The task behind a record, if it still exists and can run; a ghost is forgotten (logged once). */

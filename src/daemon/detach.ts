@@ -14,6 +14,7 @@ export const DETACHED_ENV = "STALLD_DETACHED";
 /** Sent with READY=1 by the detached daemon: how many bytes of messages it wrote before. */
 export const STDERR_BYTES = "X_STALLD_STDERR_BYTES";
 const READY_TIMEOUT_MS = 60_000;
+const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const;
 
 export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[DETACHED_ENV] === "1";
@@ -47,6 +48,9 @@ export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number>
       stderr: "pipe",
       cwd: "/",
     });
+    // Stopping the parent while it waits stops the daemon too; the loop below then returns its code.
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    for (const sig of FORWARDED) process.on(sig, forward);
     // Until it is ready, the daemon's messages (and errors) are ours to show.
     let copied = 0;
     const forwarded = (async () => {

@@ -61,7 +61,7 @@ describe("stalld command line", () => {
   });
 
   test("without -b the best backend that starts is used, and named", async () => {
-    const p = Bun.spawn([STALLD, "run", "-l", "-c", "1"], { cwd: "/", stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([STALLD, "run", "-f", "-l", "-c", "1"], { cwd: "/", stdout: "pipe", stderr: "pipe" });
     let text = "";
     const reader = p.stderr.getReader();
     const until = Date.now() + 10_000;

@@ -124,9 +124,9 @@ describe("the daemon's own scheduling and placement", () => {
     });
   }, 30_000);
 
-  test("idle detection skips the snapshot on an idle CPU; -N takes it every pass", async () => {
+  test("idle detection skips the snapshot on an idle CPU; -N takes it every pass; RT throttling on (-l) pauses it", async () => {
     const run = async (extra: string[]) => {
-      const d = startDaemon(["-c", "1", "-l", "-v", "-g", "1", ...extra]);
+      const d = startDaemon(["-c", "1", "-v", "-g", "1", ...extra]);
       try {
         await d.waitFor(/monitoring CPUs 1/, 10_000);
         await Bun.sleep(3500);
@@ -135,11 +135,17 @@ describe("the daemon's own scheduling and placement", () => {
       }
       return d.lines;
     };
-    // CPU 1 idles (nothing is pinned there): passes after the first are skipped.
-    expect((await run([])).filter((l) => l.includes("snapshot skipped")).length).toBeGreaterThanOrEqual(2);
-    const n = await run(["-N"]);
-    expect(n.filter((l) => l.includes("snapshot skipped"))).toEqual([]);
-    expect(n.some((l) => l.includes("idle detection disabled"))).toBe(true);
+    await withRtLock(async () => {
+      // CPU 1 idles (nothing is pinned there): passes after the first are skipped.
+      expect((await run([])).filter((l) => l.includes("snapshot skipped")).length).toBeGreaterThanOrEqual(2);
+      const n = await run(["-N"]);
+      expect(n.filter((l) => l.includes("snapshot skipped"))).toEqual([]);
+      expect(n.some((l) => l.includes("idle detection disabled"))).toBe(true);
+      // Log-only leaves throttling on: a throttled CPU idles with RT tasks queued, so idle proves nothing.
+      const l = await run(["-l"]);
+      expect(l.filter((x) => x.includes("snapshot skipped"))).toEqual([]);
+      expect(l.filter((x) => x.includes("idle detection paused while RT throttling is on"))).toHaveLength(1);
+    });
   }, 30_000);
 });
 

@@ -76,4 +76,56 @@ describe("a detection pass", () => {
       "2 task(s) could not be tracked: the fake map is full (5 in all)",
     ]);
   });
+
+  describe("idle detection and adaptive mode", () => {
+    function withIdle(flags: Record<string, unknown>, throttlingOff: boolean) {
+      const backend = new FakeBackend();
+      let snapshots = 0;
+      const snap = backend.snapshot.bind(backend);
+      backend.snapshot = () => {
+        snapshots++;
+        return snap();
+      };
+      const { log, lines } = recordingLogger();
+      let idle = 0;
+      let now = 0;
+      const daemon = new Daemon(parseRunConfig({ "log-only": true, cpu: "1", ...flags }, [0, 1], 2), backend, log, {
+        idleTicks: () => new Map([[1, (idle += 1)]]),
+        nowNs: () => (now += 1e9),
+        rtThrottlingOff: () => throttlingOff,
+      });
+      return { daemon, lines, backend, snapshots: () => snapshots };
+    }
+
+    test("a CPU that idled between passes skips the snapshot, only while RT throttling is off", () => {
+      const off = withIdle({}, true);
+      off.daemon.pass();
+      off.daemon.pass();
+      off.daemon.pass();
+      expect(off.snapshots()).toBe(1);
+      expect(off.daemon.skippedPasses).toBe(2);
+      const on = withIdle({}, false);
+      on.daemon.pass();
+      on.daemon.pass();
+      on.daemon.pass();
+      expect(on.snapshots()).toBe(3);
+      expect(on.lines.filter((l) => l.msg.includes("idle detection paused"))).toHaveLength(1);
+    });
+
+    test("-M reports a waiter past half the threshold once per waiting episode, with the original's phrase", () => {
+      const { daemon, lines, backend } = withIdle({ "adaptive-mode": true, "no-idle-detect": true }, true);
+      backend.waiters = [{ pid: process.pid, tgid: process.pid, cpu: 1, prio: 98, policy: 1, waitedNs: 11e9 }];
+      const next = daemon.pass();
+      // The snapshot is taken at a fixed time: the same wait means the same episode.
+      daemon.pass();
+      const early = lines.filter((l) => l.msg.includes("might starve"));
+      expect(early).toHaveLength(1);
+      expect(early[0]!.msg).toMatch(new RegExp(`-${process.pid} might starve on CPU 1 \\(waiting for 11 seconds\\)`));
+      // The next pass is when it would cross the threshold (20 s), not later.
+      expect(next).toBe(5e9);
+      backend.waiters = [{ ...backend.waiters[0]!, waitedNs: 10.5e9 }];
+      daemon.pass();
+      expect(lines.filter((l) => l.msg.includes("might starve"))).toHaveLength(2);
+    });
+  });
 });
