@@ -4,7 +4,7 @@
 import { defineCommand } from "citty";
 import { closeSync, constants as fsc, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { RtThrottling } from "../boost/rt_throttling";
-import { log } from "../log/logger";
+import { log, type Logger } from "../log/logger";
 import { EXIT, Exit } from "./exit";
 import { UsageError } from "./options";
 
@@ -22,7 +22,8 @@ function savedValue(path: string): number | null {
   }
 }
 
-export function throttle(action: string, paths = { saved: SAVED_PATH, runtime: undefined as string | undefined }): void {
+export function throttle(action: string, paths = { saved: SAVED_PATH, runtime: undefined as string | undefined }, logger: Logger = log): void {
+  const log = logger;
   const rt = new RtThrottling(log, paths.runtime);
   const now = rt.read();
   switch (action) {

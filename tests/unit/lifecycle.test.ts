@@ -126,22 +126,28 @@ describe("stalld throttle", () => {
   test("off saves the value and writes -1; a second off keeps the first saved value; on puts it back", () => {
     const d = scratch();
     const paths = { saved: join(d, "saved"), runtime: join(d, "rt") };
+    const { log, lines } = recordingLogger();
     writeFileSync(paths.runtime, "950000\n");
-    throttle("off", paths);
+    throttle("off", paths, log);
     expect(readFileSync(paths.runtime, "utf8")).toBe("-1\n");
     expect(readFileSync(paths.saved, "utf8")).toBe("950000\n");
-    throttle("off", paths);
+    throttle("off", paths, log);
     expect(readFileSync(paths.saved, "utf8")).toBe("950000\n");
-    throttle("on", paths);
+    throttle("on", paths, log);
     expect(readFileSync(paths.runtime, "utf8")).toBe("950000\n");
     expect(existsSync(paths.saved)).toBe(false);
+    expect(lines.map((l) => l.msg)).toEqual([
+      `RT Throttling disabled (sched_rt_runtime_us was 950000, saved in ${paths.saved})`,
+      "RT throttling already disabled, doing nothing",
+      "RT Throttling runtime restored to 950000",
+    ]);
   });
 
   test("on without a saved value restores the kernel default; unknown actions are usage errors", () => {
     const d = scratch();
     const paths = { saved: join(d, "saved"), runtime: join(d, "rt") };
     writeFileSync(paths.runtime, "-1\n");
-    throttle("on", paths);
+    throttle("on", paths, recordingLogger().log);
     expect(readFileSync(paths.runtime, "utf8")).toBe("950000\n");
     expect(() => throttle("maybe", paths)).toThrow(/throttle: unknown action "maybe" \(off, on or status\)/);
   });
