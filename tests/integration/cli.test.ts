@@ -1,7 +1,7 @@
 // The compiled binary's command line: bad input is one line and a non-zero
 // exit before anything on the system changes.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { requireRoot, ROOT, rtRuntime, STALLD } from "../helpers/rt";
 
 beforeAll(requireRoot);
@@ -80,6 +80,7 @@ describe("stalld command line", () => {
     await Bun.write(`${dir}/bunfig.toml`, 'preload = ["./evil.ts"]\n');
     await Bun.write(`${dir}/evil.ts`, 'console.log("EVIL LOADED");\n');
     const r = Bun.spawnSync([STALLD, "--version"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    rmSync(dir, { recursive: true, force: true });
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString() + r.stderr.toString()).not.toContain("EVIL");
   });
@@ -98,8 +99,14 @@ describe("stalld command line", () => {
       if (b.exitCode !== 0) throw new Error(`probe build failed: ${b.stderr}`);
       return Bun.spawnSync([`${dir}/${out}`], { cwd: `${dir}/cwd`, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } }).stdout.toString();
     };
-    expect(build("safe", flags)).toBe("probe=unset\n");
-    const unsafe = build("unsafe", []);
+    let safe: string, unsafe: string;
+    try {
+      safe = build("safe", flags);
+      unsafe = build("unsafe", []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(safe).toBe("probe=unset\n");
     expect(unsafe).toContain("probe=loaded");
     expect(unsafe).toContain("EVIL LOADED");
   }, 60_000);

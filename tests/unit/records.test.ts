@@ -1,7 +1,7 @@
 // The record layout lives in bpf/stalld.h; the decoder mirrors it. Compile the
 // header with the system compiler and compare every size and offset.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -37,7 +37,11 @@ int main(void) {
   const exe = join(dir, "layout");
   const cc = Bun.spawnSync(["cc", "-I", join(ROOT, "bpf"), "-o", exe, src], { stderr: "pipe" });
   if (cc.exitCode !== 0) throw new Error(`cc failed: ${cc.stderr}`);
-  fromC = JSON.parse(Bun.spawnSync([exe]).stdout.toString());
+  try {
+    fromC = JSON.parse(Bun.spawnSync([exe]).stdout.toString());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
