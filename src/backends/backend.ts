@@ -53,7 +53,7 @@ export interface Backend {
 }
 
 export class BackendUnavailable extends Error {
-  constructor(readonly backend: string, reason: string) {
+  constructor(readonly backend: string, readonly reason: string) {
     super(`backend ${backend} unavailable: ${reason}`);
     this.name = "BackendUnavailable";
   }

@@ -5,12 +5,53 @@ import { SysError } from "../ffi/errno";
 import { closeFd, readFd } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 
-export function routeLibbpfLog(log: Logger): void {
-  bpf.setLibbpfPrint((level, msg) => {
-    if (level === "warn") log.warn(`libbpf: ${msg}`);
-    else if (level === "info") log.debug(`libbpf: ${msg}`);
-    else log.trace(`libbpf: ${msg}`);
-  });
+function emit(log: Logger, level: bpf.LibbpfLevel, msg: string): void {
+  if (level === "warn") log.warn(`libbpf: ${msg}`);
+  else if (level === "info") log.debug(`libbpf: ${msg}`);
+  else log.trace(`libbpf: ${msg}`);
+}
+
+/**
+ * Routes libbpf's messages to the log. While an object loads they are held
+ * back: a load that fails becomes one line (the backend after it may work),
+ * with libbpf's whole story at debug level.
+ */
+export class LibbpfLog {
+  private held: { level: bpf.LibbpfLevel; msg: string }[] = [];
+  private loading = true;
+
+  constructor(private readonly log: Logger) {
+    bpf.setLibbpfPrint((level, msg) => (this.loading ? this.held.push({ level, msg }) : emit(log, level, msg)));
+  }
+
+  /** Loaded: what was held back is logged as libbpf said it. */
+  loaded(): void {
+    this.loading = false;
+    for (const h of this.held.splice(0)) emit(this.log, h.level, h.msg);
+  }
+
+  /** Failed: the held messages go to debug; returns the failure in one line. */
+  failed(e: unknown): string {
+    this.loading = false;
+    const held = this.held.splice(0);
+    for (const h of held) this.log.debug(`libbpf: ${h.msg}`);
+    return condenseFailure(condense(e), held.filter((h) => h.level === "warn").map((h) => h.msg));
+  }
+}
+
+/**
+ * The error plus what libbpf said first (the cause; the rest is its
+ * consequences) and, for a verifier rejection, the verifier's last line.
+ */
+export function condenseFailure(error: string, warnings: string[]): string {
+  const lines = warnings.flatMap((w) => w.split("\n")).map((l) => l.trim()).filter(Boolean);
+  const begin = lines.findIndex((l) => l.includes("-- BEGIN PROG LOAD LOG --"));
+  const end = lines.findIndex((l, i) => i > begin && l.includes("-- END PROG LOAD LOG --"));
+  const verifier = begin >= 0 && end > begin + 1 ? lines.slice(begin + 1, end).filter((l) => !/^(processed|verification time|stack depth)/.test(l)).at(-1) : undefined;
+  const first = lines.find((l) => !l.includes("PROG LOAD LOG"));
+  const parts = [error, first, verifier && `verifier: ${verifier}`].filter((p): p is string => !!p && p !== error.trim());
+  const text = parts.join(": ");
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
 /**

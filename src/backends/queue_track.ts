@@ -8,7 +8,7 @@ import { SysError } from "../ffi/errno";
 import { monotonicNs, mmapRead, munmap } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type Snapshot, type Waiter, type RunningTask } from "./backend";
-import { condense, routeLibbpfLog, runIterator } from "./bpf_common";
+import { LibbpfLog, runIterator } from "./bpf_common";
 import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "./records";
 
 /** Tracepoint programs, attached in this order before the snapshot iterator runs. */
@@ -21,6 +21,8 @@ export interface QueueTrackOptions {
   /** Upper bound of the `waiting` map: no more tasks than pids can wait. */
   pidMax: number;
   log: Logger;
+  /** Kernel BTF file for CO-RE (--btf); default: the running kernel's. */
+  btfPath?: string;
 }
 
 /** Room for every task that can be runnable at once, bounded by pid_max. */
@@ -61,9 +63,9 @@ export class QueueTrackBackend implements Backend {
 
   start(): void {
     const { log } = this.opts;
-    routeLibbpfLog(log);
+    const libbpfLog = new LibbpfLog(log);
     try {
-      this.obj = bpf.openMem(this.opts.object);
+      this.obj = bpf.openMem(this.opts.object, { btfPath: this.opts.btfPath });
       bpf.setMaxEntries(bpf.findMap(this.obj, "waiting"), this.maxEntries);
       const running = bpf.findMap(this.obj, "running");
       const bootRunning = bpf.findMap(this.obj, "boot_running");
@@ -80,8 +82,9 @@ export class QueueTrackBackend implements Backend {
       this.runSnapshotIterator();
     } catch (e) {
       this.stop();
-      throw new BackendUnavailable(this.name, condense(e));
+      throw new BackendUnavailable(this.name, libbpfLog.failed(e));
     }
+    libbpfLog.loaded();
     log.debug(`queue_track: waiting map holds ${this.maxEntries} tasks, running map ${this.opts.possibleCpus} cpus`);
   }
 

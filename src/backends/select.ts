@@ -3,30 +3,37 @@ import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable } from "./backend";
 
 export class NoBackend extends Error {
-  constructor(readonly reasons: string[]) {
-    super(reasons.join("; "));
+  constructor(readonly failures: BackendUnavailable[]) {
+    super(summarize(failures));
     this.name = "NoBackend";
   }
 }
 
+/** "a, b unavailable: why; c unavailable: other": one clause per distinct reason. */
+export function summarize(failures: readonly BackendUnavailable[]): string {
+  const byReason = new Map<string, string[]>();
+  for (const f of failures) byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f.backend]);
+  return [...byReason].map(([reason, names]) => `${names.join(", ")} unavailable: ${reason}`).join("; ");
+}
+
 /**
- * Starts the first backend of `names` that can start. Each one that cannot is
- * one warning line naming the next; if none can, NoBackend carries every reason.
- * Errors other than BackendUnavailable are bugs and propagate.
+ * Starts the first backend of `names` that can start. When one after the
+ * first starts, a single warning says why the earlier ones could not; if none
+ * can, NoBackend carries every reason. Errors other than BackendUnavailable
+ * are bugs and propagate.
  */
 export function startFirstAvailable<N extends string>(names: readonly N[], make: (name: N) => Backend, log: Logger): Backend {
-  const reasons: string[] = [];
-  for (const [i, name] of names.entries()) {
+  const failures: BackendUnavailable[] = [];
+  for (const name of names) {
     try {
       const backend = make(name);
       backend.start();
+      if (failures.length) log.warn(`${summarize(failures)}; using ${name}`);
       return backend;
     } catch (e) {
       if (!(e instanceof BackendUnavailable)) throw e;
-      reasons.push(e.message);
-      const next = names[i + 1];
-      if (next) log.warn(`${e.message}; trying ${next}`);
+      failures.push(e);
     }
   }
-  throw new NoBackend(reasons);
+  throw new NoBackend(failures);
 }

@@ -6,7 +6,7 @@ import * as bpf from "../ffi/libbpf";
 import { monotonicNs } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
-import { condense, routeLibbpfLog, runIterator } from "./bpf_common";
+import { LibbpfLog, runIterator } from "./bpf_common";
 import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "./records";
 
 export const SCAN_PROGRAM = "stalld_scan";
@@ -20,6 +20,8 @@ export interface TaskScanOptions {
    */
   reportNs: number;
   log: Logger;
+  /** Kernel BTF file for CO-RE (--btf); default: the running kernel's. */
+  btfPath?: string;
 }
 
 /** Why this kernel cannot be scanned, from the header's flags; null when it can. */
@@ -39,17 +41,18 @@ export class TaskScanBackend implements Backend {
   constructor(private readonly opts: TaskScanOptions) {}
 
   start(): void {
-    routeLibbpfLog(this.opts.log);
+    const libbpfLog = new LibbpfLog(this.opts.log);
     try {
-      this.obj = bpf.openMem(this.opts.object);
+      this.obj = bpf.openMem(this.opts.object, { btfPath: this.opts.btfPath });
       bpf.load(this.obj);
       const cfgFd = bpf.mapFd(bpf.findMap(this.obj, "scan_cfg"));
       bpf.updateElem(cfgFd, new Uint8Array(4), encodeScanCfg(BigInt(Math.max(0, Math.floor(this.opts.reportNs))), this.opts.cpus));
       this.link = bpf.attachIter(bpf.findProgram(this.obj, SCAN_PROGRAM), SCAN_PROGRAM);
     } catch (e) {
       this.stop();
-      throw new BackendUnavailable(this.name, condense(e));
+      throw new BackendUnavailable(this.name, libbpfLog.failed(e));
     }
+    libbpfLog.loaded();
     // One trial scan: the header says whether this kernel shows what we need.
     const missing = missingScanFeatures(this.scan().features);
     if (missing) {

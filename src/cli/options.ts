@@ -2,6 +2,7 @@
 // UsageError line naming the flag and what it accepts. Nothing here touches
 // the system beyond reading which CPUs exist.
 import type { ArgsDef } from "citty";
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
 
@@ -45,6 +46,8 @@ export interface RunConfig {
   ignoreProcesses: RegExp[];
   /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
   affinity: number[] | null;
+  /** --btf: kernel BTF for the BPF backends' CO-RE relocations (kernels without /sys/kernel/btf/vmlinux). */
+  btfPath: string | null;
   /** null: the best one that starts on this machine. */
   backend: BackendName | null;
 }
@@ -144,6 +147,17 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
   if (reservationPct !== null && mode !== "power")
     throw new UsageError(`-R/--reservation works only in single-threaded (power) mode, not with --${modes[0]}`);
 
+  const rawBtf = get("btf");
+  const btfPath = rawBtf === undefined ? null : resolve(String(rawBtf));
+  if (btfPath !== null) {
+    if (backend === "sched_debug") throw new UsageError("--btf is for the BPF backends; -b sched_debug uses none");
+    let regular = false;
+    try {
+      regular = statSync(btfPath).isFile();
+    } catch {}
+    if (!regular) throw new UsageError(`--btf: ${btfPath} is not a readable file (a kernel BTF, e.g. from BTFHub)`);
+  }
+
   const rawPidfile = get("pidfile");
   const pidfile = rawPidfile === undefined ? null : resolve(String(rawPidfile));
   const verbose = Boolean(args.verbose);
@@ -170,6 +184,7 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     ignoreProcesses: regexList("-I/--ignore-processes", get("ignore-processes")),
     affinity,
     backend,
+    btfPath,
   };
 }
 

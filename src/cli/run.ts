@@ -1,10 +1,11 @@
 // `stalld run`: validate everything first, then change the system, then
 // monitor until a signal; every exit path puts back what was changed.
 import { defineCommand } from "citty";
-import { type Backend, BackendUnavailable } from "../backends/backend";
+import type { Backend } from "../backends/backend";
 import { NoBackend, startFirstAvailable } from "../backends/select";
 import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
 import { QueueTrackBackend } from "../backends/queue_track";
+import { SchedDebugBackend } from "../backends/sched_debug";
 import { TaskScanBackend } from "../backends/task_scan";
 import { Daemon } from "../daemon/daemon";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
@@ -22,8 +23,16 @@ import { runArgs } from "./args";
 import { EXIT, Exit } from "./exit";
 import { type BackendName, parseRunConfig, rejectUnknown, type RunConfig } from "./options";
 
-/** Without -b, the first of these that starts (order from BENCHMARKS.md). */
-export const DEFAULT_BACKENDS: readonly BackendName[] = ["task_scan", "queue_track"];
+/** Without -b, the first of these that starts (order from BENCHMARKS.md): BPF first, then the debug file. */
+export const DEFAULT_BACKENDS: readonly BackendName[] = ["task_scan", "queue_track", "sched_debug"];
+
+/** What to do when nothing starts, after the reasons: one sentence per kind of backend that failed. */
+const REMEDY: Record<BackendName, string> = {
+  task_scan: "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN).",
+  queue_track: "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN).",
+  sched_debug:
+    "sched_debug needs CONFIG_SCHED_DEBUG and a readable debug file (mount -t debugfs none /sys/kernel/debug; lockdown=confidentiality forbids reading it).",
+};
 
 function makeBackend(name: BackendName, cfg: RunConfig): Backend {
   switch (name) {
@@ -33,11 +42,12 @@ function makeBackend(name: BackendName, cfg: RunConfig): Backend {
         cpus: cfg.cpus,
         reportNs: (cfg.thresholdS - Math.min(cfg.granularityS, cfg.thresholdS)) * 1e9,
         log,
+        btfPath: cfg.btfPath ?? undefined,
       });
     case "queue_track":
-      return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log });
+      return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log, btfPath: cfg.btfPath ?? undefined });
     case "sched_debug":
-      throw new BackendUnavailable("sched_debug", "not implemented in this version (planned: issue 6)");
+      return new SchedDebugBackend({ cpus: cfg.cpus, log });
   }
 }
 
@@ -46,7 +56,10 @@ function startBackend(cfg: RunConfig): Backend {
   try {
     return startFirstAvailable(cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS, (name) => makeBackend(name, cfg), log);
   } catch (e) {
-    if (e instanceof NoBackend) throw new Exit(EXIT.environment, e.message);
+    if (e instanceof NoBackend) {
+      const remedies = [...new Set(e.failures.map((f) => REMEDY[f.backend as BackendName]).filter(Boolean))];
+      throw new Exit(EXIT.environment, `no backend can run: ${e.message}. ${remedies.join(" ")}`.trim());
+    }
     throw e;
   }
 }

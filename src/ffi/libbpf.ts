@@ -82,9 +82,22 @@ export function setLibbpfPrint(sink: ((level: LibbpfLevel, msg: string) => void)
   printCallback = cb;
 }
 
+/** struct bpf_object_open_opts (libbpf >= 1.0): its size, and where btf_custom_path sits. */
+export const OPEN_OPTS_LAYOUT = { size: 80, btf_custom_path: 48 } as const;
+
+export interface OpenOptions {
+  /** Kernel BTF to relocate against instead of /sys/kernel/btf/vmlinux (libbpf copies the path). */
+  btfPath?: string;
+}
+
 /** The object keeps pointing into `bytes`: the caller keeps it alive until close. */
-export function openMem(bytes: Uint8Array): BpfObject {
-  return checkPtr("bpf_object__open_mem", b.bpf_object__open_mem(ptr(bytes), bytes.byteLength, null));
+export function openMem(bytes: Uint8Array, options: OpenOptions = {}): BpfObject {
+  if (!options.btfPath) return checkPtr("bpf_object__open_mem", b.bpf_object__open_mem(ptr(bytes), bytes.byteLength, null));
+  const path = Buffer.from(`${options.btfPath}\0`);
+  const opts = new BigUint64Array(OPEN_OPTS_LAYOUT.size / 8);
+  opts[0] = BigInt(OPEN_OPTS_LAYOUT.size);
+  opts[OPEN_OPTS_LAYOUT.btf_custom_path / 8] = BigInt(ptr(path));
+  return checkPtr("bpf_object__open_mem", b.bpf_object__open_mem(ptr(bytes), bytes.byteLength, ptr(opts)));
 }
 
 export function load(obj: BpfObject): void {

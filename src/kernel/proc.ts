@@ -76,3 +76,13 @@ export function pidMax(): number {
 export function kernelRelease(): string {
   return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
 }
+
+/** The thread group (process) id of a thread, from /proc/<pid>/status; null when gone. */
+export function readTgid(pid: number): number | null {
+  try {
+    const m = /^Tgid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}

@@ -20,7 +20,7 @@ describe("run options", () => {
       cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
       boostDurationS: 3, logOnly: false, verbose: false, logKmsg: false, logSyslog: false, foreground: false,
       pidfile: null, mode: "power", idleDetect: true, forceFifo: false, systemd: false, reservationPct: null,
-      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null,
+      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });
@@ -33,6 +33,7 @@ describe("run options", () => {
     expect(config(["--cpu=1", "--backend", "queue_track"])).toMatchObject({ cpus: [1], backend: "queue_track" });
     expect(config(["-b", "task_scan"])).toMatchObject({ backend: "task_scan" });
     expect(config(["-b", "T"])).toMatchObject({ backend: "task_scan" });
+    expect(config(["--btf", "/sys/kernel/btf/vmlinux"])).toMatchObject({ btfPath: "/sys/kernel/btf/vmlinux" });
   });
 
   test.each([
@@ -52,6 +53,9 @@ describe("run options", () => {
     [["-r", "1000000", "-p", "200000000", "-d", "1", "-t", "1"], null],
     [["-p", "2000000000", "-d", "1"], /-p\/--boost-period \(2000000000 ns\) must not exceed -d\/--boost-duration \(1 s\)/],
     [["-d", "30", "-t", "20"], /-d\/--boost-duration \(30 s\) must not exceed -t\/--starving-threshold \(20 s\)/],
+    [["--btf", "/nonexistent/vmlinux"], /--btf: \/nonexistent\/vmlinux is not a readable file/],
+    [["--btf", "/tmp"], /--btf: \/tmp is not a readable file/],
+    [["--btf", "/sys/kernel/btf/vmlinux", "-b", "S"], /--btf is for the BPF backends; -b sched_debug uses none/],
     [["-b", "nope"], /-b\/--backend: unknown backend "nope" \(available: task_scan or T, queue_track or Q, sched_debug or S\)/],
     [["-R", "9"], /-R\/--reservation: 9 % is out of range \(allowed 10-90 %\)/],
     [["-R", "91"], /allowed 10-90 %/],

@@ -32,11 +32,21 @@ describe("startFirstAvailable", () => {
     expect(lines).toEqual([]);
   });
 
-  test("one that cannot start is one warning naming the reason and the next", () => {
+  test("one that cannot start is one warning naming the reason and the one used", () => {
     const { log, lines } = recordingLogger();
     const b = startFirstAvailable(["task_scan", "queue_track"], (n) => fake(n, n === "task_scan" ? "CONFIG_SCHED_INFO off" : undefined), log);
     expect(b.name).toBe("queue_track");
-    expect(lines).toEqual([{ level: "warn", msg: "backend task_scan unavailable: CONFIG_SCHED_INFO off; trying queue_track" }]);
+    expect(lines).toEqual([{ level: "warn", msg: "task_scan unavailable: CONFIG_SCHED_INFO off; using queue_track" }]);
+  });
+
+  test("several that cannot start are still one line; the same reason is said once", () => {
+    const { log, lines } = recordingLogger();
+    const b = startFirstAvailable(["task_scan", "queue_track", "sched_debug"], (n) => fake(n, n === "sched_debug" ? undefined : "bpf_object__load: ENOENT: failed to parse target BTF"), log);
+    expect(b.name).toBe("sched_debug");
+    expect(lines).toEqual([{ level: "warn", msg: "task_scan, queue_track unavailable: bpf_object__load: ENOENT: failed to parse target BTF; using sched_debug" }]);
+    const { log: log2, lines: lines2 } = recordingLogger();
+    startFirstAvailable(["task_scan", "queue_track", "sched_debug"], (n) => fake(n, n === "sched_debug" ? undefined : `${n} says no`), log2);
+    expect(lines2).toEqual([{ level: "warn", msg: "task_scan unavailable: task_scan says no; queue_track unavailable: queue_track says no; using sched_debug" }]);
   });
 
   test("none can start: every reason, and no warning about a next one", () => {
@@ -48,7 +58,7 @@ describe("startFirstAvailable", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(NoBackend);
-    expect((err as Error).message).toBe("backend queue_track unavailable: bpf_object__load: EPERM");
+    expect((err as Error).message).toBe("queue_track unavailable: bpf_object__load: EPERM");
     expect(lines).toEqual([]);
   });
 
