@@ -65,7 +65,7 @@ describe("parseSchedDebug on each kernel's layout", () => {
     expect(sd.layout).toBe("legacy");
     expect(sd.version).toBe("v0.10, 3.10.0-1160.el7.x86_64 #1 SMP");
     expect(sd.problems).toEqual([]);
-    expect(tasksOf(sd, 1)).toEqual(CPU1.filter((t) => t[0] !== "X").map(([, cur, ...rest]) => [cur ? "R" : "?", cur, ...rest]));
+    expect(tasksOf(sd, 1)).toEqual(CPU1.filter((t) => t[0] !== "X").map((t) => [t[1] ? "R" : "?", ...t.slice(1)]));
   });
 
   test("the row pieces: comm windows, one-off rows, switches and prio wherever they moved", () => {
