@@ -5,7 +5,9 @@ import { SysError } from "../ffi/errno";
 import { closeFd, readFd } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 
-function emit(log: Logger, level: bpf.LibbpfLevel, msg: string): void {
+/** libbpf's warn is ours; its info is our debug; its debug is our trace. */
+function emit(log: Logger, level: bpf.LibbpfLevel, raw: string): void {
+  const msg = raw.replace(/^libbpf: /, "");
   if (level === "warn") log.warn(`libbpf: ${msg}`);
   else if (level === "info") log.debug(`libbpf: ${msg}`);
   else log.trace(`libbpf: ${msg}`);
@@ -34,7 +36,7 @@ export class LibbpfLog {
   failed(e: unknown): string {
     this.loading = false;
     const held = this.held.splice(0);
-    for (const h of held) this.log.debug(`libbpf: ${h.msg}`);
+    for (const h of held) emit(this.log, h.level === "warn" ? "info" : h.level, h.msg);
     return condenseFailure(condense(e), held.filter((h) => h.level === "warn").map((h) => h.msg));
   }
 }
@@ -44,13 +46,12 @@ export class LibbpfLog {
  * consequences) and, for a verifier rejection, the verifier's last line.
  */
 export function condenseFailure(error: string, warnings: string[]): string {
-  const lines = warnings.flatMap((w) => w.split("\n")).map((l) => l.trim()).filter(Boolean);
+  const lines = warnings.flatMap((w) => w.split("\n")).map((l) => l.trim().replace(/^libbpf: /, "")).filter(Boolean);
   const begin = lines.findIndex((l) => l.includes("-- BEGIN PROG LOAD LOG --"));
   const end = lines.findIndex((l, i) => i > begin && l.includes("-- END PROG LOAD LOG --"));
   const verifier = begin >= 0 && end > begin + 1 ? lines.slice(begin + 1, end).filter((l) => !/^(processed|verification time|stack depth)/.test(l)).at(-1) : undefined;
   const first = lines.find((l) => !l.includes("PROG LOAD LOG"));
-  const parts = [error, first, verifier && `verifier: ${verifier}`].filter((p): p is string => !!p && p !== error.trim());
-  const text = parts.join(": ");
+  const text = [error, first, verifier && `verifier: ${verifier}`].filter(Boolean).join(": ");
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 

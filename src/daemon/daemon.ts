@@ -9,17 +9,22 @@ import type { RunConfig } from "../cli/options";
 import { monotonicNs } from "../ffi/libc";
 import { formatCpuList } from "../kernel/cpus";
 import { readIdleTicks } from "../kernel/cpu_idle";
+import { onlineCpus } from "../kernel/cpus";
+import { readCpuSomeTotalUs } from "../kernel/psi";
 import { readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import { detect, type DetectConfig, type Starving } from "./detect";
-import { IdleGate } from "./idle_gate";
+import { QuietGate } from "./quiet_gate";
 import { IgnoreList } from "./ignore";
 import { SystemSetup } from "./setup";
 
 export interface DaemonDeps {
   setup?: SystemSetup;
   idleTicks?: () => Map<number, number>;
+  /** PSI cpu "some" total (us), null without PSI. */
+  cpuSomeUs?: () => number | null;
   nowNs?: () => number;
+  onlineCpus?: number;
   /** Whether RT throttling is off now (idle detection relies on it). */
   rtThrottlingOff?: () => boolean;
 }
@@ -47,9 +52,10 @@ export class Daemon {
   booster: Booster | null = null;
   private readonly setup: SystemSetup;
   private readonly detectCfg: DetectConfig;
-  private readonly idleGate: IdleGate | null;
+  private readonly quietGate: QuietGate | null;
   private readonly ignore: IgnoreList;
   private readonly idleTicks: () => Map<number, number>;
+  private readonly cpuSomeUs: () => number | null;
   private readonly nowNs: () => number;
   private readonly rtThrottlingOff: () => boolean;
   private idlePausedNoted = false;
@@ -62,6 +68,7 @@ export class Daemon {
   constructor(private readonly cfg: RunConfig, private readonly backend: Backend, private readonly log: Logger, deps: DaemonDeps = {}) {
     this.setup = deps.setup ?? new SystemSetup(cfg, log);
     this.idleTicks = deps.idleTicks ?? readIdleTicks;
+    this.cpuSomeUs = deps.cpuSomeUs ?? readCpuSomeTotalUs;
     this.nowNs = deps.nowNs ?? (() => Number(monotonicNs()));
     this.rtThrottlingOff = deps.rtThrottlingOff ?? (() => this.setup.throttling.read() === -1);
     this.detectCfg = {
@@ -70,7 +77,9 @@ export class Daemon {
       granularityNs: cfg.granularityS * 1e9,
       warnNs: cfg.mode === "adaptive" ? (cfg.thresholdS * 1e9) / 2 : undefined,
     };
-    this.idleGate = cfg.idleDetect ? new IdleGate(cfg.cpus, this.detectCfg.warnNs ?? this.detectCfg.thresholdNs, this.detectCfg.granularityNs) : null;
+    this.quietGate = cfg.idleDetect
+      ? new QuietGate(cfg.cpus, this.detectCfg.warnNs ?? this.detectCfg.thresholdNs, this.detectCfg.granularityNs, deps.onlineCpus ?? onlineCpus().length)
+      : null;
     this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
   }
 
@@ -79,7 +88,7 @@ export class Daemon {
   }
 
   get skippedPasses(): number {
-    return this.idleGate?.skipped ?? 0;
+    return this.quietGate?.skipped ?? 0;
   }
 
   /** The backend is already started; stop() stops it. Throws Exit when the system refuses a requested change. */
@@ -136,11 +145,12 @@ export class Daemon {
   /** One detection pass; returns the delay to the next one. */
   pass(): number {
     this.passes++;
-    if (this.idleGate) {
-      const skipFor = this.idleGate.check(this.nowNs(), this.idleTicks());
-      if (skipFor !== null && this.idleTrustworthy()) {
-        this.log.debug(`every monitored CPU idled since the last pass: snapshot skipped, next pass in ${(skipFor / 1e9).toFixed(3)} s`);
-        return skipFor;
+    if (this.quietGate) {
+      const skip = this.quietGate.check(this.nowNs(), { idle: this.idleTrustworthy() ? this.idleTicks() : null, someUs: this.cpuSomeUs() });
+      if (skip) {
+        const why = skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
+        this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
+        return skip.skipNs;
       }
     }
     const snap = this.backend.snapshot();

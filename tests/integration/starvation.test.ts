@@ -13,7 +13,10 @@ const THRESHOLD_S = 3;
 const rtAtStart = rtRuntime();
 guardRtFile();
 
-const scenario = (backend: string, args: string[], body: ScenarioBody) => starvationScenario(["-b", backend, "-t", String(THRESHOLD_S), ...args], body);
+// sched_debug dates a wait from the first read that sees it: with -g 1 that read comes at most ~1 s late.
+const scenario = (backend: string, args: string[], body: ScenarioBody) =>
+  starvationScenario(["-b", backend, "-t", String(THRESHOLD_S), ...(backend === "sched_debug" && !args.includes("-g") ? ["-g", "1"] : []), ...args], body);
+const LATE_S: Record<string, number> = { queue_track: 1, task_scan: 1, sched_debug: 2 };
 
 /** What each backend loads and attaches, as bpftool sees it. */
 const FOOTPRINT = {
@@ -21,10 +24,12 @@ const FOOTPRINT = {
   queue_track: { progs: 6, links: 5, linkTypes: ["raw_tracepoint"] },
   // One iterator, attached as an iter link: nothing on any scheduler tracepoint.
   task_scan: { progs: 1, links: 1, linkTypes: ["iter"] },
+  // No BPF at all: the scheduler's debug file.
+  sched_debug: { progs: 0, links: 0, linkTypes: [] },
 } as const;
 
 describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run -b %s on real starvation", (backend) => {
-  test("detects within threshold + 1 s, boosts with SCHED_DEADLINE, the victim progresses, and gets its exact policy back", async () => {
+  test(`detects within threshold + ${LATE_S[backend]} s, boosts with SCHED_DEADLINE, the victim progresses, and gets its exact policy back`, async () => {
     await scenario(backend, ["-d", "2", "-v"], async (d, hog, victim, since) => {
       const saved = kernelSchedOps.get(victim.pid);
       expect(saved.policy).toBe(SCHED_FIFO);
@@ -36,7 +41,7 @@ describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run 
       expect(cpuTimeNs(victim.pid) - cpuStarving).toBeLessThan(1_000_000);
 
       const detected = await d.waitFor(new RegExp(`rtload-${victim.pid} starved on CPU 1 for \\d+ seconds`), (THRESHOLD_S + 3) * 1000);
-      expect(lineTime(detected) - since).toBeLessThanOrEqual((THRESHOLD_S + 1) * 1000);
+      expect(lineTime(detected) - since).toBeLessThanOrEqual((THRESHOLD_S + LATE_S[backend]!) * 1000);
       const waited = Number(/waited ([\d.]+) s/.exec(detected)![1]);
       expect(waited).toBeGreaterThanOrEqual(THRESHOLD_S);
       expect(detected).toContain(`behind rtload-${hog.pid} SCHED_FIFO prio 10`);
@@ -118,7 +123,7 @@ describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run 
       expect(ours.progs).toHaveLength(FOOTPRINT[backend].progs);
       expect(ours.links).toHaveLength(FOOTPRINT[backend].links);
       expect([...new Set(now.linkTypes.filter((l) => ours.links.includes(l.id)).map((l) => l.type))]).toEqual([...FOOTPRINT[backend].linkTypes]);
-      expect(ours.maps.length).toBeGreaterThanOrEqual(1);
+      if (backend !== "sched_debug") expect(ours.maps.length).toBeGreaterThanOrEqual(1);
 
       expect(await d.stop("SIGTERM")).toBe(0);
       expect(d.lines.some((l) => l.includes(`restored pid ${victim.pid} (rtload) (cpu 1) to SCHED_FIFO prio 1`) && l.includes("signal SIGTERM"))).toBe(true);

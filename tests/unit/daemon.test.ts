@@ -78,7 +78,7 @@ describe("a detection pass", () => {
   });
 
   describe("idle detection and adaptive mode", () => {
-    function withIdle(flags: Record<string, unknown>, throttlingOff: boolean) {
+    function withIdle(flags: Record<string, unknown>, throttlingOff: boolean, someUs: () => number | null = () => null) {
       const backend = new FakeBackend();
       let snapshots = 0;
       const snap = backend.snapshot.bind(backend);
@@ -91,6 +91,8 @@ describe("a detection pass", () => {
       let now = 0;
       const daemon = new Daemon(parseRunConfig({ "log-only": true, cpu: "1", ...flags }, [0, 1], 2), backend, log, {
         idleTicks: () => new Map([[1, (idle += 1)]]),
+        cpuSomeUs: someUs,
+        onlineCpus: 2,
         nowNs: () => (now += 1e9),
         rtThrottlingOff: () => throttlingOff,
       });
@@ -110,6 +112,24 @@ describe("a detection pass", () => {
       on.daemon.pass();
       expect(on.snapshots()).toBe(3);
       expect(on.lines.filter((l) => l.msg.includes("idle detection paused"))).toHaveLength(1);
+    });
+
+    test("PSI showing no task waited through the interval skips the snapshot even while RT throttling is on; -N looks every time", () => {
+      let some = 0;
+      const quiet = withIdle({}, false, () => (some += 1000));
+      quiet.daemon.pass();
+      quiet.daemon.pass();
+      quiet.daemon.pass();
+      expect(quiet.snapshots()).toBe(1);
+      expect(quiet.lines.some((l) => l.msg.startsWith("no task waited for a CPU through the interval (PSI) since the last pass: snapshot skipped"))).toBe(true);
+      const busy = withIdle({}, false, () => (some += 600_000));
+      busy.daemon.pass();
+      busy.daemon.pass();
+      expect(busy.snapshots()).toBe(2);
+      const n = withIdle({ "no-idle-detect": true }, true, () => 0);
+      n.daemon.pass();
+      n.daemon.pass();
+      expect(n.snapshots()).toBe(2);
     });
 
     test("-M reports a waiter past half the threshold once per waiting episode, with the original's phrase", () => {

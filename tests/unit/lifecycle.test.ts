@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { throttle } from "../../src/cli/throttle";
-import { IdleGate } from "../../src/daemon/idle_gate";
+import { QuietGate } from "../../src/daemon/quiet_gate";
+import { parseCpuSomeTotalUs } from "../../src/kernel/psi";
 import { IgnoreList } from "../../src/daemon/ignore";
 import { Pidfile, PidfileError } from "../../src/daemon/pidfile";
 import { parseIdleTicks } from "../../src/kernel/cpu_idle";
@@ -38,25 +39,48 @@ describe("RateLimiter", () => {
   });
 });
 
-describe("IdleGate", () => {
+describe("QuietGate", () => {
   const ticks = (a: number, b: number) => new Map([[1, a], [2, b]]);
+  const idle = (a: number, b: number) => ({ idle: ticks(a, b), someUs: null });
 
-  test("skips only when every monitored CPU idled since the last check, never past the earliest possible crossing", () => {
-    const gate = new IdleGate([1, 2], 20e9, 5e9);
-    expect(gate.check(0, ticks(10, 10))).toBeNull(); // nothing to compare with yet
-    expect(gate.check(5e9, ticks(11, 10))).toBeNull(); // CPU 2 never idled: snapshot
-    expect(gate.check(10e9, ticks(12, 11))).toBe(5e9); // both idled: skip, granularity away
+  test("idle: skips only when every monitored CPU idled since the last check, never past the earliest possible crossing", () => {
+    const gate = new QuietGate([1, 2], 20e9, 5e9, 2);
+    expect(gate.check(0, idle(10, 10))).toBeNull(); // nothing to compare with yet
+    expect(gate.check(5e9, idle(11, 10))).toBeNull(); // CPU 2 never idled: snapshot
+    expect(gate.check(10e9, idle(12, 11))).toEqual({ skipNs: 5e9, sign: "idle" }); // both idled: skip, granularity away
     expect(gate.skipped).toBe(1);
     // A threshold shorter than the granularity: wake at previous check + threshold.
-    const short = new IdleGate([1], 2e9, 5e9);
-    short.check(0, new Map([[1, 1]]));
-    expect(short.check(1.5e9, new Map([[1, 2]]))).toBe(0.5e9);
+    const short = new QuietGate([1], 2e9, 5e9, 2);
+    short.check(0, { idle: new Map([[1, 1]]), someUs: null });
+    expect(short.check(1.5e9, { idle: new Map([[1, 2]]), someUs: null })?.skipNs).toBe(0.5e9);
   });
 
-  test("a CPU missing from /proc/stat (offline) means a full snapshot", () => {
-    const gate = new IdleGate([1, 2], 20e9, 5e9);
-    gate.check(0, ticks(1, 1));
-    expect(gate.check(1e9, new Map([[1, 2]]))).toBeNull();
+  test("idle: a CPU missing from /proc/stat (offline), or idle time that proves nothing (null), means a snapshot", () => {
+    const gate = new QuietGate([1, 2], 20e9, 5e9, 2);
+    gate.check(0, idle(1, 1));
+    expect(gate.check(1e9, { idle: new Map([[1, 2]]), someUs: null })).toBeNull();
+    expect(gate.check(2e9, { idle: null, someUs: null })).toBeNull();
+    expect(gate.check(3e9, idle(3, 3))).toBeNull(); // compared with the null sample before
+  });
+
+  test("no wait: PSI some below a quarter of interval / CPUs skips; a task waiting throughout never is", () => {
+    const gate = new QuietGate([1], 20e9, 5e9, 2);
+    const psi = (us: number) => ({ idle: null, someUs: us });
+    gate.check(0, psi(1_000_000));
+    // 1 s on 2 CPUs: below 125 ms of "some" nothing waited through it.
+    expect(gate.check(1e9, psi(1_001_000))).toEqual({ skipNs: 5e9, sign: "no wait" });
+    expect(gate.check(2e9, psi(1_126_000))).toBeNull();
+    // One CPU with a waiter for the whole second adds >= 500 ms on 2 CPUs.
+    expect(gate.check(3e9, psi(1_626_000))).toBeNull();
+    // No PSI, or a counter that went back: no conclusion.
+    expect(gate.check(4e9, psi(1_000))).toBeNull();
+    expect(gate.check(5e9, { idle: null, someUs: null })).toBeNull();
+  });
+
+  test("/proc/pressure/cpu parsing", () => {
+    expect(parseCpuSomeTotalUs("some avg10=0.00 avg60=0.00 avg300=0.03 total=1211006304\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")).toBe(1211006304);
+    expect(parseCpuSomeTotalUs("full avg10=0.00 total=5\n")).toBeNull();
+    expect(parseCpuSomeTotalUs("")).toBeNull();
   });
 
   test("/proc/stat parsing adds idle and iowait per CPU and skips the total line", () => {

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { type Backend, BackendUnavailable } from "../../src/backends/backend";
 import { NoBackend, startFirstAvailable } from "../../src/backends/select";
+import { condenseFailure } from "../../src/backends/bpf_common";
 import { missingScanFeatures } from "../../src/backends/task_scan";
 import { SCAN_HAS } from "../../src/backends/records";
 import { recordingLogger } from "../helpers/fakes";
@@ -74,5 +75,23 @@ describe("task_scan feature check", () => {
     expect(missingScanFeatures(SCAN_HAS.rq)).toContain("CONFIG_SCHED_INFO");
     expect(missingScanFeatures(SCAN_HAS.queued)).toContain("CONFIG_FAIR_GROUP_SCHED");
     expect(missingScanFeatures(SCAN_HAS.queued | SCAN_HAS.rq)).toBeNull();
+  });
+});
+
+describe("condenseFailure: a BPF load failure in one line", () => {
+  test("a bad BTF: the call, its errno and libbpf's first complaint", () => {
+    expect(condenseFailure("bpf_object__load: LIBBPF_ERRNO__FORMAT", ["libbpf: failed to get EHDR from /tmp/bad.btf\n", "libbpf: failed to parse target BTF: -4001\n", "libbpf: failed to load object 'x'\n"]))
+      .toBe("bpf_object__load: LIBBPF_ERRNO__FORMAT: failed to get EHDR from /tmp/bad.btf");
+  });
+
+  test("a verifier rejection: libbpf's line and the verifier's last word", () => {
+    const log = "libbpf: prog 'stalld_scan': -- BEGIN PROG LOAD LOG --\n0: R1=ctx() R10=fp0\n; p = ctx->task\n1: (79) r2 = *(u64 *)(r1 +8)\n2: (61) r3 = *(u32 *)(r2 +1234)\nR2 invalid mem access 'ptr_or_null_'\nprocessed 3 insns (limit 1000000)\n-- END PROG LOAD LOG --\n";
+    expect(condenseFailure("bpf_object__load: EACCES", ["libbpf: prog 'stalld_scan': BPF program load failed: Permission denied\n", log, "libbpf: failed to load object 'x'\n"]))
+      .toBe("bpf_object__load: EACCES: prog 'stalld_scan': BPF program load failed: Permission denied: verifier: R2 invalid mem access 'ptr_or_null_'");
+  });
+
+  test("no libbpf words: the error alone; a very long one is cut", () => {
+    expect(condenseFailure("bpf_object__open_mem: ENOMEM", [])).toBe("bpf_object__open_mem: ENOMEM");
+    expect(condenseFailure("e", ["x".repeat(500)])).toHaveLength(300);
   });
 });

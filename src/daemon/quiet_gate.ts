@@ -1,0 +1,59 @@
+// Skipping a pass when nothing can have waited through the interval since the
+// previous check. Either sign is enough:
+// - idle: every monitored CPU idled, so its run queue was empty at some point
+//   (not while RT throttling is on: a throttled CPU idles with RT tasks queued);
+// - no wait: PSI says no CPU had a task waiting for the whole interval (a task
+//   waiting throughout adds at least interval / CPUs to "some", or half that if
+//   it moved once; a quarter is the bound, to absorb PSI's jiffy rounding).
+// Then every task waiting now started after the previous check and cannot
+// reach the (earliest) threshold before previousCheck + threshold; the next
+// check comes no later than that, so no crossing is detected late.
+import { MIN_SLEEP_NS } from "./detect";
+
+export interface QuietSample {
+  /** Idle + iowait ticks per CPU; null when idle time proves nothing (RT throttling on). */
+  idle: Map<number, number> | null;
+  /** PSI cpu "some" total in us; null without PSI. */
+  someUs: number | null;
+}
+
+export type QuietSign = "idle" | "no wait";
+
+export class QuietGate {
+  private last: { atNs: number; sample: QuietSample } | null = null;
+  skipped = 0;
+
+  constructor(
+    private readonly cpus: readonly number[],
+    /** The earliest wait anything reports at (threshold, or the adaptive warning). */
+    private readonly horizonNs: number,
+    private readonly granularityNs: number,
+    /** CPUs PSI averages over (online ones). */
+    private readonly onlineCpus: number,
+  ) {}
+
+  /** null: take a snapshot. Otherwise skip it: the next pass is due in skipNs. */
+  check(nowNs: number, sample: QuietSample): { skipNs: number; sign: QuietSign } | null {
+    const prev = this.last;
+    this.last = { atNs: nowNs, sample };
+    if (!prev) return null;
+    const sign = this.allIdled(prev.sample.idle, sample.idle) ? "idle" : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs) ? "no wait" : null;
+    if (!sign) return null;
+    this.skipped++;
+    return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(this.granularityNs, prev.atNs + this.horizonNs - nowNs)), sign };
+  }
+
+  private allIdled(before: Map<number, number> | null, after: Map<number, number> | null): boolean {
+    if (!before || !after) return false;
+    return this.cpus.every((cpu) => {
+      const b = before.get(cpu);
+      const a = after.get(cpu);
+      return b !== undefined && a !== undefined && a > b;
+    });
+  }
+
+  private noWait(before: number | null, after: number | null, elapsedNs: number): boolean {
+    if (before === null || after === null || after < before) return false;
+    return (after - before) * 1000 * 4 * this.onlineCpus < elapsedNs;
+  }
+}
