@@ -104,9 +104,13 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
-/** Runs dist/stalld in the foreground (-f) on CPU 0 and collects its log lines. */
+/**
+ * Runs dist/stalld in the foreground (-f) on CPU 0 and collects its log lines.
+ * STALLD_TEST_BACKEND=<name> runs every daemon that names no -b on that backend.
+ */
 export function startDaemon(args: string[], env: Record<string, string> = {}): Daemon {
-  const argv = args[0] === "run" ? ["run", "-f", ...args.slice(1)] : ["-f", ...args];
+  const forced = process.env.STALLD_TEST_BACKEND && !args.includes("-b") && !args.includes("--btf") ? ["-b", process.env.STALLD_TEST_BACKEND] : [];
+  const argv = args[0] === "run" ? ["run", "-f", ...forced, ...args.slice(1)] : ["-f", ...forced, ...args];
   const proc = Bun.spawn(["taskset", "-c", "0", STALLD, ...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: "/", env: { ...process.env, ...env } });
   const lines: string[] = [];
   const collect = async (stream: ReadableStream<Uint8Array>) => {
