@@ -72,4 +72,19 @@ struct stalld_scan_cfg {
 	__u64 cpus[STALLD_SCAN_MAX_CPUS / 64];	/* monitored CPUs */
 };
 
+/*
+ * dl_server: one record per CPU that has a task, read from the CPU's run
+ * queue (rq->fair_server, Linux >= 6.12).
+ */
+#define STALLD_DL_PRESENT	1	/* the kernel has rq->fair_server */
+#define STALLD_DL_ACTIVE	2	/* the server is running or armed now (dl_server_active) */
+#define STALLD_DL_KNOWS_ACTIVE	4	/* the kernel has dl_server_active */
+
+struct stalld_dl_rec {
+	__u64 runtime_ns;	/* dl_runtime: 0 means the admin turned it off */
+	__u64 period_ns;	/* dl_period */
+	__u32 cpu;
+	__u32 flags;		/* STALLD_DL_* */
+};
+
 #endif /* STALLD_H */

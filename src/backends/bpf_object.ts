@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import stalldPath from "../../build/stalld.bpf.o" with { type: "file" };
 import taskScanPath from "../../build/task_scan.bpf.o" with { type: "file" };
+import dlServerPath from "../../build/dl_server.bpf.o" with { type: "file" };
 
 /** queue_track's tracepoint programs and start-up iterator. */
 export function stalldBpfObject(): Uint8Array {
@@ -13,4 +14,9 @@ export function stalldBpfObject(): Uint8Array {
 /** task_scan's iterator. */
 export function taskScanBpfObject(): Uint8Array {
   return new Uint8Array(readFileSync(taskScanPath));
+}
+
+/** The DL-server reader (kernel/dl_server.ts). */
+export function dlServerBpfObject(): Uint8Array {
+  return new Uint8Array(readFileSync(dlServerPath));
 }

@@ -122,3 +122,24 @@ export function encodeScanCfg(reportNs: bigint, cpus: readonly number[], out = n
   }
   return out;
 }
+
+/** struct stalld_dl_rec (dl_server). */
+export const DL_LAYOUT = { size: 24, runtime_ns: 0, period_ns: 8, cpu: 16, flags: 20 } as const;
+export const DL_FLAG = { present: 1, active: 2, knowsActive: 4 } as const;
+
+export interface DlRecord {
+  cpu: number;
+  runtimeNs: number;
+  periodNs: number;
+  flags: number;
+}
+
+export function decodeDl(view: DataView, offset: number): DlRecord {
+  const L = DL_LAYOUT;
+  return {
+    runtimeNs: Number(view.getBigUint64(offset + L.runtime_ns, true)),
+    periodNs: Number(view.getBigUint64(offset + L.period_ns, true)),
+    cpu: view.getUint32(offset + L.cpu, true),
+    flags: view.getUint32(offset + L.flags, true),
+  };
+}

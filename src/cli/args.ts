@@ -27,5 +27,6 @@ export const runArgs = {
   "ignore-processes": { type: "string", alias: ["I", "ignore_processes"], valueHint: "regexes", description: "comma-separated regexes of process names whose threads are never boosted" },
   affinity: { type: "string", alias: ["a"], valueHint: "list", description: "CPUs stalld itself runs on (default: the CPUs not monitored)" },
   backend: { type: "string", alias: ["b"], valueHint: "name", description: "how run queues are seen: task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts, in that order)" },
+  "boost-all": { type: "boolean", description: "boost starving fair tasks too where the kernel's DL-server already serves them" },
   btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends (kernels without /sys/kernel/btf/vmlinux)" },
 } as const satisfies ArgsDef;

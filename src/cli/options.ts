@@ -46,6 +46,8 @@ export interface RunConfig {
   ignoreProcesses: RegExp[];
   /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
   affinity: number[] | null;
+  /** --boost-all: do not leave fair tasks to the DL-server. */
+  boostAll: boolean;
   /** --btf: kernel BTF for the BPF backends' CO-RE relocations (kernels without /sys/kernel/btf/vmlinux). */
   btfPath: string | null;
   /** null: the best one that starts on this machine. */
@@ -185,6 +187,7 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     affinity,
     backend,
     btfPath,
+    boostAll: Boolean(args["boost-all"]),
   };
 }
 

@@ -3,7 +3,8 @@
 import { defineCommand } from "citty";
 import type { Backend } from "../backends/backend";
 import { NoBackend, startFirstAvailable } from "../backends/select";
-import { stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
+import { dlServerBpfObject, stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
+import { type DlServerSource, openDlServerSource } from "../kernel/dl_server_bpf";
 import { QueueTrackBackend } from "../backends/queue_track";
 import { SchedDebugBackend } from "../backends/sched_debug";
 import { TaskScanBackend } from "../backends/task_scan";
@@ -130,11 +131,13 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   // From here on every exit path runs cleanup(): it undoes what was done so far.
   let pidfile: Pidfile | null = null;
   let daemon: Daemon | null = null;
+  let dlServers: DlServerSource | null = null;
   let cleaned = false;
   const cleanup = (why: string) => {
     if (cleaned) return;
     cleaned = true;
     daemon?.stop(why);
+    dlServers?.close();
     if (pidfile?.remove()) log.info(`removed pidfile ${pidfile.path}`);
     notify("STOPPING=1");
     flushSuppressed();
@@ -168,7 +171,14 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     }
     lockMemory();
     placeSelf(cfg, online);
-    daemon = new Daemon(cfg, startBackend(cfg), log, { setup });
+    const backend = startBackend(cfg);
+    try {
+      dlServers = openDlServerSource(dlServerBpfObject(), cfg.cpus, log, cfg.btfPath ?? undefined);
+      daemon = new Daemon(cfg, backend, log, { setup, dlServers: () => dlServers!.read() });
+    } catch (e) {
+      backend.stop();
+      throw e;
+    }
     daemon.start();
   } catch (e) {
     cleanup("start-up failed");

@@ -11,6 +11,9 @@ import { formatCpuList } from "../kernel/cpus";
 import { readIdleTicks } from "../kernel/cpu_idle";
 import { onlineCpus } from "../kernel/cpus";
 import { readCpuSomeTotalUs } from "../kernel/psi";
+import { describeDlServers, type DlServerView, dlServerPresent, readDlServerDebugfs, readDlServers } from "../kernel/dl_server";
+import { kernelRelease } from "../kernel/proc";
+import { dlServerDecision, DlServerWatch } from "./dl_policy";
 import { readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import { detect, type DetectConfig, type Starving } from "./detect";
@@ -25,6 +28,8 @@ export interface DaemonDeps {
   cpuSomeUs?: () => number | null;
   nowNs?: () => number;
   onlineCpus?: number;
+  /** The DL-server of each CPU; default: debugfs only (run.ts adds BPF). */
+  dlServers?: () => DlServerView;
   /** Whether RT throttling is off now (idle detection relies on it). */
   rtThrottlingOff?: () => boolean;
 }
@@ -61,6 +66,9 @@ export class Daemon {
   private idlePausedNoted = false;
   /** Pids reported as ghosts while they keep showing up, so each is logged once. */
   private ghosts = new Set<number>();
+  private readonly dlWatch: DlServerWatch;
+  /** pid:starttime of tasks already said to be left to the DL-server. */
+  private leftToDl = new Set<string>();
   /** Adaptive mode: pid -> wait start of the episode already reported as "might starve". */
   private warned = new Map<number, number>();
   passes = 0;
@@ -81,6 +89,9 @@ export class Daemon {
       ? new QuietGate(cfg.cpus, this.detectCfg.warnNs ?? this.detectCfg.thresholdNs, this.detectCfg.granularityNs, deps.onlineCpus ?? onlineCpus().length)
       : null;
     this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
+    this.dlWatch = new DlServerWatch(
+      deps.dlServers ?? (() => readDlServers({ debugfs: () => readDlServerDebugfs(cfg.cpus), present: () => dlServerPresent(), release: kernelRelease() })),
+    );
   }
 
   get boosting(): number {
@@ -109,6 +120,7 @@ export class Daemon {
     if (c.mode === "power") this.log.info("single threaded mode");
     if (c.mode === "adaptive") this.log.info(`adaptive mode: tasks waiting ${c.thresholdS / 2} s are reported as might starve`);
     if (!c.idleDetect) this.log.info("idle detection disabled");
+    this.noteDlServers();
     const boost = plan.method ? `boost ${plan.runtimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s` : "no boosting";
     this.log.info(
       `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${this.backend.name}: threshold ${c.thresholdS} s, ` +
@@ -212,10 +224,30 @@ export class Daemon {
     this.warned = seen;
   }
 
+  /** The start-up line: what the DL-server covers on the monitored CPUs, and so what stalld leaves to it. */
+  private noteDlServers(): void {
+    const view = this.dlWatch.get(this.nowNs());
+    const what = describeDlServers(view, this.cfg.cpus);
+    if (view.kind === "known" && !this.cfg.boostAll && this.cfg.cpus.some((cpu) => dlServerDecision(0, cpu, view, false).boost === false)) {
+      this.log.info(`DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`);
+    } else if (view.kind === "known") this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
+    else this.log.info(`DL-server: ${what}; every starving task is boosted`);
+  }
+
   private act({ waiter: w, running }: Starving): void {
     const st = this.confirm(w);
     if (!st || this.ignore.ignored(st, w.tgid)) return;
     const waitedS = w.waitedNs / 1e9;
+    const dl = dlServerDecision(st.policy, w.cpu, this.dlWatch.get(this.nowNs()), this.cfg.boostAll);
+    if (!dl.boost) {
+      const key = `${w.pid}:${st.starttime}`;
+      if (!this.leftToDl.has(key)) {
+        if (this.leftToDl.size >= 4096) this.leftToDl.clear();
+        this.leftToDl.add(key);
+        this.log.info(`${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds: left to the DL-server (${dl.why}; --boost-all boosts it)`);
+      }
+      return;
+    }
     this.log.info(
       `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
         `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +

@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
 import { parseRunConfig, type RunConfig } from "../../src/cli/options";
 import { Daemon } from "../../src/daemon/daemon";
+import type { DlServerView } from "../../src/kernel/dl_server";
 import { recordingLogger } from "../helpers/fakes";
 
 class FakeBackend implements Backend {
@@ -28,10 +29,15 @@ class FakeBackend implements Backend {
 const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1" }, [0, 1], 2);
 const GONE = 2 ** 22 + 7; // above any pid_max
 
-function setup() {
+const NO_DL: DlServerView = { kind: "none", source: "fake kernel", cpus: new Map() };
+/** CPU 1's DL-server with this runtime (ms per 1000 ms). */
+const dlOn = (runtimeMs: number): DlServerView => ({ kind: "known", source: "fake", cpus: new Map([[1, { cpu: 1, runtimeNs: runtimeMs * 1e6, periodNs: 1e9, active: true }]]) });
+
+function setup(dl: DlServerView = NO_DL, config: RunConfig = cfg) {
   const backend = new FakeBackend();
   const { log, lines } = recordingLogger();
-  return { backend, lines, daemon: new Daemon(cfg, backend, log) };
+  let now = 0;
+  return { backend, lines, daemon: new Daemon(config, backend, log, { dlServers: () => dl, nowNs: () => (now += 1e9) }) };
 }
 
 describe("a detection pass", () => {
@@ -75,6 +81,50 @@ describe("a detection pass", () => {
       "3 task(s) could not be tracked: the fake map is full (3 in all)",
       "2 task(s) could not be tracked: the fake map is full (5 in all)",
     ]);
+  });
+
+  describe("the DL-server", () => {
+    // This test process is SCHED_OTHER: a real fair task /proc confirms.
+    const fair = { pid: process.pid, tgid: process.pid, cpu: 1, prio: 120, policy: 0, waitedNs: 25e9 };
+
+    test("a fair task on a CPU whose DL-server has runtime is left to it, said once per task", () => {
+      const { backend, lines, daemon } = setup(dlOn(50));
+      backend.waiters = [fair];
+      daemon.pass();
+      daemon.pass();
+      const left = lines.filter((l) => l.msg.includes(`-${process.pid} starved on CPU 1`));
+      expect(left).toHaveLength(1);
+      expect(left[0]!.msg).toMatch(/starved on CPU 1 for 25 seconds: left to the DL-server \(the DL-server gives fair tasks 50\/1000 ms on CPU 1; --boost-all boosts it\)$/);
+    });
+
+    test("the same task is handled as before with --boost-all, with the server's runtime at 0, or with no server", () => {
+      for (const [dl, config] of [
+        [dlOn(50), parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1", "boost-all": true }, [0, 1], 2)],
+        [dlOn(0), cfg],
+        [NO_DL, cfg],
+        [{ kind: "unknown", source: "debugfs: EPERM", cpus: new Map() } as DlServerView, cfg],
+      ] as const) {
+        const { backend, lines, daemon } = setup(dl, config);
+        backend.waiters = [fair];
+        daemon.pass();
+        const hit = lines.filter((l) => l.msg.includes(`-${process.pid} starved on CPU 1`));
+        expect(hit).toHaveLength(1);
+        expect(hit[0]!.msg).not.toContain("DL-server");
+      }
+    });
+
+    test("the start-up line says what the server covers and what is left to it", () => {
+      const on = setup(dlOn(50));
+      on.daemon.start();
+      on.daemon.stop("test");
+      expect(on.lines.find((l) => l.msg.startsWith("DL-server ("))?.msg).toBe(
+        "DL-server (fake): CPU 1 50/1000 ms active; starving fair tasks there are left to it (--boost-all boosts them too)",
+      );
+      const none = setup(NO_DL);
+      none.daemon.start();
+      none.daemon.stop("test");
+      expect(none.lines.some((l) => l.msg === "DL-server: none in this kernel; every starving task is boosted")).toBe(true);
+    });
   });
 
   describe("idle detection and adaptive mode", () => {

@@ -20,7 +20,7 @@ describe("run options", () => {
       cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
       boostDurationS: 3, logOnly: false, verbose: false, logKmsg: false, logSyslog: false, foreground: false,
       pidfile: null, mode: "power", idleDetect: true, forceFifo: false, systemd: false, reservationPct: null,
-      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null,
+      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null, boostAll: false,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });

@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  decodeRunning, decodeScan, decodeWaiter, encodeScanCfg, MAX_RT_PRIO, RUNNING_LAYOUT, SCAN_CFG_LAYOUT, SCAN_HAS, SCAN_KIND,
+  decodeRunning, decodeScan, DL_FLAG, DL_LAYOUT, decodeWaiter, encodeScanCfg, MAX_RT_PRIO, RUNNING_LAYOUT, SCAN_CFG_LAYOUT, SCAN_HAS, SCAN_KIND,
   SCAN_LAYOUT, SCAN_MAX_CPUS, TASK_FLAG, WAITER_LAYOUT,
 } from "../../src/backends/records";
 import { ROOT } from "../helpers/rt";
 
-let fromC: Record<string, number> & { kinds?: number[]; has?: number[] };
+let fromC: Record<string, number> & { kinds?: number[]; has?: number[]; dl_flags?: number[] };
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), "stalld-records-"));
@@ -27,6 +27,8 @@ int main(void) {
 	F(stalld_running, since_ns); F(stalld_running, pid); F(stalld_running, tgid); F(stalld_running, prio); F(stalld_running, policy);
 	F(stalld_scan_rec, ns); F(stalld_scan_rec, kind); F(stalld_scan_rec, pid); F(stalld_scan_rec, tgid); F(stalld_scan_rec, cpu);
 	F(stalld_scan_rec, prio); F(stalld_scan_rec, policy); F(stalld_scan_rec, flags); F(stalld_scan_cfg, report_ns); F(stalld_scan_cfg, cpus);
+	F(stalld_dl_rec, runtime_ns); F(stalld_dl_rec, period_ns); F(stalld_dl_rec, cpu); F(stalld_dl_rec, flags);
+	printf("\\"stalld_dl_rec.size\\": %zu, \\"dl_flags\\": [%d, %d, %d],\\n", sizeof(struct stalld_dl_rec), STALLD_DL_PRESENT, STALLD_DL_ACTIVE, STALLD_DL_KNOWS_ACTIVE);
 	printf("\\"stalld_scan_rec.size\\": %zu, \\"stalld_scan_cfg.size\\": %zu, \\"kinds\\": [%d, %d, %d], \\"has\\": [%d, %d], \\"max_cpus\\": %d,\\n",
 	       sizeof(struct stalld_scan_rec), sizeof(struct stalld_scan_cfg), STALLD_SCAN_HEADER, STALLD_SCAN_WAITER, STALLD_SCAN_RUNNING,
 	       STALLD_SCAN_HAS_QUEUED, STALLD_SCAN_HAS_RQ, STALLD_SCAN_MAX_CPUS);
@@ -56,6 +58,11 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
   test("struct stalld_scan_rec and struct stalld_scan_cfg (task_scan)", () => {
     for (const [field, offset] of Object.entries(SCAN_LAYOUT)) expect([field, fromC[`stalld_scan_rec.${field}`]]).toEqual([field, offset]);
     for (const [field, offset] of Object.entries(SCAN_CFG_LAYOUT)) expect([field, fromC[`stalld_scan_cfg.${field}`]]).toEqual([field, offset]);
+  });
+
+  test("struct stalld_dl_rec (dl_server)", () => {
+    for (const [field, offset] of Object.entries(DL_LAYOUT)) expect([field, fromC[`stalld_dl_rec.${field}`]]).toEqual([field, offset]);
+    expect(fromC.dl_flags as unknown as number[]).toEqual([DL_FLAG.present, DL_FLAG.active, DL_FLAG.knowsActive]);
   });
 
   test("constants", () => {
