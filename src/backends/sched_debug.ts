@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { monotonicNs } from "../ffi/libc";
 import { ensureMounted, unmount } from "../kernel/mounts";
 import { readTaskStat, readTgid } from "../kernel/proc";
-import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask, type TaskTableLayout } from "../kernel/sched_debug";
+import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask } from "../kernel/sched_debug";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
 import { MAX_RT_PRIO } from "./records";
@@ -70,7 +70,7 @@ export class SchedDebugBackend implements Backend {
   readonly name = "sched_debug";
   private path = "";
   private mountedDebugfs = false;
-  private layout: TaskTableLayout = "state";
+  private format = "";
   private buf = Buffer.alloc(256 * 1024);
   private waiting = new Map<number, Seen>();
   private runners = new Map<number, Seen>();
@@ -80,6 +80,15 @@ export class SchedDebugBackend implements Backend {
   private readonly readText: (path: string) => string;
   private problemsNoted = 0;
   reads = 0;
+
+  get filePath(): string {
+    return this.path;
+  }
+
+  /** The table layout and version line seen at start. */
+  get formatDetail(): string {
+    return this.format;
+  }
 
   constructor(private readonly opts: SchedDebugOptions) {
     this.cpus = opts.cpus;
@@ -92,11 +101,8 @@ export class SchedDebugBackend implements Backend {
     try {
       this.path = this.opts.path ?? this.findFile();
       const sd = parseSchedDebug(this.readText(this.path));
-      this.layout = sd.layout;
-      this.opts.log.info(
-        `sched_debug: reading ${this.path} (${sd.layout === "state" ? "task states shown" : "legacy table: task states from /proc"}` +
-          `${sd.version ? `, format ${sd.version}` : ""}); waits are dated from the first pass that sees a task runnable`,
-      );
+      this.format = `${sd.layout === "state" ? "task states shown" : "legacy table: task states from /proc"}${sd.version ? `, format ${sd.version}` : ""}`;
+      this.opts.log.info(`sched_debug: reading ${this.path} (${this.format}); waits are dated from the first pass that sees a task runnable`);
     } catch (e) {
       this.stop();
       throw new BackendUnavailable(this.name, (e as Error).message);

@@ -136,9 +136,9 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
   if (backend === undefined) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
 
   const rawCpus = get("cpu");
-  const cpus = rawCpus === undefined ? [...onlineCpus] : cpuList("-c/--cpu", rawCpus, onlineCpus, nrCpus);
+  const cpus = rawCpus === undefined ? [...onlineCpus] : cpuListArg("-c/--cpu", rawCpus, onlineCpus, nrCpus);
   const rawAffinity = get("affinity");
-  const affinity = rawAffinity === undefined ? null : cpuList("-a/--affinity", rawAffinity, onlineCpus, nrCpus);
+  const affinity = rawAffinity === undefined ? null : cpuListArg("-a/--affinity", rawAffinity, onlineCpus, nrCpus);
 
   const modes = (["aggressive-mode", "adaptive-mode", "power-mode"] as const).filter((m) => args[m]);
   if (modes.length > 1) throw new UsageError(`choose one of -A/--aggressive-mode, -M/--adaptive-mode, -O/--power-mode (got ${modes.map((m) => `--${m}`).join(" and ")})`);
@@ -191,7 +191,7 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
   };
 }
 
-function cpuList(flag: string, raw: unknown, onlineCpus: readonly number[], nrCpus: number): number[] {
+export function cpuListArg(flag: string, raw: unknown, onlineCpus: readonly number[], nrCpus: number): number[] {
   let cpus: number[];
   try {
     cpus = parseCpuList(String(raw), nrCpus);

@@ -3,11 +3,9 @@
 import { defineCommand } from "citty";
 import type { Backend } from "../backends/backend";
 import { NoBackend, startFirstAvailable } from "../backends/select";
-import { dlServerBpfObject, stalldBpfObject, taskScanBpfObject } from "../backends/bpf_object";
+import { dlServerBpfObject } from "../backends/bpf_object";
+import { DEFAULT_BACKENDS, makeBackend, REMEDY } from "../backends/factory";
 import { type DlServerSource, openDlServerSource } from "../kernel/dl_server_bpf";
-import { QueueTrackBackend } from "../backends/queue_track";
-import { SchedDebugBackend } from "../backends/sched_debug";
-import { TaskScanBackend } from "../backends/task_scan";
 import { Daemon } from "../daemon/daemon";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
 import { Pidfile, PidfileError } from "../daemon/pidfile";
@@ -16,7 +14,6 @@ import { readdirSync } from "node:fs";
 import { mlockallOnFault, raiseMemlockLimit, setAffinity } from "../ffi/libc";
 import { redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
-import { pidMax } from "../kernel/proc";
 import { currentSinks, flushSuppressed, log, setSinks, setVerbosity } from "../log/logger";
 import { buildSinks } from "../log/sinks";
 import { notify } from "../systemd/notify";
@@ -24,38 +21,10 @@ import { runArgs } from "./args";
 import { EXIT, Exit } from "./exit";
 import { type BackendName, parseRunConfig, rejectUnknown, type RunConfig } from "./options";
 
-/** Without -b, the first of these that starts (order from BENCHMARKS.md): BPF first, then the debug file. */
-export const DEFAULT_BACKENDS: readonly BackendName[] = ["task_scan", "queue_track", "sched_debug"];
-
-/** What to do when nothing starts, after the reasons: one sentence per kind of backend that failed. */
-const REMEDY: Record<BackendName, string> = {
-  task_scan: "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN).",
-  queue_track: "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN).",
-  sched_debug:
-    "sched_debug needs CONFIG_SCHED_DEBUG and a readable debug file (mount -t debugfs none /sys/kernel/debug; lockdown=confidentiality forbids reading it).",
-};
-
-function makeBackend(name: BackendName, cfg: RunConfig): Backend {
-  switch (name) {
-    case "task_scan":
-      return new TaskScanBackend({
-        object: taskScanBpfObject(),
-        cpus: cfg.cpus,
-        reportNs: (cfg.thresholdS - Math.min(cfg.granularityS, cfg.thresholdS)) * 1e9,
-        log,
-        btfPath: cfg.btfPath ?? undefined,
-      });
-    case "queue_track":
-      return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log, btfPath: cfg.btfPath ?? undefined });
-    case "sched_debug":
-      return new SchedDebugBackend({ cpus: cfg.cpus, log });
-  }
-}
-
 /** The chosen backend, started; without -b, the first of DEFAULT_BACKENDS that starts. */
 function startBackend(cfg: RunConfig): Backend {
   try {
-    return startFirstAvailable(cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS, (name) => makeBackend(name, cfg), log);
+    return startFirstAvailable(cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS, (name) => makeBackend(name, cfg, log), log);
   } catch (e) {
     if (e instanceof NoBackend) {
       const remedies = [...new Set(e.failures.map((f) => REMEDY[f.backend as BackendName]).filter(Boolean))];
