@@ -104,7 +104,7 @@ export function evaluate(f: Facts): Check[] {
     const m = f.mounts[fs];
     const name = fs === "bpf" ? "bpffs" : fs;
     if (m.mounted) add(ok(name, "mounted"));
-    else if (m.supported) add(ok(name, "not mounted; the kernel has it (stalld mounts debugfs when it needs it)"));
+    else if (m.supported) add(ok(name, `not mounted; the kernel has it (${fs === "debugfs" ? "stalld mounts it when it needs it" : "stalld does not need it"})`));
     else add(warn(name, "not in this kernel", fs === "debugfs" ? "sched_debug, HRTICK_DL and the DL-server's debugfs files need CONFIG_DEBUG_FS" : `stalld does not need ${name}; tools like bpftool do`));
   }
 
