@@ -45,6 +45,8 @@ describe.each(Object.keys(FOOTPRINT) as (keyof typeof FOOTPRINT)[])("stalld run 
       const waited = Number(/waited ([\d.]+) s/.exec(detected)![1]);
       expect(waited).toBeGreaterThanOrEqual(THRESHOLD_S);
       expect(detected).toContain(`behind rtload-${hog.pid} SCHED_FIFO prio 10`);
+      // The DL-server is active on CPU 1 and serves fair tasks; a FIFO victim is still stalld's.
+      expect(d.lines.some((l) => l.includes("DL-server (BPF rq->fair_server): CPU 1 50/1000 ms active; starving fair tasks there are left to it"))).toBe(true);
 
       const boosted = await d.waitFor(new RegExp(`boosted pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) using SCHED_DEADLINE`), 2000);
       expect(boosted).toContain("was SCHED_FIFO prio 1");
