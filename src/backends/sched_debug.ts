@@ -13,6 +13,7 @@ import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
 import { MAX_RT_PRIO } from "./records";
 
+const MIN_BUFFER = 256 * 1024;
 const SCHED_OTHER = 0;
 const SCHED_FIFO = 1;
 const SCHED_DEADLINE = 6;
@@ -39,7 +40,7 @@ export interface SchedDebugOptions {
   path?: string;
   /** Replaced in unit tests. */
   facts?: (pid: number) => TaskFacts | null;
-  read?: (path: string) => string;
+  read?: (path: string) => string | Uint8Array;
   now?: () => bigint;
 }
 
@@ -71,13 +72,14 @@ export class SchedDebugBackend implements Backend {
   private path = "";
   private mountedDebugfs = false;
   private format = "";
-  private buf = Buffer.alloc(256 * 1024);
+  private buf = Buffer.alloc(MIN_BUFFER);
   private waiting = new Map<number, Seen>();
   private runners = new Map<number, Seen>();
   private readonly cpus: readonly number[];
+  private readonly cpuSet: ReadonlySet<number>;
   private readonly facts: (pid: number) => TaskFacts | null;
   private readonly now: () => bigint;
-  private readonly readText: (path: string) => string;
+  private readonly readText: (path: string) => string | Uint8Array;
   private problemsNoted = 0;
   reads = 0;
 
@@ -92,6 +94,7 @@ export class SchedDebugBackend implements Backend {
 
   constructor(private readonly opts: SchedDebugOptions) {
     this.cpus = opts.cpus;
+    this.cpuSet = new Set(opts.cpus);
     this.facts = opts.facts ?? procTaskFacts;
     this.now = opts.now ?? monotonicNs;
     this.readText = opts.read ?? ((p) => this.readFile(p));
@@ -126,8 +129,12 @@ export class SchedDebugBackend implements Backend {
     return path;
   }
 
-  /** One read of the whole file into the same buffer, grown when it fills. */
-  private readFile(path: string): string {
+  /**
+   * One read of the whole file into the same buffer, grown when it fills and
+   * shrunk again when it is four times what the file needs (a burst of
+   * threads must not pin megabytes for good). The bytes are parsed in place.
+   */
+  private readFile(path: string): Uint8Array {
     const fd = openSync(path, "r");
     let len = 0;
     try {
@@ -144,11 +151,13 @@ export class SchedDebugBackend implements Backend {
     } finally {
       closeSync(fd);
     }
-    return this.buf.toString("utf8", 0, len);
+    const out = this.buf.subarray(0, len);
+    if (this.buf.byteLength > MIN_BUFFER && this.buf.byteLength >= 4 * len) this.buf = Buffer.alloc(Math.max(MIN_BUFFER, 2 * len));
+    return out;
   }
 
   snapshot(): Snapshot {
-    const sd = parseSchedDebug(this.readText(this.path));
+    const sd = parseSchedDebug(this.readText(this.path), { cpus: this.cpuSet, runnableOnly: true });
     const nowNs = this.now();
     this.reads++;
     const problems = [...sd.problems];

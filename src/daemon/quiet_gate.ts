@@ -5,6 +5,9 @@
 // - no wait: PSI says no CPU had a task waiting for the whole interval (a task
 //   waiting throughout adds at least interval / CPUs to "some", or half that if
 //   it moved once; a quarter is the bound, to absorb PSI's jiffy rounding).
+//   PSI weighs each CPU by its busy time in whole jiffies, so over a short
+//   interval a waiting task can add nothing at all (seen: a 1 ms interval
+//   read as "no wait" with a task queued): the sign needs PSI_MIN_INTERVAL_NS.
 // Then every task waiting now started after the previous check and cannot
 // reach the (earliest) threshold before previousCheck + threshold; the next
 // check comes no later than that, so no crossing is detected late.
@@ -18,6 +21,9 @@ export interface QuietSample {
 }
 
 export type QuietSign = "idle" | "no wait";
+
+/** 25 jiffies at HZ=100: PSI's per-jiffy rounding stays under a few percent. */
+export const PSI_MIN_INTERVAL_NS = 250e6;
 
 export class QuietGate {
   private last: { atNs: number; sample: QuietSample } | null = null;
@@ -53,7 +59,7 @@ export class QuietGate {
   }
 
   private noWait(before: number | null, after: number | null, elapsedNs: number): boolean {
-    if (before === null || after === null || after < before) return false;
+    if (before === null || after === null || after < before || elapsedNs < PSI_MIN_INTERVAL_NS) return false;
     return (after - before) * 1000 * 4 * this.onlineCpus < elapsedNs;
   }
 }

@@ -146,13 +146,31 @@ const VALUE_LINE = /^\s+\.([\w>.-]+)\s*:\s*(-?\d+)/;
 
 type Block = "cpu" | "cfs" | "rt" | "dl" | "other";
 
-/** Parses the whole file. Throws SchedDebugFormatError when it is not one. */
-export function parseSchedDebug(text: string): SchedDebug {
-  // A read that stopped mid-line leaves a partial row: never parse it.
-  const lines = text.split("\n");
-  lines.pop(); // "" after the last newline, or the partial line
+export interface ParseOptions {
+  /** Only these CPUs' task rows are read (the other sections' rows are skipped unread). */
+  cpus?: ReadonlySet<number>;
+  /** Only rows that can be waiting or running: R and >R where states are shown. */
+  runnableOnly?: boolean;
+}
 
-  const version = /^Sched Debug Version: (.*)$/m.exec(text)?.[1]?.trim() ?? null;
+const GT = 62; // ">"
+const SPACE = 32;
+const R = 82;
+
+/**
+ * Parses the file, as text or as the bytes read; throws SchedDebugFormatError
+ * when it is not one. A pass reads it with options: with 10,000 threads the
+ * tables are megabytes, only the runnable rows of the monitored CPUs matter,
+ * and from bytes a skipped row is never even decoded.
+ */
+export function parseSchedDebug(input: string | Uint8Array, opts: ParseOptions = {}): SchedDebug {
+  const bytes = typeof input === "string" ? null : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const text = typeof input === "string" ? input : "";
+  const nextNewline = bytes ? (from: number) => bytes.indexOf(10, from) : (from: number) => text.indexOf("\n", from);
+  const charAt = bytes ? (i: number) => bytes[i] ?? -1 : (i: number) => text.charCodeAt(i);
+  const slice = bytes ? (a: number, b: number) => bytes.toString("utf8", a, b) : (a: number, b: number) => text.slice(a, b);
+
+  const version = /^Sched Debug Version: (.*)$/m.exec(slice(0, Math.min(200, bytes ? bytes.length : text.length)))?.[1]?.trim() ?? null;
   const cpus = new Map<number, SchedDebugCpu>();
   const problems: string[] = [];
   let layout: TaskTableLayout | null = null;
@@ -162,28 +180,42 @@ export function parseSchedDebug(text: string): SchedDebug {
   let header: TableHeader | null = null;
   /** 0: not in a table, 1: header next, 2: dashes next, 3: rows. */
   let table = 0;
+  let readRows = true;
 
-  for (const line of lines) {
-    const cpuHead = CPU_LINE.exec(line);
-    if (cpuHead) {
-      cur = { cpu: Number(cpuHead[1]), currPid: null, nrRunning: null, rtNrRunning: null, dlNrRunning: null, tasks: [], complete: false };
-      cpus.set(cur.cpu, cur);
-      block = "cpu";
-      rtSeen = false;
-      table = 0;
-      continue;
+  // A read that stopped mid-line leaves a partial row: a line counts only with its newline.
+  for (let pos = 0, end = nextNewline(0); end >= 0; pos = end + 1, end = nextNewline(pos)) {
+    if (table === 3 && end > pos) {
+      // Rows: the hot loop. Skipped ones are never sliced.
+      if (!readRows) continue;
+      const c0 = charAt(pos);
+      if (opts.runnableOnly && header!.layout === "state" && !(c0 === GT || (c0 === SPACE && charAt(pos + 1) === R))) continue;
+      const line = slice(pos, end);
+      if (line.trim() !== "") {
+        const row = parseTaskRow(line, header!);
+        if (typeof row === "string") problems.push(`cpu ${cur!.cpu}: ${row}: "${line.trim().slice(0, 80)}"`);
+        else cur!.tasks.push(row);
+        continue;
+      }
+    }
+    const line = slice(pos, end);
+    if (charAt(pos) === 99 /* c */) {
+      const cpuHead = CPU_LINE.exec(line);
+      if (cpuHead) {
+        cur = { cpu: Number(cpuHead[1]), currPid: null, nrRunning: null, rtNrRunning: null, dlNrRunning: null, tasks: [], complete: false };
+        cpus.set(cur.cpu, cur);
+        block = "cpu";
+        rtSeen = false;
+        table = 0;
+        readRows = !opts.cpus || opts.cpus.has(cur.cpu);
+        continue;
+      }
     }
     if (!cur) continue;
     if (table === 3) {
-      if (line.trim() === "") {
-        cur.complete = true;
-        table = 0;
-        block = "other";
-        continue;
-      }
-      const row = parseTaskRow(line, header!);
-      if (typeof row === "string") problems.push(`cpu ${cur.cpu}: ${row}: "${line.trim().slice(0, 80)}"`);
-      else cur.tasks.push(row);
+      // The blank line that ends a table.
+      cur.complete = true;
+      table = 0;
+      block = "other";
       continue;
     }
     if (table === 1) {

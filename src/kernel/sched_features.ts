@@ -2,7 +2,7 @@
 // file cannot even be read, but sched/debug prints `.sysctl_sched_features`
 // as a bitmask; the bit of a feature is its value in the kernel's anonymous
 // `__SCHED_FEAT_*` enum, which the kernel's BTF carries.
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { clockResolutionNs } from "../ffi/libc";
 
 export const FEATURE_PATHS = {
@@ -25,46 +25,103 @@ function trailing(kind: number, vlen: number): number {
   }
 }
 
-/** Value of the enum member `name` in raw BTF, or null. Anonymous enums count. */
-export function btfEnumValue(name: string, btf: Uint8Array): number | null {
-  const dv = new DataView(btf.buffer, btf.byteOffset, btf.byteLength);
-  if (btf.byteLength < 24 || dv.getUint16(0, true) !== BTF_MAGIC) return null;
-  const hdrLen = dv.getUint32(4, true);
-  const typeStart = hdrLen + dv.getUint32(8, true);
-  const typeEnd = typeStart + dv.getUint32(12, true);
-  const strStart = hdrLen + dv.getUint32(16, true);
-  const strEnd = strStart + dv.getUint32(20, true);
-  // Offsets (relative to the string section) where exactly `name` is stored.
-  const needle = Buffer.from(`\0${name}\0`, "latin1");
-  const strings = Buffer.from(btf.buffer, btf.byteOffset + strStart, strEnd - strStart);
-  const offsets = new Set<number>();
-  for (let i = strings.indexOf(needle); i >= 0; i = strings.indexOf(needle, i + 1)) offsets.add(i + 1);
-  if (!offsets.size) return null;
-  for (let off = typeStart; off + 12 <= typeEnd; ) {
-    const info = dv.getUint32(off + 4, true);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    const body = off + 12;
-    if (kind === KIND.ENUM || kind === KIND.ENUM64) {
-      const size = kind === KIND.ENUM ? 8 : 12;
-      for (let m = 0; m < vlen; m++) {
-        const at = body + m * size;
-        if (!offsets.has(dv.getUint32(at, true))) continue;
-        if (kind === KIND.ENUM) return dv.getInt32(at + 4, true);
-        return Number((BigInt(dv.getUint32(at + 8, true)) << 32n) | BigInt(dv.getUint32(at + 4, true)));
-      }
+/**
+ * A moving window over BTF bytes: the kernel's BTF is ~6 MB, and reading it
+ * whole into the JS heap left ~11 MB resident for good (measured). 256 KB at a time.
+ */
+class BtfWindow {
+  private readonly buf = Buffer.alloc(256 * 1024);
+  private start = 0;
+  private len = 0;
+
+  constructor(private readonly readAt: (into: Buffer, pos: number) => number) {}
+
+  private ensure(pos: number, need: number): boolean {
+    if (pos < this.start || pos + need > this.start + this.len) {
+      this.start = pos;
+      this.len = this.readAt(this.buf, pos);
     }
-    off = body + trailing(kind, vlen);
+    return pos + need <= this.start + this.len;
   }
-  return null;
+
+  /** The window from `pos`; at least `need` bytes or null at the end. */
+  at(pos: number, need: number): Buffer | null {
+    return this.ensure(pos, need) ? this.buf.subarray(pos - this.start, this.len) : null;
+  }
+
+  /** No view object per read: the type walk reads a few hundred thousand of these. */
+  u32(pos: number): number {
+    if (!this.ensure(pos, 4)) throw new RangeError("BTF ends early");
+    return this.buf.readUInt32LE(pos - this.start);
+  }
+
+  i32(pos: number): number {
+    return this.u32(pos) | 0;
+  }
 }
 
-/** Reads the kernel's BTF (~6 MB) each call and keeps nothing: it is needed once, at start. */
-export function kernelBtfEnumValue(name: string, path = FEATURE_PATHS.btf): number | null {
+/** Value of the enum member `name` in raw BTF, or null. Anonymous enums count. */
+export function btfEnumValue(name: string, btf: Uint8Array | ((into: Buffer, pos: number) => number)): number | null {
+  const w = new BtfWindow(
+    typeof btf === "function" ? btf : (into, pos) => (pos >= btf.byteLength ? 0 : Buffer.from(btf.buffer, btf.byteOffset + pos, Math.min(into.byteLength, btf.byteLength - pos)).copy(into)),
+  );
   try {
-    return btfEnumValue(name, readFileSync(path));
+    const head = w.at(0, 24);
+    if (!head || head.readUInt16LE(0) !== BTF_MAGIC) return null;
+    const hdrLen = head.readUInt32LE(4);
+    const typeStart = hdrLen + head.readUInt32LE(8);
+    const typeEnd = typeStart + head.readUInt32LE(12);
+    const strStart = hdrLen + head.readUInt32LE(16);
+    const strEnd = strStart + head.readUInt32LE(20);
+    // Offsets (relative to the string section) where exactly `name` is stored; windows overlap by the needle.
+    const needle = Buffer.from(`\0${name}\0`, "latin1");
+    const offsets = new Set<number>();
+    for (let pos = strStart; pos < strEnd; ) {
+      const chunk = w.at(pos, 1);
+      if (!chunk) break;
+      const view = chunk.subarray(0, Math.min(chunk.length, strEnd - pos));
+      for (let i = view.indexOf(needle); i >= 0; i = view.indexOf(needle, i + 1)) offsets.add(pos + i + 1 - strStart);
+      if (pos + view.length >= strEnd) break;
+      pos += Math.max(1, view.length - needle.length + 1);
+    }
+    if (!offsets.size) return null;
+    for (let off = typeStart; off + 12 <= typeEnd; ) {
+      const info = w.u32(off + 4);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      const body = off + 12;
+      if (kind === KIND.ENUM || kind === KIND.ENUM64) {
+        const size = kind === KIND.ENUM ? 8 : 12;
+        for (let m = 0; m < vlen; m++) {
+          const at = body + m * size;
+          if (!offsets.has(w.u32(at))) continue;
+          if (kind === KIND.ENUM) return w.i32(at + 4);
+          return Number((BigInt(w.u32(at + 8)) << 32n) | BigInt(w.u32(at + 4)));
+        }
+      }
+      off = body + trailing(kind, vlen);
+    }
+    return null;
+  } catch (e) {
+    if (e instanceof RangeError) return null;
+    throw e;
+  }
+}
+
+/** Streams the kernel's BTF (~6 MB) through a small window each call and keeps nothing: it is needed once, at start. */
+export function kernelBtfEnumValue(name: string, path = FEATURE_PATHS.btf): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
   } catch {
     return null;
+  }
+  try {
+    return btfEnumValue(name, (into, pos) => readSync(fd, into, 0, into.byteLength, pos));
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }
 

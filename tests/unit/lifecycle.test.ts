@@ -72,8 +72,11 @@ describe("QuietGate", () => {
     expect(gate.check(2e9, psi(1_126_000))).toBeNull();
     // One CPU with a waiter for the whole second adds >= 500 ms on 2 CPUs.
     expect(gate.check(3e9, psi(1_626_000))).toBeNull();
+    // Too short an interval proves nothing: PSI rounds a CPU's busy time to jiffies.
+    expect(gate.check(3.2e9, psi(1_626_000))).toBeNull();
     // No PSI, or a counter that went back: no conclusion.
     expect(gate.check(4e9, psi(1_000))).toBeNull();
+    expect(gate.check(4.5e9, psi(1_000))).toEqual({ skipNs: 5e9, sign: "no wait" });
     expect(gate.check(5e9, { idle: null, someUs: null })).toBeNull();
   });
 

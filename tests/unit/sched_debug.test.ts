@@ -68,6 +68,18 @@ describe("parseSchedDebug on each kernel's layout", () => {
     expect(tasksOf(sd, 1)).toEqual(CPU1.filter((t) => t[0] !== "X").map((t) => [t[1] ? "R" : "?", ...t.slice(1)]));
   });
 
+  test.each(["linux-6.18-x86.txt", "linux-5.15-x86.txt", "linux-6.6-x86.txt", "linux-3.10-x86.txt"])("%s: a pass's parse (CPU 1, runnable rows only) keeps exactly what a full parse says of them", (name) => {
+    const text = fixture(name);
+    const full = parseSchedDebug(text);
+    const pass = parseSchedDebug(text, { cpus: new Set([1]), runnableOnly: true });
+    // The daemon parses the bytes it read, in place: the same answer as from text.
+    expect(parseSchedDebug(Buffer.from(text), { cpus: new Set([1]), runnableOnly: true })).toEqual(pass);
+    expect(parseSchedDebug(new TextEncoder().encode(text))).toEqual(full);
+    expect(pass.cpus.get(0)!.tasks).toEqual([]);
+    expect(pass.cpus.get(1)!.tasks).toEqual(full.cpus.get(1)!.tasks.filter((t) => t.current || t.state === "R" || t.state === "?"));
+    expect(pass.cpus.get(1)).toMatchObject({ currPid: full.cpus.get(1)!.currPid, rtNrRunning: full.cpus.get(1)!.rtNrRunning, complete: true });
+  });
+
   test("the row pieces: comm windows, one-off rows, switches and prio wherever they moved", () => {
     const h = parseTableHeader(" S            task   PID         tree-key  switches  prio     wait-time");
     expect(h).toEqual({ layout: "state", commEnd: 18, weight: false });
