@@ -10,6 +10,7 @@ import { SchedDebugBackend } from "../backends/sched_debug";
 import { kernelSchedOps } from "../boost/sched_attr";
 import { probeBoostMethod } from "../boost/self_sched";
 import { libbpfVersion } from "../ffi/libbpf";
+import { setAffinity } from "../ffi/libc";
 import { parseIsolation } from "../kernel/cmdline";
 import { onlineCpus, parseCpuList, possibleCpus } from "../kernel/cpus";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
@@ -49,6 +50,32 @@ function tryBackend(name: BackendName, monitored: number[], btfPath: string | un
   }
 }
 
+/** Cpus_allowed_list of this thread. */
+function ownAffinity(): number[] {
+  const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readOr("/proc/thread-self/status"));
+  return m ? parseCpuList(m[1]!, possibleCpus().length) : onlineCpus();
+}
+
+/**
+ * The boost probe as `run` makes it: with RT throttling on, DEADLINE admission
+ * refuses a thread whose affinity does not span its root domain (doctor may be
+ * started under taskset), and run turns throttling off before probing. Here the
+ * probe runs with the affinity of every online CPU instead, then it is put back.
+ */
+function probeLikeRun(log: Logger) {
+  const saved = ownAffinity();
+  try {
+    setAffinity(0, onlineCpus());
+  } catch {}
+  try {
+    return probeBoostMethod(kernelSchedOps, false, log);
+  } finally {
+    try {
+      setAffinity(0, saved);
+    } catch {}
+  }
+}
+
 export function gatherFacts(monitored: number[], btfPath: string | undefined, log: Logger): Facts {
   const release = kernelRelease();
   const version = readOr("/proc/sys/kernel/version").trim();
@@ -81,7 +108,7 @@ export function gatherFacts(monitored: number[], btfPath: string | undefined, lo
   const messages: string[] = [];
   // The probe says what it found through info and warn: kept for the row instead of logged.
   const capture = { info: (m: string) => messages.push(m), warn: (m: string) => messages.push(m), debug: () => {} } as unknown as Logger;
-  const method = process.geteuid?.() === 0 ? probeBoostMethod(kernelSchedOps, false, capture) : null;
+  const method = process.geteuid?.() === 0 ? probeLikeRun(capture) : null;
 
   const nr = possibleCpus().length;
   const isolation = parseIsolation(readOr("/proc/cmdline"), nr);
