@@ -36,6 +36,12 @@ export interface BoostTarget {
 
 export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
 
+/** Where boosts are written before they are applied (journal.ts), so a crash leaves nothing boosted for good. */
+export interface BoostJournal {
+  recordBoost(r: { pid: number; starttime: number; comm: string; cpu: number; method: BoostMethod; saved: SchedAttr; applied: SchedAttr }): void;
+  forgetBoost(pid: number, starttime: number): void;
+}
+
 interface ActiveBoost {
   target: BoostTarget;
   saved: SchedAttr;
@@ -81,18 +87,50 @@ function seconds(ns: number): string {
   return (ns / 1e9).toFixed(3);
 }
 
+/** What happened, for metrics. */
+export interface BoostEvents {
+  boosted(t: BoostTarget, saved: SchedAttr): void;
+  failed(t: BoostTarget, code: string): void;
+  restored(t: BoostTarget): void;
+}
+
+export interface BoosterOptions {
+  ops?: SchedOps;
+  timers?: Timers;
+  /** Called after a boost ends on its timer: the task may be starving again. */
+  onBoostEnd?: () => void;
+  journal?: BoostJournal | null;
+  events?: BoostEvents;
+}
+
 export class Booster {
   private readonly active = new Map<number, ActiveBoost>();
+  private readonly ops: SchedOps;
+  private readonly timers: Timers;
+  private readonly onBoostEnd: () => void;
+  private readonly journal: BoostJournal | null;
+  private readonly events: BoostEvents | null;
 
   constructor(
     private readonly params: BoostParams,
     private readonly log: Logger,
     private readonly probe: TaskProbe,
-    private readonly ops: SchedOps = kernelSchedOps,
-    private readonly timers: Timers = realTimers,
-    /** Called after a boost ends on its timer: the task may be starving again. */
-    private readonly onBoostEnd: () => void = () => {},
-  ) {}
+    opts: BoosterOptions = {},
+  ) {
+    this.ops = opts.ops ?? kernelSchedOps;
+    this.timers = opts.timers ?? realTimers;
+    this.onBoostEnd = opts.onBoostEnd ?? (() => {});
+    this.journal = opts.journal ?? null;
+    this.events = opts.events ?? null;
+  }
+
+  private forget(t: BoostTarget): void {
+    try {
+      this.journal?.forgetBoost(t.pid, t.starttime);
+    } catch (e) {
+      this.log.warn(`could not remove the state record of pid ${t.pid}: ${(e as Error).message}`);
+    }
+  }
 
   get policyName(): string {
     return this.params.method === "fifo" ? "SCHED_FIFO" : "SCHED_DEADLINE";
@@ -135,8 +173,17 @@ export class Booster {
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
     const applied = this.boostAttr(saved);
     try {
+      this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method: this.params.method, saved, applied });
+    } catch (e) {
+      // A boost nobody could undo after a crash is not made.
+      this.log.error(`cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${(e as Error).message}): not boosting it`);
+      this.events?.failed(t, "state");
+      return "failed";
+    }
+    try {
       this.ops.set(t.pid, applied);
     } catch (e) {
+      this.forget(t);
       return this.failed(t, e, "boost");
     }
     // The pid could have been reused between detection and the calls above.
@@ -147,6 +194,7 @@ export class Booster {
       } catch {
         // gone again: nothing left to undo
       }
+      this.forget(t);
       return "gone";
     }
     const timer = this.timers.set(() => {
@@ -161,6 +209,7 @@ export class Booster {
       `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${this.policyName}: was ${describeAttr(saved)}, ` +
         `now ${describeAttr(applied)}${how} for ${p.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
     );
+    this.events?.boosted(t, saved);
     if (p.method === "fifo") this.fifoSlice(b, true);
     return "boosted";
   }
@@ -181,6 +230,7 @@ export class Booster {
       if (e instanceof SysError && e.errno === ESRCH) {
         this.active.delete(pid);
         this.timers.clear(b.timer);
+        this.forget(b.target);
         this.log.debug(`pid ${pid} (${b.target.comm}) exited during its boost; nothing to restore`);
         return;
       }
@@ -197,18 +247,28 @@ export class Booster {
       this.log.debug(`pid ${t.pid} (${t.comm}) exited before it could be boosted; dropped`);
       return "gone";
     }
+    this.events?.failed(t, e instanceof SysError ? e.code : "other");
     // The original's wording, which log monitors grep for.
     this.log.error(`boost_with_${this.params.method} failed to ${what === "boost" ? "boost" : what} pid ${t.pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu}, waited ${seconds(t.waitedNs)} s)`);
     return "failed";
   }
 
-  /** Puts the saved attributes back, unless the task is gone or was changed by someone else. */
+  /** Puts the saved attributes back, unless the task is gone or was changed by someone else; its record goes either way. */
   restore(pid: number, why: string): void {
     const b = this.active.get(pid);
     if (!b) return;
     this.active.delete(pid);
     this.timers.clear(b.timer);
     if (b.cycle) this.timers.clear(b.cycle);
+    try {
+      this.restoreTask(b, why);
+    } finally {
+      this.forget(b.target);
+    }
+  }
+
+  private restoreTask(b: ActiveBoost, why: string): void {
+    const pid = b.target.pid;
     const { target: t } = b;
     const heldS = ((this.timers.nowMs() - b.startedMs) / 1000).toFixed(2);
     const st = this.probe.starttime(pid);
@@ -231,6 +291,7 @@ export class Booster {
       const ranNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs : null;
       const ran = ranNs === null ? "" : `, ran ${(ranNs / 1e6).toFixed(3)} ms`;
       this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from ${this.policyName} after ${heldS} s (${why})${ran}${exact}`);
+      this.events?.restored(t);
       // A full boost that gave nothing: say so, and the likely reason, instead of claiming a rescue.
       if (ranNs === 0 && why === "boost ended" && this.params.method === "deadline") {
         this.log.warn(

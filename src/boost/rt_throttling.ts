@@ -3,13 +3,22 @@
 // puts the saved value back on exit.
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Logger } from "../log/logger";
+import type { Journal } from "./journal";
+
+type ThrottlingJournal = Pick<Journal, "recordThrottling" | "forgetThrottling" | "orphanThrottling">;
 
 export const RT_RUNTIME_PATH = "/proc/sys/kernel/sched_rt_runtime_us";
 
 export class RtThrottling {
   private saved: number | null = null;
+  private journal: ThrottlingJournal | null = null;
 
   constructor(private readonly log: Logger, private readonly path = RT_RUNTIME_PATH) {}
+
+  /** From now on the value to restore is also kept in the state directory. */
+  useJournal(j: ThrottlingJournal): void {
+    this.journal = j;
+  }
 
   read(): number {
     return Number(readFileSync(this.path, "utf8").trim());
@@ -19,13 +28,26 @@ export class RtThrottling {
     writeFileSync(this.path, `${value}\n`);
   }
 
-  /** Turns throttling off; remembers the old value for restore(). */
+  /**
+   * Turns throttling off; remembers the old value for restore(), on disk too.
+   * Off already because a stalld died before restoring it: that one's value is
+   * the one to restore.
+   */
   disable(): void {
     const old = this.read();
+    const orphan = this.journal?.orphanThrottling() ?? null;
+    if (old === -1 && orphan) {
+      this.journal!.recordThrottling(orphan.runtimeUs);
+      this.saved = orphan.runtimeUs;
+      this.log.info(`RT throttling was left off by stalld pid ${orphan.owner.pid}, which died; sched_rt_runtime_us will be restored to ${orphan.runtimeUs} at exit`);
+      return;
+    }
     if (old === -1) {
+      this.journal?.forgetThrottling();
       this.log.info("RT throttling already disabled, doing nothing");
       return;
     }
+    this.journal?.recordThrottling(old);
     this.write(-1);
     this.saved = old;
     this.log.info(`RT Throttling disabled (sched_rt_runtime_us was ${old})`);
@@ -38,6 +60,7 @@ export class RtThrottling {
     this.saved = null;
     try {
       this.write(value);
+      this.journal?.forgetThrottling();
       this.log.info(`RT Throttling runtime restored to ${value}`);
     } catch (e) {
       this.log.error(`failed to restore sched_rt_runtime_us to ${value}: ${(e as Error).message}`);

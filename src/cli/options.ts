@@ -3,7 +3,9 @@
 // the system beyond reading which CPUs exist.
 import type { ArgsDef } from "citty";
 import { statSync } from "node:fs";
-import { resolve } from "node:path";
+import { DEFAULT_STATE_DIR } from "../boost/journal";
+import { dirname, resolve } from "node:path";
+import { parseListen } from "../metrics/metrics";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
 
 export class UsageError extends Error {
@@ -46,6 +48,10 @@ export interface RunConfig {
   ignoreProcesses: RegExp[];
   /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
   affinity: number[] | null;
+  metricsFile: string | null;
+  metricsListen: { hostname: string; port: number; loopback: boolean } | null;
+  /** --state-dir: boosts in progress and the RT throttling value to restore, for crash recovery. */
+  stateDir: string;
   /** --boost-all: do not leave fair tasks to the DL-server. */
   boostAll: boolean;
   /** --btf: kernel BTF for the BPF backends' CO-RE relocations (kernels without /sys/kernel/btf/vmlinux). */
@@ -188,7 +194,35 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     backend,
     btfPath,
     boostAll: Boolean(args["boost-all"]),
+    stateDir: resolve(String(get("state-dir") ?? DEFAULT_STATE_DIR)),
+    metricsFile: metricsFile(get("metrics-file")),
+    metricsListen: metricsListen(get("metrics-listen")),
   };
+}
+
+function metricsFile(raw: unknown): string | null {
+  if (raw === undefined) return null;
+  const path = resolve(String(raw));
+  let dirOk = false;
+  try {
+    dirOk = statSync(dirname(path)).isDirectory();
+  } catch {}
+  if (!dirOk) throw new UsageError(`--metrics-file: ${dirname(path)} is not a directory`);
+  try {
+    if (statSync(path).isDirectory()) throw new UsageError(`--metrics-file: ${path} is a directory`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
+  return path;
+}
+
+function metricsListen(raw: unknown): RunConfig["metricsListen"] {
+  if (raw === undefined) return null;
+  try {
+    return parseListen(String(raw));
+  } catch (e) {
+    throw new UsageError(`--metrics-listen: ${(e as Error).message}`);
+  }
 }
 
 export function cpuListArg(flag: string, raw: unknown, onlineCpus: readonly number[], nrCpus: number): number[] {

@@ -7,6 +7,11 @@ import { dlServerBpfObject } from "../backends/bpf_object";
 import { DEFAULT_BACKENDS, makeBackend, REMEDY } from "../backends/factory";
 import { type DlServerSource, openDlServerSource } from "../kernel/dl_server_bpf";
 import { Daemon } from "../daemon/daemon";
+import { Journal, recoverOrphans, selfOwner, StateDirError } from "../boost/journal";
+import { kernelSchedOps } from "../boost/sched_attr";
+import { existsSync } from "node:fs";
+import pkg from "../../package.json" with { type: "json" };
+import { Metrics, writeMetricsFile } from "../metrics/metrics";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
 import { Pidfile, PidfileError } from "../daemon/pidfile";
 import { SystemSetup } from "../daemon/setup";
@@ -101,12 +106,14 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   let pidfile: Pidfile | null = null;
   let daemon: Daemon | null = null;
   let dlServers: DlServerSource | null = null;
+  let server: ReturnType<typeof Bun.serve> | null = null;
   let cleaned = false;
   const cleanup = (why: string) => {
     if (cleaned) return;
     cleaned = true;
     daemon?.stop(why);
     dlServers?.close();
+    server?.stop(true);
     if (pidfile?.remove()) log.info(`removed pidfile ${pidfile.path}`);
     notify("STOPPING=1");
     flushSuppressed();
@@ -138,12 +145,22 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
         throw e;
       }
     }
+    const journal = openJournal(cfg);
+    if (journal) setup.throttling.useJournal(journal);
     lockMemory();
     placeSelf(cfg, online);
     const backend = startBackend(cfg);
     try {
       dlServers = openDlServerSource(dlServerBpfObject(), cfg.cpus, log, cfg.btfPath ?? undefined);
-      daemon = new Daemon(cfg, backend, log, { setup, dlServers: () => dlServers!.read() });
+      const metrics = cfg.metricsFile || cfg.metricsListen ? new Metrics(pkg.version, backend.name) : undefined;
+      if (metrics && cfg.metricsListen) server = serveMetrics(cfg.metricsListen, metrics);
+      daemon = new Daemon(cfg, backend, log, {
+        setup,
+        dlServers: () => dlServers!.read(),
+        journal: journal ?? undefined,
+        metrics,
+        afterPass: metrics && cfg.metricsFile ? metricsFileWriter(cfg.metricsFile, metrics) : undefined,
+      });
     } catch (e) {
       backend.stop();
       throw e;
@@ -158,6 +175,65 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   else notify(ready);
   // The timers keep the process alive; only a signal ends it.
   return new Promise<never>(() => {});
+}
+
+/** /metrics over HTTP; a port that cannot be bound ends the start-up, before anything changed. */
+function serveMetrics(listen: NonNullable<RunConfig["metricsListen"]>, metrics: Metrics): ReturnType<typeof Bun.serve> {
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: listen.hostname,
+      port: listen.port,
+      fetch: (req) =>
+        new URL(req.url).pathname === "/metrics"
+          ? new Response(metrics.render(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } })
+          : new Response("stalld: metrics are at /metrics\n", { status: 404 }),
+    });
+  } catch (e) {
+    throw new Exit(EXIT.environment, `--metrics-listen: cannot listen on ${listen.hostname}:${listen.port}: ${(e as Error).message}`);
+  }
+  log.info(`metrics on http://${listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname}:${listen.port}/metrics`);
+  if (!listen.loopback) log.warn(`--metrics-listen ${listen.hostname}: metrics are served beyond this machine`);
+  return server;
+}
+
+/** After each pass; a failing write is said (rate-limited) and the daemon goes on. */
+function metricsFileWriter(path: string, metrics: Metrics): () => void {
+  log.info(`metrics written to ${path} after every pass`);
+  return () => {
+    try {
+      writeMetricsFile(path, metrics.render());
+    } catch (e) {
+      log.warn(`cannot write the metrics file ${path}: ${(e as Error).message}`);
+    }
+  };
+}
+
+/**
+ * The state directory, after putting back what a stalld that died left
+ * boosted. Log-only changes nothing, so it only says what it found.
+ */
+function openJournal(cfg: RunConfig): Journal | null {
+  if (cfg.logOnly) {
+    if (!existsSync(cfg.stateDir)) return null;
+    try {
+      const left = new Journal(cfg.stateDir, selfOwner()).orphanBoosts(log);
+      if (left.length) log.warn(`${left.length} task(s) may still be boosted by a stalld that died (${cfg.stateDir}); run without -l to restore them`);
+    } catch (e) {
+      log.debug(`state directory not read: ${(e as Error).message}`);
+    }
+    return null;
+  }
+  let journal: Journal;
+  try {
+    journal = new Journal(cfg.stateDir, selfOwner());
+  } catch (e) {
+    if (e instanceof StateDirError) throw new Exit(EXIT.environment, `${e.message} (--state-dir)`);
+    throw e;
+  }
+  const n = recoverOrphans(journal, kernelSchedOps, log);
+  if (n) log.info(`${n} task(s) left boosted by a stalld that died were restored`);
+  return journal;
 }
 
 /**

@@ -2,8 +2,9 @@
 // from /proc, boost), a timer for the next pass, and a synchronous stop that
 // undoes everything it changed.
 import { readFileSync } from "node:fs";
-import type { Backend } from "../backends/backend";
-import { Booster } from "../boost/booster";
+import type { Backend, Waiter } from "../backends/backend";
+import { type BoostJournal, Booster } from "../boost/booster";
+import type { Metrics } from "../metrics/metrics";
 import { describeAttr, describeKernelPrio } from "../boost/sched_attr";
 import type { RunConfig } from "../cli/options";
 import { monotonicNs } from "../ffi/libc";
@@ -28,6 +29,12 @@ export interface DaemonDeps {
   cpuSomeUs?: () => number | null;
   nowNs?: () => number;
   onlineCpus?: number;
+  /** Counted as passes go (--metrics-file, --metrics-listen). */
+  metrics?: Metrics;
+  /** After every pass, skipped or not (the metrics file is written there). */
+  afterPass?: () => void;
+  /** Boosts are recorded there before they are applied (crash recovery). */
+  journal?: BoostJournal;
   /** The DL-server of each CPU; default: debugfs only (run.ts adds BPF). */
   dlServers?: () => DlServerView;
   /** Whether RT throttling is off now (idle detection relies on it). */
@@ -67,6 +74,9 @@ export class Daemon {
   /** Pids reported as ghosts while they keep showing up, so each is logged once. */
   private ghosts = new Set<number>();
   private readonly dlWatch: DlServerWatch;
+  private readonly journal: BoostJournal | null;
+  private readonly metrics: Metrics | null;
+  private readonly afterPass: () => void;
   /** pid:starttime of tasks already said to be left to the DL-server. */
   private leftToDl = new Set<string>();
   /** Adaptive mode: pid -> wait start of the episode already reported as "might starve". */
@@ -89,6 +99,9 @@ export class Daemon {
       ? new QuietGate(cfg.cpus, this.detectCfg.warnNs ?? this.detectCfg.thresholdNs, this.detectCfg.granularityNs, deps.onlineCpus ?? onlineCpus().length)
       : null;
     this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
+    this.journal = deps.journal ?? null;
+    this.metrics = deps.metrics ?? null;
+    this.afterPass = deps.afterPass ?? (() => {});
     this.dlWatch = new DlServerWatch(
       deps.dlServers ?? (() => readDlServers({ debugfs: () => readDlServerDebugfs(cfg.cpus), present: () => dlServerPresent(), release: kernelRelease() })),
     );
@@ -112,9 +125,7 @@ export class Daemon {
         { method: plan.method, runtimeNs: plan.runtimeNs, periodNs: c.boostPeriodNs, durationMs: c.boostDurationS * 1000 },
         this.log,
         { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs },
-        undefined,
-        undefined,
-        () => this.passSoon(),
+        { onBoostEnd: () => this.passSoon(), journal: this.journal, events: this.metrics?.boostEvents() },
       );
     }
     if (c.mode === "power") this.log.info("single threaded mode");
@@ -154,18 +165,38 @@ export class Daemon {
     this.schedule(next);
   }
 
-  /** One detection pass; returns the delay to the next one. */
+  /** One detection pass, counted; returns the delay to the next one. */
   pass(): number {
+    const t0 = performance.now();
+    try {
+      return this.passInner();
+    } finally {
+      const m = this.metrics;
+      if (m) {
+        const s = (performance.now() - t0) / 1000;
+        m.passes.add(1);
+        m.passSeconds.add(s);
+        m.lastPassSeconds.set(s);
+        m.boosting.set(this.boosting);
+        m.dropped.set(this.backend.stats().dropped);
+      }
+      this.afterPass();
+    }
+  }
+
+  private passInner(): number {
     this.passes++;
     if (this.quietGate) {
       const skip = this.quietGate.check(this.nowNs(), { idle: this.idleTrustworthy() ? this.idleTicks() : null, someUs: this.cpuSomeUs() });
       if (skip) {
         const why = skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
         this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
+        this.metrics?.skipped.add(1, { sign: skip.sign });
         return skip.skipNs;
       }
     }
     const snap = this.backend.snapshot();
+    if (this.metrics) this.noteWaits(snap.waiters);
     const decision = detect(snap, this.detectCfg, (pid) => this.booster?.isBoosted(pid) ?? false);
     for (const s of decision.starving) this.act(s);
     this.warnEarly(decision.early, Number(snap.nowNs));
@@ -175,6 +206,12 @@ export class Daemon {
       this.ghosts = new Set([...this.ghosts].filter((pid) => present.has(pid)));
     }
     return decision.nextPassNs;
+  }
+
+  private noteWaits(waiters: readonly Waiter[]): void {
+    const longest = new Map<number, number>(this.cfg.cpus.map((c) => [c, 0]));
+    for (const w of waiters) if (longest.has(w.cpu)) longest.set(w.cpu, Math.max(longest.get(w.cpu)!, w.waitedNs));
+    for (const [cpu, ns] of longest) this.metrics!.longestWait.set(ns / 1e9, { cpu: String(cpu) });
   }
 
   /**
@@ -238,12 +275,14 @@ export class Daemon {
     const st = this.confirm(w);
     if (!st || this.ignore.ignored(st, w.tgid)) return;
     const waitedS = w.waitedNs / 1e9;
+    this.metrics?.starving.add(1);
     const dl = dlServerDecision(st.policy, w.cpu, this.dlWatch.get(this.nowNs()), this.cfg.boostAll);
     if (!dl.boost) {
       const key = `${w.pid}:${st.starttime}`;
       if (!this.leftToDl.has(key)) {
         if (this.leftToDl.size >= 4096) this.leftToDl.clear();
         this.leftToDl.add(key);
+        this.metrics?.leftToDl.add(1);
         this.log.info(`${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds: left to the DL-server (${dl.why}; --boost-all boosts it)`);
       }
       return;

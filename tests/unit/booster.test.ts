@@ -13,7 +13,7 @@ function setup(p: BoostParams = params) {
   const alive = new Map<number, number>();
   const cpu = new Map<number, number>();
   const probe = { starttime: (pid: number) => alive.get(pid) ?? null, cpuTimeNs: (pid: number) => cpu.get(pid) ?? null };
-  const booster = new Booster(p, log, probe, sched, timers);
+  const booster = new Booster(p, log, probe, { ops: sched, timers });
   const add = (pid: number, attr = fifo(1)) => {
     sched.tasks.set(pid, attr);
     alive.set(pid, 777);
@@ -63,7 +63,7 @@ describe("Booster", () => {
     const timers = new FakeTimers();
     let ended = 0;
     const probe = { starttime: () => 777, cpuTimeNs: () => null };
-    const booster = new Booster(params, recordingLogger().log, probe, sched, timers, () => ended++);
+    const booster = new Booster(params, recordingLogger().log, probe, { ops: sched, timers, onBoostEnd: () => ended++ });
     sched.tasks.set(10, fifo(1));
     sched.tasks.set(11, fifo(1));
     booster.boost(target(10));

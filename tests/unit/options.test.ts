@@ -20,7 +20,7 @@ describe("run options", () => {
       cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
       boostDurationS: 3, logOnly: false, verbose: false, logKmsg: false, logSyslog: false, foreground: false,
       pidfile: null, mode: "power", idleDetect: true, forceFifo: false, systemd: false, reservationPct: null,
-      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null, boostAll: false,
+      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null, boostAll: false, stateDir: "/run/stalld", metricsFile: null, metricsListen: null,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });
@@ -34,6 +34,10 @@ describe("run options", () => {
     expect(config(["-b", "task_scan"])).toMatchObject({ backend: "task_scan" });
     expect(config(["-b", "T"])).toMatchObject({ backend: "task_scan" });
     expect(config(["--btf", "/sys/kernel/btf/vmlinux"])).toMatchObject({ btfPath: "/sys/kernel/btf/vmlinux" });
+    expect(config(["--metrics-listen", "9101"]).metricsListen).toEqual({ hostname: "127.0.0.1", port: 9101, loopback: true });
+    expect(config(["--metrics-listen", "[::1]:9101"]).metricsListen).toEqual({ hostname: "::1", port: 9101, loopback: true });
+    expect(config(["--metrics-listen", "0.0.0.0:9101"]).metricsListen).toEqual({ hostname: "0.0.0.0", port: 9101, loopback: false });
+    expect(config(["--metrics-file", "/tmp/stalld.prom"]).metricsFile).toBe("/tmp/stalld.prom");
   });
 
   test.each([
@@ -53,6 +57,10 @@ describe("run options", () => {
     [["-r", "1000000", "-p", "200000000", "-d", "1", "-t", "1"], null],
     [["-p", "2000000000", "-d", "1"], /-p\/--boost-period \(2000000000 ns\) must not exceed -d\/--boost-duration \(1 s\)/],
     [["-d", "30", "-t", "20"], /-d\/--boost-duration \(30 s\) must not exceed -t\/--starving-threshold \(20 s\)/],
+    [["--metrics-file", "/nonexistent/dir/stalld.prom"], /--metrics-file: \/nonexistent\/dir is not a directory/],
+    [["--metrics-file", "/tmp"], /--metrics-file: \/tmp is a directory/],
+    [["--metrics-listen", "localhost"], /--metrics-listen: "localhost" is not HOST:PORT/],
+    [["--metrics-listen", "127.0.0.1:70000"], /--metrics-listen: port 70000 is out of range \(1-65535\)/],
     [["--btf", "/nonexistent/vmlinux"], /--btf: \/nonexistent\/vmlinux is not a readable file/],
     [["--btf", "/tmp"], /--btf: \/tmp is not a readable file/],
     [["--btf", "/sys/kernel/btf/vmlinux", "-b", "S"], /--btf is for the BPF backends; -b sched_debug uses none/],

@@ -1,0 +1,120 @@
+// What stalld counts, rendered as Prometheus text exposition (version 0.0.4)
+// for node_exporter's textfile collector (--metrics-file) or a scrape of
+// /metrics on loopback (--metrics-listen).
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { BoostEvents } from "../boost/booster";
+import { policyName } from "../boost/sched_attr";
+
+type Labels = Record<string, string>;
+
+/** A counter or gauge family: one value per label set. */
+class Family {
+  private readonly values = new Map<string, { labels: Labels; value: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly type: "counter" | "gauge",
+    readonly help: string,
+  ) {}
+
+  add(n: number, labels: Labels = {}): void {
+    const key = JSON.stringify(labels);
+    const v = this.values.get(key);
+    if (v) v.value += n;
+    else this.values.set(key, { labels, value: n });
+  }
+
+  set(n: number, labels: Labels = {}): void {
+    this.values.set(JSON.stringify(labels), { labels, value: n });
+  }
+
+  get(labels: Labels = {}): number {
+    return this.values.get(JSON.stringify(labels))?.value ?? 0;
+  }
+
+  clear(): void {
+    this.values.clear();
+  }
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    if (!this.values.size && this.type === "counter") lines.push(`${this.name} 0`);
+    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${formatLabels(labels)} ${formatValue(value)}`);
+    return lines.join("\n");
+  }
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function formatLabels(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+function formatValue(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(9).replace(/\.?0+$/, "");
+}
+
+export class Metrics {
+  readonly info = new Family("stalld_info", "gauge", "Always 1; labels say the version and the backend.");
+  readonly passes = new Family("stalld_passes_total", "counter", "Detection passes.");
+  readonly skipped = new Family("stalld_passes_skipped_total", "counter", "Passes that skipped the snapshot, by sign (idle CPUs, or PSI showing no wait).");
+  readonly passSeconds = new Family("stalld_pass_duration_seconds_sum", "counter", "Wall time spent in detection passes.");
+  readonly lastPassSeconds = new Family("stalld_pass_duration_seconds_last", "gauge", "Wall time of the last detection pass.");
+  readonly starving = new Family("stalld_starving_detected_total", "counter", "Starving tasks found (each pass that finds a task counts it).");
+  readonly boosts = new Family("stalld_boosts_total", "counter", "Boosts applied, by the task's policy before the boost.");
+  readonly failures = new Family("stalld_boost_failures_total", "counter", "Boosts that could not be applied, by errno.");
+  readonly restores = new Family("stalld_restores_total", "counter", "Boosted tasks put back to their saved attributes.");
+  readonly leftToDl = new Family("stalld_left_to_dl_server_total", "counter", "Starving fair tasks left to the kernel's DL-server.");
+  readonly longestWait = new Family("stalld_longest_wait_seconds", "gauge", "Longest current wait of a runnable task on each monitored CPU, at the last snapshot.");
+  readonly boosting = new Family("stalld_boosting", "gauge", "Tasks boosted right now.");
+  readonly dropped = new Family("stalld_dropped_tasks_total", "counter", "Tasks the backend could not track (a full map).");
+  private readonly families = [
+    this.info, this.passes, this.skipped, this.passSeconds, this.lastPassSeconds, this.starving, this.boosts, this.failures,
+    this.restores, this.leftToDl, this.longestWait, this.boosting, this.dropped,
+  ];
+
+  constructor(version: string, backend: string) {
+    this.info.set(1, { version, backend });
+  }
+
+  boostEvents(): BoostEvents {
+    return {
+      boosted: (_t, saved) => this.boosts.add(1, { policy: policyName(saved.policy) }),
+      failed: (_t, code) => this.failures.add(1, { errno: code }),
+      restored: () => this.restores.add(1),
+    };
+  }
+
+  render(): string {
+    return `${this.families.map((f) => f.render()).join("\n")}\n`;
+  }
+}
+
+/** Write, sync, rename in the same directory: the textfile collector never reads half a file. */
+export function writeMetricsFile(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, "w", 0o644);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** "127.0.0.1:9101", "[::1]:9101", ":9101" or "9101" (loopback). Throws with the reason. */
+export function parseListen(raw: string): { hostname: string; port: number; loopback: boolean } {
+  const m = /^(?:(\[[0-9a-fA-F:]+\]|[^:[\]]*):)?(\d+)$/.exec(raw.trim());
+  if (!m) throw new Error(`"${raw}" is not HOST:PORT`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range (1-65535)`);
+  const host = m[1] ? m[1].replace(/^\[|\]$/g, "") : "127.0.0.1";
+  const hostname = host === "" ? "127.0.0.1" : host;
+  const loopback = hostname === "localhost" || hostname === "::1" || /^127\./.test(hostname);
+  return { hostname, port, loopback };
+}
