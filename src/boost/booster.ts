@@ -7,7 +7,7 @@ import { strerror } from "../ffi/libc";
 import { sleepNs } from "../ffi/process";
 import type { Logger } from "../log/logger";
 import {
-  attrEqual, describeAttr, isFairPolicy, kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK,
+  attrEqual, describeAttr, isFairPolicy, kernelSchedOps, policyName, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK,
   type SchedAttr, type SchedOps,
 } from "./sched_attr";
 
@@ -81,6 +81,14 @@ const ESRCH = 3;
 function errText(e: unknown): string {
   if (e instanceof SysError) return `${strerror(e.errno)} (${e.code})`;
   return (e as Error).message;
+}
+
+/** The JSON fields of a boost event (--log-format json). */
+function fields(event: string, t: BoostTarget, before?: number, after?: number) {
+  return {
+    event, pid: t.pid, comm: t.comm, cpu: t.cpu, waited_ns: Math.round(t.waitedNs),
+    policy_before: before === undefined ? null : policyName(before), policy_after: after === undefined ? null : policyName(after),
+  };
 }
 
 function seconds(ns: number): string {
@@ -205,10 +213,12 @@ export class Booster {
     this.active.set(t.pid, b);
     const p = this.params;
     const how = p.method === "fifo" ? ` for ${p.runtimeNs} ns every ${p.periodNs} ns` : "";
-    this.log.info(
-      `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${this.policyName}: was ${describeAttr(saved)}, ` +
+    this.log.info({
+      message:
+        `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${this.policyName}: was ${describeAttr(saved)}, ` +
         `now ${describeAttr(applied)}${how} for ${p.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
-    );
+      ...fields("boosted", t, saved.policy, applied.policy),
+    });
     this.events?.boosted(t, saved);
     if (p.method === "fifo") this.fifoSlice(b, true);
     return "boosted";
@@ -249,7 +259,11 @@ export class Booster {
     }
     this.events?.failed(t, e instanceof SysError ? e.code : "other");
     // The original's wording, which log monitors grep for.
-    this.log.error(`boost_with_${this.params.method} failed to ${what === "boost" ? "boost" : what} pid ${t.pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu}, waited ${seconds(t.waitedNs)} s)`);
+    this.log.error({
+      message: `boost_with_${this.params.method} failed to ${what === "boost" ? "boost" : what} pid ${t.pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu}, waited ${seconds(t.waitedNs)} s)`,
+      ...fields("boost_failed", t),
+      errno: e instanceof SysError ? e.code : null,
+    });
     return "failed";
   }
 
@@ -290,7 +304,11 @@ export class Booster {
       const exact = attrEqual(expected, b.saved) ? "" : ` (kernel reports ${describeAttr(check)})`;
       const ranNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs : null;
       const ran = ranNs === null ? "" : `, ran ${(ranNs / 1e6).toFixed(3)} ms`;
-      this.log.info(`restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from ${this.policyName} after ${heldS} s (${why})${ran}${exact}`);
+      this.log.info({
+        message: `restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from ${this.policyName} after ${heldS} s (${why})${ran}${exact}`,
+        ...fields("restored", t, b.applied.policy, b.saved.policy),
+        ran_ns: ranNs,
+      });
       this.events?.restored(t);
       // A full boost that gave nothing: say so, and the likely reason, instead of claiming a rescue.
       if (ranNs === 0 && why === "boost ended" && this.params.method === "deadline") {

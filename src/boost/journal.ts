@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { readTaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import type { BoostMethod } from "./booster";
-import { describeAttr, isFairPolicy, SCHED_DEADLINE, SCHED_FIFO, type SchedAttr, type SchedOps } from "./sched_attr";
+import { describeAttr, isFairPolicy, policyName, SCHED_DEADLINE, SCHED_FIFO, type SchedAttr, type SchedOps } from "./sched_attr";
 
 export const DEFAULT_STATE_DIR = "/run/stalld";
 
@@ -166,7 +166,10 @@ export function recoverOrphans(journal: Journal, ops: SchedOps, log: Logger, sta
       }
       ops.set(rec.pid, rec.saved);
       restored++;
-      log.info(`restored pid ${rec.pid} (${rec.comm}) (cpu ${rec.cpu}) to ${describeAttr(rec.saved)} from ${describeAttr(now)}: boosted by ${by}`);
+      log.info({
+        message: `restored pid ${rec.pid} (${rec.comm}) (cpu ${rec.cpu}) to ${describeAttr(rec.saved)} from ${describeAttr(now)}: boosted by ${by}`,
+        event: "restored_after_crash", pid: rec.pid, comm: rec.comm, cpu: rec.cpu, policy_before: policyName(now.policy), policy_after: policyName(rec.saved.policy),
+      });
     } catch (e) {
       log.error(`restore_policy: failed to restore sched policy for pid ${rec.pid} left boosted by ${by}: ${(e as Error).message}`);
     } finally {

@@ -27,6 +27,7 @@ export const runArgs = {
   "ignore-processes": { type: "string", alias: ["I", "ignore_processes"], valueHint: "regexes", description: "comma-separated regexes of process names whose threads are never boosted" },
   affinity: { type: "string", alias: ["a"], valueHint: "list", description: "CPUs stalld itself runs on (default: the CPUs not monitored)" },
   backend: { type: "string", alias: ["b"], valueHint: "name", description: "how run queues are seen: task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts, in that order)" },
+  "log-format": { type: "string", valueHint: "text|json", description: "console log lines as text (default) or one JSON object per line" },
   "metrics-file": { type: "string", valueHint: "path", description: "write Prometheus metrics there after every pass (write + rename; for node_exporter's textfile collector)" },
   "metrics-listen": { type: "string", valueHint: "addr:port", description: "serve Prometheus metrics on http://ADDR:PORT/metrics (a bare PORT binds 127.0.0.1)" },
   "state-dir": { type: "string", valueHint: "dir", description: "where boosts in progress are recorded, so a restarted stalld undoes a dead one's (default /run/stalld)" },

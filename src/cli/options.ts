@@ -48,6 +48,7 @@ export interface RunConfig {
   ignoreProcesses: RegExp[];
   /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
   affinity: number[] | null;
+  logFormat: "text" | "json";
   metricsFile: string | null;
   metricsListen: { hostname: string; port: number; loopback: boolean } | null;
   /** --state-dir: boosts in progress and the RT throttling value to restore, for crash recovery. */
@@ -195,9 +196,16 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     btfPath,
     boostAll: Boolean(args["boost-all"]),
     stateDir: resolve(String(get("state-dir") ?? DEFAULT_STATE_DIR)),
+    logFormat: logFormat(get("log-format")),
     metricsFile: metricsFile(get("metrics-file")),
     metricsListen: metricsListen(get("metrics-listen")),
   };
+}
+
+function logFormat(raw: unknown): RunConfig["logFormat"] {
+  if (raw === undefined || raw === "text") return "text";
+  if (raw === "json") return "json";
+  throw new UsageError(`--log-format: "${raw}" is not a format (text or json)`);
 }
 
 function metricsFile(raw: unknown): string | null {

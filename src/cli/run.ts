@@ -19,7 +19,7 @@ import { readdirSync } from "node:fs";
 import { mlockallOnFault, raiseMemlockLimit, setAffinity } from "../ffi/libc";
 import { redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
-import { currentSinks, flushSuppressed, log, setSinks, setVerbosity } from "../log/logger";
+import { currentSinks, flushSuppressed, log, setLogContext, setSinks, setVerbosity } from "../log/logger";
 import { buildSinks } from "../log/sinks";
 import { notify } from "../systemd/notify";
 import { runArgs } from "./args";
@@ -150,6 +150,7 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     lockMemory();
     placeSelf(cfg, online);
     const backend = startBackend(cfg);
+    setLogContext({ backend: backend.name });
     try {
       dlServers = openDlServerSource(dlServerBpfObject(), cfg.cpus, log, cfg.btfPath ?? undefined);
       const metrics = cfg.metricsFile || cfg.metricsListen ? new Metrics(pkg.version, backend.name) : undefined;

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import type { Backend, Waiter } from "../backends/backend";
 import { type BoostJournal, Booster } from "../boost/booster";
 import type { Metrics } from "../metrics/metrics";
-import { describeAttr, describeKernelPrio } from "../boost/sched_attr";
+import { describeAttr, describeKernelPrio, policyName } from "../boost/sched_attr";
 import type { RunConfig } from "../cli/options";
 import { monotonicNs } from "../ffi/libc";
 import { formatCpuList } from "../kernel/cpus";
@@ -45,6 +45,11 @@ const NS_PER_MS = 1_000_000;
 
 /** /proc states of a task that can be on a run queue: not a zombie, dead, stopped or traced. */
 const RUNNABLE_STATES = new Set(["R", "S", "D", "I"]);
+
+/** The JSON fields of a task event (--log-format json). */
+function taskFields(event: string, w: Waiter, st: TaskStat) {
+  return { event, pid: w.pid, tgid: w.tgid, comm: st.comm, cpu: w.cpu, waited_ns: Math.round(w.waitedNs), policy_before: policyName(st.policy) };
+}
 
 function comm(pid: number): string {
   try {
@@ -256,7 +261,10 @@ export class Daemon {
       const st = this.confirm(w);
       if (!st || this.ignore.ignored(st, w.tgid)) continue;
       seen.set(w.pid, since);
-      this.log.info(`${st.comm}-${w.pid} might starve on CPU ${w.cpu} (waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`);
+      this.log.info({
+        message: `${st.comm}-${w.pid} might starve on CPU ${w.cpu} (waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`,
+        ...taskFields("might_starve", w, st),
+      });
     }
     this.warned = seen;
   }
@@ -283,15 +291,20 @@ export class Daemon {
         if (this.leftToDl.size >= 4096) this.leftToDl.clear();
         this.leftToDl.add(key);
         this.metrics?.leftToDl.add(1);
-        this.log.info(`${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds: left to the DL-server (${dl.why}; --boost-all boosts it)`);
+        this.log.info({
+          message: `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds: left to the DL-server (${dl.why}; --boost-all boosts it)`,
+          ...taskFields("left_to_dl_server", w, st),
+        });
       }
       return;
     }
-    this.log.info(
-      `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
+    this.log.info({
+      message:
+        `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
         `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +
         `behind ${comm(running.pid)}-${running.pid} ${describeKernelPrio(running.policy, running.prio)})`,
-    );
+      ...taskFields("starved", w, st),
+    });
     if (!this.booster) return;
     if (this.cfg.systemd && this.setup.throttling.read() !== -1) {
       this.log.warn(`not boosting pid ${w.pid} (${st.comm}): RT throttling was turned back on and --systemd leaves it to the unit`);

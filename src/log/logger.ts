@@ -18,12 +18,36 @@ const SEVERITY: Record<string, Severity> = {
 export const PRIORITY: Record<Severity, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const LOG_DAEMON = 3 << 3;
 
+/** Structured fields of an event (`log.info({ message, event: "boosted", pid, ... })`): JSON sinks write them. */
+export type Fields = Record<string, string | number | boolean | null>;
+
 export interface LogSink {
   readonly name: string;
   /** Bytes written so far (console sinks): a detaching parent copies exactly that much. */
   readonly written?: number;
-  write(severity: Severity, message: string, date: Date): void;
+  write(severity: Severity, message: string, date: Date, fields: Fields): void;
   close?(): void;
+}
+
+/** consola's own keys on a log object; the rest are the event's fields. */
+const CONSOLA_KEYS = new Set(["date", "args", "type", "level", "tag"]);
+
+function fieldsOf(obj: LogObject): Fields {
+  const out: Fields = {};
+  for (const [k, v] of Object.entries(obj)) if (!CONSOLA_KEYS.has(k) && v !== undefined) out[k] = v as Fields[string];
+  return out;
+}
+
+/** Fields every JSON line carries (the backend, once chosen). */
+const context: Fields = {};
+
+export function setLogContext(fields: Fields): void {
+  Object.assign(context, fields);
+}
+
+/** One JSON object per line: time, level, event ("log" for plain lines), message, the event's fields, the context. */
+export function jsonLine(sev: Severity, message: string, date: Date, fields: Fields): string {
+  return JSON.stringify({ time: date.toISOString(), level: sev, event: fields.event ?? "log", message, ...fields, ...context });
 }
 
 export function formatLine(obj: Pick<LogObject, "date" | "type" | "args">): string {
@@ -57,6 +81,20 @@ export function consoleSink(fd: number, journal: boolean): LogSink {
   };
 }
 
+/** stderr or stdout, JSON lines (--log-format json); under journald still `<N>`-prefixed so the priority is kept. */
+export function jsonConsoleSink(fd: number, journal: boolean): LogSink {
+  let written = 0;
+  return {
+    name: fd === 1 ? "stdout" : "stderr",
+    get written() {
+      return written;
+    },
+    write: (sev, msg, date, fields) => {
+      written += safeWrite(fd, `${journal ? `<${PRIORITY[sev]}>` : ""}${jsonLine(sev, msg, date, fields)}\n`);
+    },
+  };
+}
+
 /** The kernel log; one record per line, prefixed as the kernel expects. Opening it can fail: the caller reports. */
 export function kmsgSink(path = "/dev/kmsg"): LogSink {
   const fd = openSync(path, fsc.O_WRONLY | fsc.O_NONBLOCK);
@@ -86,7 +124,8 @@ const fanOut: ConsolaReporter = {
       if (!a.emit) return;
       if (a.suppressedBefore) msg += ` (${a.suppressedBefore} similar message(s) suppressed in the previous minute)`;
     }
-    for (const s of sinks) s.write(sev, msg, obj.date);
+    const fields = fieldsOf(obj);
+    for (const s of sinks) s.write(sev, msg, obj.date, fields);
   },
 };
 
@@ -110,6 +149,6 @@ export function currentSinks(): readonly LogSink[] {
 /** At exit: one line for whatever the rate limiter still holds back. */
 export function flushSuppressed(): void {
   for (const { sample, suppressed } of limiter.drain()) {
-    for (const s of sinks) s.write("info", `${suppressed} more message(s) like this were suppressed: ${sample}`, new Date());
+    for (const s of sinks) s.write("info", `${suppressed} more message(s) like this were suppressed: ${sample}`, new Date(), { event: "suppressed" });
   }
 }

@@ -2,19 +2,22 @@
 // otherwise, with journald priority prefixes when stderr is the journal),
 // the kernel log (-k) and syslog (-s).
 import { journalStream } from "../systemd/notify";
-import { consoleSink, kmsgSink, log, type LogSink, syslogSink } from "./logger";
+import { consoleSink, jsonConsoleSink, kmsgSink, log, type LogSink, syslogSink } from "./logger";
 
 export interface SinkChoice {
   verbose: boolean;
   logKmsg: boolean;
   logSyslog: boolean;
+  /** json: the console gets one JSON object per line; the kernel log and syslog stay text. */
+  logFormat?: "text" | "json";
 }
 
 export function buildSinks(cfg: SinkChoice, opts: { console: boolean }): LogSink[] {
   const sinks: LogSink[] = [];
   if (opts.console) {
     const fd = cfg.verbose ? 1 : 2;
-    sinks.push(consoleSink(fd, journalStream(process.env, fd)));
+    const journal = journalStream(process.env, fd);
+    sinks.push(cfg.logFormat === "json" ? jsonConsoleSink(fd, journal) : consoleSink(fd, journal));
   }
   if (cfg.logKmsg) {
     try {

@@ -20,7 +20,7 @@ describe("run options", () => {
       cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
       boostDurationS: 3, logOnly: false, verbose: false, logKmsg: false, logSyslog: false, foreground: false,
       pidfile: null, mode: "power", idleDetect: true, forceFifo: false, systemd: false, reservationPct: null,
-      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null, boostAll: false, stateDir: "/run/stalld", metricsFile: null, metricsListen: null,
+      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null, boostAll: false, stateDir: "/run/stalld", logFormat: "text", metricsFile: null, metricsListen: null,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });
@@ -57,6 +57,7 @@ describe("run options", () => {
     [["-r", "1000000", "-p", "200000000", "-d", "1", "-t", "1"], null],
     [["-p", "2000000000", "-d", "1"], /-p\/--boost-period \(2000000000 ns\) must not exceed -d\/--boost-duration \(1 s\)/],
     [["-d", "30", "-t", "20"], /-d\/--boost-duration \(30 s\) must not exceed -t\/--starving-threshold \(20 s\)/],
+    [["--log-format", "xml"], /--log-format: "xml" is not a format \(text or json\)/],
     [["--metrics-file", "/nonexistent/dir/stalld.prom"], /--metrics-file: \/nonexistent\/dir is not a directory/],
     [["--metrics-file", "/tmp"], /--metrics-file: \/tmp is a directory/],
     [["--metrics-listen", "localhost"], /--metrics-listen: "localhost" is not HOST:PORT/],
