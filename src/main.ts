@@ -7,10 +7,11 @@ import pkg from "../package.json" with { type: "json" };
 import run from "./cli/run";
 import throttle from "./cli/throttle";
 import doctor from "./cli/doctor";
+import top from "./cli/top";
 import { EXIT, Exit } from "./cli/exit";
 import { UsageError } from "./cli/options";
 
-const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle, doctor };
+const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle, doctor, top };
 
 const main: CommandDef = {
   meta: { name: "stalld", version: pkg.version, description: "Boost threads starving on a CPU run queue (eBPF, SCHED_DEADLINE)" },

@@ -1,0 +1,201 @@
+// `stalld top`: a live view for foreground debugging. It loads a backend
+// itself, observe-only (nothing is boosted, nothing on the system changes),
+// and refreshes about once a second: per CPU what runs and what waits, the
+// DL-server, boosts the running daemon has in progress, recent events.
+// On a terminal it redraws in place (q quits); otherwise it prints plain blocks.
+import { type ArgsDef, defineCommand } from "citty";
+import { createConsola } from "consola";
+import { readdirSync, readFileSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Backend, Snapshot } from "../backends/backend";
+import { dlServerBpfObject } from "../backends/bpf_object";
+import { DEFAULT_BACKENDS, makeBackend } from "../backends/factory";
+import { NoBackend, startFirstAvailable } from "../backends/select";
+import { DEFAULT_STATE_DIR } from "../boost/journal";
+import { describeAttr } from "../boost/sched_attr";
+import { onlineCpus, possibleCpus } from "../kernel/cpus";
+import { type DlServerView, dlServerEnabled } from "../kernel/dl_server";
+import { openDlServerSource } from "../kernel/dl_server_bpf";
+import type { Logger } from "../log/logger";
+import { type TopCpu, type TopModel, renderTop } from "../top/render";
+import { EXIT, Exit } from "./exit";
+import { BACKENDS, cpuListArg, rejectUnknown, UsageError } from "./options";
+
+const args = {
+  cpu: { type: "string", alias: "c", valueHint: "list", description: "CPUs to watch (default: all online)" },
+  backend: { type: "string", alias: "b", valueHint: "name", description: "task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts)" },
+  "starving-threshold": { type: "string", alias: "t", valueHint: "s", description: "mark waits from this many seconds as starving (default 20)" },
+  iterations: { type: "string", alias: "n", valueHint: "N", description: "stop after N refreshes" },
+  "state-dir": { type: "string", valueHint: "dir", description: "where the running daemon records its boosts (default /run/stalld)" },
+  btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends" },
+} as const satisfies ArgsDef;
+
+function positiveInt(flag: string, raw: unknown, max: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(String(raw)) || n < 1 || n > max) throw new UsageError(`${flag}: "${raw}" is not a whole number from 1 to ${max}`);
+  return n;
+}
+
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "?";
+  }
+}
+
+const clock = (d: Date) => d.toISOString().slice(11, 19);
+
+/** The running daemon's boosts, from its state directory. */
+function boostsInProgress(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /^boost-\d+-\d+\.json$/.test(n));
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    try {
+      const r = JSON.parse(readFileSync(join(dir, n), "utf8"));
+      const applied = { ...r.applied, runtimeNs: BigInt(r.applied.runtimeNs), periodNs: BigInt(r.applied.periodNs) };
+      return [`${r.comm}-${r.pid} on CPU ${r.cpu}: ${describeAttr(applied)} since ${clock(new Date(r.at))} (stalld pid ${r.owner.pid})`];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function dlText(view: DlServerView, cpu: number): string {
+  if (view.kind === "none") return "none";
+  const c = view.cpus.get(cpu);
+  if (view.kind === "unknown" || !c) return "?";
+  if (dlServerEnabled(view, cpu) === false) return "off (runtime 0)";
+  return `${c.runtimeNs / 1e6}/${c.periodNs / 1e6} ms${c.active === null ? "" : c.active ? " active" : " idle"}`;
+}
+
+/** Starving episodes, said once when they start and once when the task runs again. */
+class EventLog {
+  readonly lines: string[] = [];
+  private starving = new Map<number, { since: number; comm: string; cpu: number }>();
+
+  update(snap: Snapshot, thresholdNs: number, now: Date): void {
+    const nowNs = Number(snap.nowNs);
+    const seen = new Map<number, { since: number; comm: string; cpu: number }>();
+    for (const w of snap.waiters) {
+      if (w.waitedNs < thresholdNs) continue;
+      const since = nowNs - w.waitedNs;
+      const prev = this.starving.get(w.pid);
+      const cur = prev && Math.abs(prev.since - since) < 1e8 ? prev : { since, comm: commOf(w.pid), cpu: w.cpu };
+      if (cur !== prev) {
+        const r = snap.running[w.cpu];
+        this.push(`${clock(now)} ${cur.comm}-${w.pid} starving on CPU ${w.cpu}${r && r.pid ? ` behind ${commOf(r.pid)}-${r.pid}` : ""} (waited ${(w.waitedNs / 1e9).toFixed(1)} s)`);
+      }
+      seen.set(w.pid, cur);
+    }
+    for (const [pid, s] of this.starving) if (!seen.has(pid)) this.push(`${clock(now)} ${s.comm}-${pid} no longer starving on CPU ${s.cpu} (after ${((nowNs - s.since) / 1e9).toFixed(1)} s)`);
+    this.starving = seen;
+  }
+
+  private push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > 50) this.lines.shift();
+  }
+}
+
+export default defineCommand({
+  meta: { name: "top", description: "Live view of run queues on the monitored CPUs (observe-only; q quits)" },
+  args,
+  run: async ({ args: parsed }) => {
+    rejectUnknown(parsed, args);
+    const online = onlineCpus();
+    const cpus = parsed.cpu === undefined ? online : cpuListArg("-c/--cpu", parsed.cpu, online, possibleCpus().length);
+    const backendName = parsed.backend === undefined ? null : BACKENDS[String(parsed.backend)];
+    if (backendName === undefined) throw new UsageError(`-b/--backend: unknown backend "${parsed.backend}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
+    const thresholdS = parsed["starving-threshold"] === undefined ? 20 : positiveInt("-t/--starving-threshold", parsed["starving-threshold"], 3600);
+    const iterations = parsed.iterations === undefined ? Infinity : positiveInt("-n/--iterations", parsed.iterations, 1_000_000);
+    const stateDir = resolve(String(parsed["state-dir"] ?? DEFAULT_STATE_DIR));
+    const btfPath = parsed.btf === undefined ? null : resolve(String(parsed.btf));
+    if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld top must run as root (it loads a backend)");
+
+    const quiet = createConsola({ level: -999 }) as unknown as Logger;
+    let backend: Backend;
+    try {
+      // Every waiter is wanted here, not only those near a threshold.
+      backend = startFirstAvailable(backendName ? [backendName] : DEFAULT_BACKENDS, (n) => makeBackend(n, { cpus, thresholdS: 1, granularityS: 1, btfPath }, quiet), quiet);
+    } catch (e) {
+      if (e instanceof NoBackend) throw new Exit(EXIT.environment, `no backend can run: ${e.message}`);
+      throw e;
+    }
+    const dl = openDlServerSource(dlServerBpfObject(), cpus, quiet, btfPath ?? undefined);
+    let dlView = dl.read();
+    let dlAt = Date.now();
+    const events = new EventLog();
+    const tty = Boolean(process.stdout.isTTY);
+
+    let done = false;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      if (timer) clearInterval(timer);
+      backend.stop();
+      dl.close();
+      if (tty) {
+        writeSync(1, "\x1b[?25h\x1b[?1049l");
+        if (process.stdin.isTTY) process.stdin.setRawMode(false);
+        process.stdin.pause();
+      }
+    };
+    const exit = (code: number) => {
+      finish();
+      process.exit(code);
+    };
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => exit(EXIT.ok));
+    if (tty) {
+      writeSync(1, "\x1b[?1049h\x1b[?25l");
+      if (process.stdin.isTTY) {
+        process.stdin.setRawMode(true);
+        process.stdin.resume();
+        process.stdin.on("data", (d: Buffer) => {
+          const k = d.toString();
+          if (k === "q" || k === "Q" || k === "\x03") exit(EXIT.ok);
+        });
+      }
+    }
+
+    let count = 0;
+    const refresh = () => {
+      const now = new Date();
+      if (Date.now() - dlAt > 5000) {
+        dlView = dl.read();
+        dlAt = Date.now();
+      }
+      const snap = backend.snapshot();
+      events.update(snap, thresholdS * 1e9, now);
+      const model: TopModel = {
+        time: now,
+        backend: backend.name,
+        thresholdS,
+        events: events.lines,
+        boosts: boostsInProgress(stateDir),
+        cpus: cpus.map((cpu): TopCpu => {
+          const r = snap.running[cpu];
+          return {
+            cpu,
+            running: r ? { pid: r.pid, comm: r.pid ? commOf(r.pid) : "", policy: r.policy, prio: r.prio } : null,
+            waiters: snap.waiters.filter((w) => w.cpu === cpu).map((w) => ({ pid: w.pid, comm: commOf(w.pid), policy: w.policy, prio: w.prio, waitedNs: w.waitedNs })),
+            dlServer: dlText(dlView, cpu),
+          };
+        }),
+      };
+      const width = tty ? (process.stdout.columns ?? 100) : 200;
+      const lines = renderTop(model, width);
+      if (tty) writeSync(1, `\x1b[H${lines.join("\x1b[K\n")}\x1b[K\x1b[J`);
+      else writeSync(1, `${lines.join("\n")}\n\n`);
+      if (++count >= iterations) exit(EXIT.ok);
+    };
+    timer = setInterval(refresh, 1000);
+    refresh();
+    await new Promise(() => {});
+  },
+});
