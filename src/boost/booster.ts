@@ -25,6 +25,8 @@ export interface BoostParams {
 
 export interface BoostTarget {
   pid: number;
+  /** Its process (for the JSON log fields). */
+  tgid?: number;
   comm: string;
   cpu: number;
   waitedNs: number;
@@ -86,7 +88,7 @@ function errText(e: unknown): string {
 /** The JSON fields of a boost event (--log-format json). */
 function fields(event: string, t: BoostTarget, before?: number, after?: number) {
   return {
-    event, pid: t.pid, comm: t.comm, cpu: t.cpu, waited_ns: Math.round(t.waitedNs),
+    event, pid: t.pid, tgid: t.tgid ?? null, comm: t.comm, cpu: t.cpu, waited_ns: Math.round(t.waitedNs),
     policy_before: before === undefined ? null : policyName(before), policy_after: after === undefined ? null : policyName(after),
   };
 }

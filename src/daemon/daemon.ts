@@ -310,7 +310,7 @@ export class Daemon {
       this.log.warn(`not boosting pid ${w.pid} (${st.comm}): RT throttling was turned back on and --systemd leaves it to the unit`);
       return;
     }
-    const outcome = this.booster.boost({ pid: w.pid, comm: st.comm, cpu: w.cpu, waitedNs: w.waitedNs, starttime: st.starttime, customSlice: w.customSlice });
+    const outcome = this.booster.boost({ pid: w.pid, tgid: w.tgid, comm: st.comm, cpu: w.cpu, waitedNs: w.waitedNs, starttime: st.starttime, customSlice: w.customSlice });
     if (outcome === "gone") this.backend.forget(w.pid);
   }
 

@@ -22,7 +22,7 @@ describe("crash safety", () => {
       let hog: Load | undefined;
       let victim: Load | undefined;
       try {
-        d1 = startDaemon(["run", "-c", "1", "-t", "2", "-d", "30", "-g", "1", "--state-dir", dir]);
+        d1 = startDaemon(["run", "-c", "1", "-t", "3", "-d", "3", "-g", "1", "--state-dir", dir]);
         await d1.waitFor(/monitoring CPUs 1 with backend/, 10_000);
         hog = await startLoad("fifo", 10, 25);
         await Bun.sleep(100);
