@@ -2,7 +2,7 @@
 // Runs every figure as root, holding the RT lock for the whole run, and writes
 // BENCHMARKS.md. Comparisons alternate A B A B in the same run (noisy VMs).
 //   bun bench/run.ts [--quick]
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stalldBpfObject, taskScanBpfObject } from "../src/backends/bpf_object";
 import { QueueTrackBackend } from "../src/backends/queue_track";
@@ -10,6 +10,7 @@ import { SchedDebugBackend } from "../src/backends/sched_debug";
 import { TaskScanBackend } from "../src/backends/task_scan";
 import { parseRunConfig, type RunConfig } from "../src/cli/options";
 import { Daemon } from "../src/daemon/daemon";
+import { Metrics, writeMetricsFile } from "../src/metrics/metrics";
 import { closeFd } from "../src/ffi/libc";
 import * as bpf from "../src/ffi/libbpf";
 import { enableRunTimeStats, libbpfVersion } from "../src/ffi/libbpf";
@@ -324,6 +325,48 @@ async function fig5PassCost() {
   return { rows, worst };
 }
 
+/** A pass's CPU time without and with metrics (counting, rendering, the textfile written), alternated. */
+async function fig7MetricsCost() {
+  note("figure 7: cost of metrics in a pass");
+  const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true }, onlineCpus(), possibleCpus().length);
+  const file = join(ROOT, "build/bench-metrics.prom");
+  const per = { without: [] as number[], with: [] as number[] };
+  const backend = makeBackend("task_scan", cfg);
+  backend.start();
+  try {
+    for (let round = 0; round < 5; round++) {
+      for (const mode of ["without", "with"] as const) {
+        const metrics = mode === "with" ? new Metrics("bench", backend.name) : undefined;
+        const daemon = new Daemon(cfg, backend, silent, {
+          metrics,
+          afterPass: metrics ? () => writeMetricsFile(file, metrics.render()) : undefined,
+          dlServers: () => ({ kind: "none", source: "bench", cpus: new Map() }),
+        });
+        const passes = 200;
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < passes; i++) daemon.pass();
+        const c1 = process.cpuUsage(c0);
+        per[mode].push((c1.user + c1.system) / passes / 1000);
+      }
+    }
+  } finally {
+    backend.stop();
+    rmSync(file, { force: true });
+  }
+  const wo = summarize(per.without);
+  const w = summarize(per.with);
+  const ratio = summarize(per.with.map((x, i) => (100 * x) / per.without[i]!));
+  const cmd = "200 passes of the daemon's pass() in-process, task_scan, all CPUs, 5 rounds alternated; with = --metrics-file (counters, render, write + rename each pass)";
+  figures.push({
+    title: "7. Cost of metrics: one pass's CPU time (ms) without and with",
+    body: table(["pass", "min", "median", "max", "command"], [
+      ["without metrics", ...fmtSummary(wo, 3), cmd],
+      ["with --metrics-file", ...fmtSummary(w, 3), "same"],
+      ["with / without (%)", ...fmtSummary(ratio, 1), "per round"],
+    ]),
+  });
+}
+
 async function main() {
   requireRoot();
   pinSelfToCpu0();
@@ -354,6 +397,7 @@ async function main() {
       await fig1EventCost();
       await fig4Detection();
       const pass = await fig5PassCost();
+      await fig7MetricsCost();
       pass.rows.push(row("daemon CPU per idle hour (s)", Object.fromEntries(BACKENDS.map((b) => [b, idle[b].perHourS])), 2,
         `\`dist/stalld run -b <backend>\` idle for ${IDLE_S} s (from 2 s after start), schedstat of all its threads, x ${3600 / IDLE_S}; by thread: ` +
           BACKENDS.map((b) => `${b}: ${idle[b].byThread}`).join("; ")));

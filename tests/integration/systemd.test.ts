@@ -83,6 +83,8 @@ describe("systemd/stalld.service", () => {
     expect(unitValues(UNIT, "Type")).toEqual(["notify"]);
     expect(unitValues(UNIT, "EnvironmentFile")).toEqual(["-/etc/sysconfig/stalld"]);
     expect(unitValues(UNIT, "RuntimeDirectory")).toEqual(["stalld"]);
+    // /run/stalld is also the default --state-dir: kept across a crash-restart for the recovery.
+    expect(unitValues(UNIT, "RuntimeDirectoryPreserve")).toEqual(["restart"]);
     expect(unitValues(UNIT, "RestartPreventExitStatus")).toEqual(["1"]);
     expect(unitValues(UNIT, "ExecStart")[0]).toContain("--systemd --foreground $CLIST $AGGR $BP $BR $BD $THRESH $LOGGING $FG $PF $IT $IP $BE");
   });
