@@ -245,10 +245,11 @@ function openJournal(cfg: RunConfig): Journal | null {
 function becomeDaemon(cfg: RunConfig, ready: string): void {
   if (!cfg.logKmsg && !cfg.logSyslog) log.info("detached: logging to syslog from now on (-k for the kernel log, -f to stay in the foreground)");
   const written = currentSinks().reduce((n, s) => n + (s.written ?? 0), 0);
-  notify(`${ready}\n${STDERR_BYTES}=${written}`);
-  delete process.env.NOTIFY_SOCKET;
+  // Detached before READY: once the parent has returned, the daemon has no stdio left.
   setSinks(buildSinks({ ...cfg, logSyslog: cfg.logSyslog || !cfg.logKmsg }, { console: false }));
   redirectToDevNull([0, 1, 2]);
+  notify(`${ready}\n${STDERR_BYTES}=${written}`);
+  delete process.env.NOTIFY_SOCKET;
 }
 
 export default defineCommand({
