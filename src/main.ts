@@ -33,8 +33,9 @@ async function dispatch(argv: string[]): Promise<void> {
   const cmd = sub ? SUBCOMMANDS[sub]! : run;
   const rest = sub ? argv.slice(1) : argv;
   if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(await renderUsage(sub || argv.length ? cmd : main, main));
-    if (!sub && !argv.length) console.log(`\nWithout a command, stalld behaves as \`stalld run\`.`);
+    // The original's -h lists its flags: so does ours, then names the other commands.
+    console.log(await renderUsage(cmd, main));
+    if (!sub) console.log(`Without a command, stalld behaves as \`stalld run\`. Other commands: ${Object.keys(SUBCOMMANDS).filter((c) => c !== "run").map((c) => `stalld ${c}`).join(", ")} (each with --help).`);
     return;
   }
   await runCommand(cmd, { rawArgs: rest });
