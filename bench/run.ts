@@ -27,6 +27,8 @@ import {
 } from "./lib";
 
 const QUICK = process.argv.includes("--quick");
+/** `--figure 7`: only that figure (in-process, no RT load), patched into the existing BENCHMARKS.md. */
+const ONLY = process.argv.includes("--figure") ? process.argv[process.argv.indexOf("--figure") + 1] : null;
 const BACKENDS = ["queue_track", "task_scan", "sched_debug"] as const;
 type BackendName = (typeof BACKENDS)[number];
 const PIPE_LOOPS = 20_000;
@@ -367,7 +369,28 @@ async function fig7MetricsCost() {
   });
 }
 
+/** Replaces one figure's section in BENCHMARKS.md and says when it was re-run. */
+function patchReport(started: Date) {
+  const path = join(ROOT, "BENCHMARKS.md");
+  const f = figures[0]!;
+  const text = readFileSync(path, "utf8");
+  const start = text.indexOf(`## ${f.title.split(".")[0]}.`);
+  if (start < 0) throw new Error(`figure ${f.title} not in BENCHMARKS.md: run the whole bench`);
+  const next = text.indexOf("\n## ", start + 3);
+  const section = `## ${f.title}\n\nRe-run alone on ${started.toISOString()} (\`bash bench/run.sh --figure ${ONLY}\`).\n\n${f.body}\n`;
+  writeFileSync(path, text.slice(0, start) + section + (next < 0 ? "" : text.slice(next + 1)));
+  note(`patched figure ${ONLY} into BENCHMARKS.md`);
+}
+
 async function main() {
+  if (ONLY) {
+    if (ONLY !== "7") throw new Error("--figure: only 7 (in-process) can run alone");
+    requireRoot();
+    const started = new Date();
+    await fig7MetricsCost();
+    patchReport(started);
+    return;
+  }
   requireRoot();
   pinSelfToCpu0();
   const rtBefore = rtRuntime();

@@ -1,7 +1,7 @@
 // What stalld counts, rendered as Prometheus text exposition (version 0.0.4)
 // for node_exporter's textfile collector (--metrics-file) or a scrape of
 // /metrics on loopback (--metrics-listen).
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BoostEvents } from "../boost/booster";
 import { policyName } from "../boost/sched_attr";
@@ -94,13 +94,16 @@ export class Metrics {
   }
 }
 
-/** Write, sync, rename in the same directory: the textfile collector never reads half a file. */
+/**
+ * Write, then rename in the same directory: the textfile collector never reads
+ * half a file. No fsync: a reader needs atomicity, not durability, and an
+ * fsync per pass cost ~10 times the pass itself (BENCHMARKS.md, figure 7).
+ */
 export function writeMetricsFile(path: string, text: string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(tmp, "w", 0o644);
   try {
     writeSync(fd, text);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
