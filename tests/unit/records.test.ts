@@ -14,6 +14,7 @@ let fromC: Record<string, number> & { kinds?: number[]; has?: number[]; dl_flags
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), "stalld-records-"));
+  try {
   const src = join(dir, "layout.c");
   writeFileSync(src, `
 #include <stdio.h>
@@ -39,8 +40,7 @@ int main(void) {
   const exe = join(dir, "layout");
   const cc = Bun.spawnSync(["cc", "-I", join(ROOT, "bpf"), "-o", exe, src], { stderr: "pipe" });
   if (cc.exitCode !== 0) throw new Error(`cc failed: ${cc.stderr}`);
-  try {
-    fromC = JSON.parse(Bun.spawnSync([exe]).stdout.toString());
+  fromC = JSON.parse(Bun.spawnSync([exe]).stdout.toString());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
