@@ -4,7 +4,7 @@
 // by the first pass that saw it runnable with its current switch count (the
 // count changes whenever it leaves the CPU): a wait is a lower bound, short by
 // at most the time since the previous read.
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { monotonicNs } from "../ffi/libc";
 import { ensureMounted, unmount } from "../kernel/mounts";
 import { readTaskStat, readTgid } from "../kernel/proc";
@@ -61,6 +61,15 @@ interface Seen {
  */
 export function sameTask(procComm: string, tableComm: string): boolean {
   return procComm.startsWith(tableComm) || procComm.trimStart().startsWith(tableComm);
+}
+
+function accessError(path: string): string | null {
+  try {
+    statSync(path);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? "?";
+  }
 }
 
 function policyOfPrio(prio: number): number {
@@ -125,7 +134,12 @@ export class SchedDebugBackend implements Backend {
       if (this.mountedDebugfs) this.opts.log.info("mounted debugfs on /sys/kernel/debug to read sched/debug");
       path = found();
     }
-    if (!path) throw new Error(`no ${SCHED_DEBUG_PATHS.join(" or ")}: the kernel has no CONFIG_SCHED_DEBUG`);
+    if (!path) {
+      // Not there, or not ours to see: debugfs is root-only (0700).
+      const denied = SCHED_DEBUG_PATHS.map((p) => accessError(p)).find((c) => c === "EACCES" || c === "EPERM");
+      if (denied) throw new Error(`${SCHED_DEBUG_PATHS.join(" and ")} cannot be read (${denied}: stalld must run as root)`);
+      throw new Error(`no ${SCHED_DEBUG_PATHS.join(" or ")}: the kernel has no CONFIG_SCHED_DEBUG`);
+    }
     return path;
   }
 
