@@ -10,6 +10,8 @@ import doctor from "./cli/doctor";
 import top from "./cli/top";
 import { EXIT, Exit } from "./cli/exit";
 import { UsageError } from "./cli/options";
+import { BTF_ENUM_COMMAND } from "./boost/hrtick";
+import { kernelBtfEnumValue } from "./kernel/sched_features";
 
 const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle, doctor, top };
 
@@ -24,6 +26,11 @@ function fail(code: number, message: string): never {
 }
 
 async function dispatch(argv: string[]): Promise<void> {
+  // Internal: a kernel BTF enum value, looked up in a short-lived copy (see hrtick.ts).
+  if (argv[0] === BTF_ENUM_COMMAND && argv.length === 2) {
+    console.log(String(kernelBtfEnumValue(argv[1]!)));
+    return;
+  }
   // -V anywhere, as the original: a unit's ExecStart with -V must not start a daemon.
   if (argv.includes("--version") || argv.includes("-V")) {
     console.log(`stalld ${pkg.version}`);

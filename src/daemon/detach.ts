@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { EXIT, Exit } from "../cli/exit";
 import { DatagramReceiver } from "../ffi/unix_socket";
 import { notify } from "../systemd/notify";
+import { selfProgram } from "./self";
 
 export const DETACHED_ENV = "STALLD_DETACHED";
 /** Sent with READY=1 by the detached daemon: how many bytes of messages it wrote before. */
@@ -22,8 +23,7 @@ export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /** argv that runs this program again with the same arguments, compiled or not. */
 export function selfCommand(): string[] {
-  const compiled = Bun.main.startsWith("/$bunfs/");
-  return compiled ? [process.execPath, ...process.argv.slice(2)] : [process.execPath, Bun.main, ...process.argv.slice(2)];
+  return [...selfProgram(), ...process.argv.slice(2)];
 }
 
 /** null: not a READY message; otherwise the bytes of messages to copy before exiting. */

@@ -1,0 +1,4 @@
+// This program, to run again: the compiled binary alone, or bun and the entry script.
+export function selfProgram(): string[] {
+  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+}
