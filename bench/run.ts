@@ -1,52 +1,34 @@
 // Benchmarks: what stalld costs the CPUs it protects, and how fast it rescues.
 // Runs every figure as root, holding the RT lock for the whole run, and writes
 // BENCHMARKS.md. Comparisons alternate A B A B in the same run (noisy VMs).
-//   bun bench/run.ts [--quick]
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+// The report's helpers are in report.ts, the in-process pass figures in passes.ts.
+//   bun bench/run.ts [--quick | --figure 7]
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stalldBpfObject, taskScanBpfObject } from "../src/backends/bpf_object";
-import { QueueTrackBackend } from "../src/backends/queue_track";
-import { SchedDebugBackend } from "../src/backends/sched_debug";
-import { TaskScanBackend } from "../src/backends/task_scan";
-import { parseRunConfig, type RunConfig } from "../src/cli/options";
-import { Daemon } from "../src/daemon/daemon";
-import { Metrics, writeMetricsFile } from "../src/metrics/metrics";
 import { closeFd } from "../src/ffi/libc";
 import * as bpf from "../src/ffi/libbpf";
-import { enableRunTimeStats, libbpfVersion } from "../src/ffi/libbpf";
-import { onlineCpus, possibleCpus } from "../src/kernel/cpus";
-import { kernelRelease, pidMax } from "../src/kernel/proc";
-import { createConsola } from "consola";
+import { enableRunTimeStats } from "../src/ffi/libbpf";
 import {
   kill, lineTime, pinSelfToCpu0, requireRoot, ROOT, rtRuntime, STALLD, startDaemon, startLoad, VICTIM_CPU,
   withRtLock, type Daemon as DaemonProc, type Load,
 } from "../tests/helpers/rt";
 import {
-  CYCLICTEST_ARGS, cpuByThread, cpuDelta, cyclictest, fmt, fmtSummary, percentile, perfPipe, progStats, rssKb, summarize,
+  CYCLICTEST_ARGS, cpuByThread, cpuDelta, cyclictest, fmt, percentile, perfPipe, progStats, rssKb, summarize,
   table, type Summary,
 } from "./lib";
+import { fig5PassCost, fig7MetricsCost } from "./passes";
+import { BACKENDS, type BackendName, both, figures, HEADER, note, patchReport, row, same, targets, writeReport } from "./report";
 
 const QUICK = process.argv.includes("--quick");
 /** `--figure 7`: only that figure (in-process, no RT load), patched into the existing BENCHMARKS.md. */
 const ONLY = process.argv.includes("--figure") ? process.argv[process.argv.indexOf("--figure") + 1] : null;
-const BACKENDS = ["queue_track", "task_scan", "sched_debug"] as const;
-type BackendName = (typeof BACKENDS)[number];
 const PIPE_LOOPS = 20_000;
 const PAIRS = QUICK ? 2 : 4;
 const CT_SECONDS = QUICK ? 4 : 8;
 const EPISODES = QUICK ? 4 : 12;
 const IDLE_S = QUICK ? 15 : 60;
 const LONG_RUN_S = QUICK ? 90 : 600;
-const THREADS_BIN = join(ROOT, "build/threads");
-const silent = createConsola({ level: -999 });
 
-interface Figure {
-  title: string;
-  body: string;
-}
-const figures: Figure[] = [];
-const targets: string[][] = [];
-const note = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 /** Children alive right now: on SIGINT/SIGTERM the bench ends them (daemons first, so they restore). */
 const liveDaemons = new Set<DaemonProc>();
@@ -99,24 +81,6 @@ async function alternate<T>(rounds: number, run: () => Promise<T>): Promise<{ wi
   }
   return out;
 }
-
-/** One row: a label, min/median/max per backend (blank where a backend has none), the command. */
-function row(label: string, per: Partial<Record<BackendName, Summary | number | string>>, digits = 1, command = ""): string[] {
-  const cells = BACKENDS.flatMap((b) => {
-    const v = per[b];
-    if (v === undefined) return ["", "", ""];
-    if (typeof v === "string") return [v, "", ""];
-    if (typeof v === "number") return [fmt(v, digits), "", ""];
-    return fmtSummary(v, digits);
-  });
-  return [label, ...cells, command];
-}
-
-const HEADER = (what: string) => [what, ...BACKENDS.flatMap((b) => [`${b} min`, "median", "max"]), "command"];
-const both = (f: (b: BackendName) => Summary): Record<BackendName, Summary> =>
-  Object.fromEntries(BACKENDS.map((b) => [b, f(b)])) as Record<BackendName, Summary>;
-/** The same value in every backend's column (a measurement without the daemon). */
-const same = <T,>(v: T): Record<BackendName, T> => Object.fromEntries(BACKENDS.map((b) => [b, v])) as Record<BackendName, T>;
 
 async function fig2Throughput() {
   note("figure 2: perf bench sched pipe, without/with the daemon");
@@ -274,121 +238,13 @@ async function fig4Detection() {
   ]);
 }
 
-function makeBackend(b: BackendName, cfg: RunConfig) {
-  if (b === "sched_debug") return new SchedDebugBackend({ cpus: cfg.cpus, log: silent });
-  if (b === "task_scan") {
-    return new TaskScanBackend({ object: taskScanBpfObject(), cpus: cfg.cpus, reportNs: (cfg.thresholdS - cfg.granularityS) * 1e9, log: silent });
-  }
-  return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log: silent });
-}
-
-async function fig5PassCost() {
-  note("figure 5: CPU time of one detection pass");
-  const rows: string[][] = [];
-  const worst = same(0);
-  const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true }, onlineCpus(), possibleCpus().length);
-  for (const n of [100, 1000, 10_000]) {
-    const threads = Bun.spawn([THREADS_BIN, String(n), "120"], { stdout: "pipe" });
-    // Wait for "ready": every thread exists (stdout stays open until it exits).
-    const reader = threads.stdout.getReader();
-    let ready = "";
-    while (!ready.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`build/threads ${n} exited early`);
-      ready += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    const per = Object.fromEntries(BACKENDS.map((b) => [b, [] as number[]])) as Record<BackendName, number[]>;
-    try {
-      for (const b of BACKENDS) {
-        const backend = makeBackend(b, cfg);
-        try {
-          backend.start();
-          const daemon = new Daemon(cfg, backend, silent);
-          const passes = 200;
-          for (let run = 0; run < 3; run++) {
-            const c0 = process.cpuUsage();
-            for (let i = 0; i < passes; i++) daemon.pass();
-            const c1 = process.cpuUsage(c0);
-            per[b].push((c1.user + c1.system) / passes / 1000);
-          }
-        } finally {
-          backend.stop();
-        }
-      }
-    } finally {
-      threads.kill("SIGKILL");
-      await threads.exited;
-    }
-    const s = both((b) => summarize(per[b]));
-    for (const b of BACKENDS) worst[b] = Math.max(worst[b], s[b].median);
-    rows.push(row(`${n} threads alive`, s, 3, `\`build/threads ${n} 120\`; 200 passes of the daemon's pass() in-process (all CPUs monitored), process.cpuUsage`));
-  }
-  return { rows, worst };
-}
-
-/** A pass's CPU time without and with metrics (counting, rendering, the textfile written), alternated. */
-async function fig7MetricsCost() {
-  note("figure 7: cost of metrics in a pass");
-  const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true }, onlineCpus(), possibleCpus().length);
-  const file = join(ROOT, "build/bench-metrics.prom");
-  const per = { without: [] as number[], with: [] as number[] };
-  const backend = makeBackend("task_scan", cfg);
-  backend.start();
-  try {
-    for (let round = 0; round < 5; round++) {
-      for (const mode of ["without", "with"] as const) {
-        const metrics = mode === "with" ? new Metrics("bench", backend.name) : undefined;
-        const daemon = new Daemon(cfg, backend, silent, {
-          metrics,
-          afterPass: metrics ? () => writeMetricsFile(file, metrics.render()) : undefined,
-          dlServers: () => ({ kind: "none", source: "bench", cpus: new Map() }),
-        });
-        const passes = 200;
-        const c0 = process.cpuUsage();
-        for (let i = 0; i < passes; i++) daemon.pass();
-        const c1 = process.cpuUsage(c0);
-        per[mode].push((c1.user + c1.system) / passes / 1000);
-      }
-    }
-  } finally {
-    backend.stop();
-    rmSync(file, { force: true });
-  }
-  const wo = summarize(per.without);
-  const w = summarize(per.with);
-  const ratio = summarize(per.with.map((x, i) => (100 * x) / per.without[i]!));
-  const cmd = "200 passes of the daemon's pass() in-process, task_scan, all CPUs, 5 rounds alternated; with = --metrics-file (counters, render, write + rename each pass)";
-  figures.push({
-    title: "7. Cost of metrics: one pass's CPU time (ms) without and with",
-    body: table(["pass", "min", "median", "max", "command"], [
-      ["without metrics", ...fmtSummary(wo, 3), cmd],
-      ["with --metrics-file", ...fmtSummary(w, 3), "same"],
-      ["with / without (%)", ...fmtSummary(ratio, 1), "per round"],
-    ]),
-  });
-}
-
-/** Replaces one figure's section in BENCHMARKS.md and says when it was re-run. */
-function patchReport(started: Date) {
-  const path = join(ROOT, "BENCHMARKS.md");
-  const f = figures[0]!;
-  const text = readFileSync(path, "utf8");
-  const start = text.indexOf(`## ${f.title.split(".")[0]}.`);
-  if (start < 0) throw new Error(`figure ${f.title} not in BENCHMARKS.md: run the whole bench`);
-  const next = text.indexOf("\n## ", start + 3);
-  const section = `## ${f.title}\n\nRe-run alone on ${started.toISOString()} (\`bash bench/run.sh --figure ${ONLY}\`).\n\n${f.body}\n`;
-  writeFileSync(path, text.slice(0, start) + section + (next < 0 ? "" : text.slice(next + 1)));
-  note(`patched figure ${ONLY} into BENCHMARKS.md`);
-}
-
 async function main() {
   if (ONLY) {
     if (ONLY !== "7") throw new Error("--figure: only 7 (in-process) can run alone");
     requireRoot();
     const started = new Date();
     await fig7MetricsCost();
-    patchReport(started);
+    patchReport(started, ONLY);
     return;
   }
   requireRoot();
@@ -466,27 +322,7 @@ async function main() {
       note(`sched_rt_runtime_us put back to ${rtBefore}`);
     }
   }
-  writeReport(started);
-}
-
-function writeReport(started: Date) {
-  const order = (f: Figure) => Number(f.title.split(".")[0]);
-  const lines = [
-    "# Benchmarks",
-    "",
-    `Generated by \`bash bench/run.sh${QUICK ? " --quick" : ""}\` on ${started.toISOString()}: kernel ${kernelRelease()}, ` +
-      `${onlineCpus().length} CPUs, libbpf ${libbpfVersion()}, Bun ${Bun.version}. Backends measured: ${BACKENDS.join(", ")}.`,
-    "Each comparison alternates without/with the daemon in the same run; ratios are per pair. These VMs are noisy:",
-    "compare rows of one run, not numbers across runs.",
-    "",
-    "## Targets",
-    "",
-    table(["target", "measured", "status"], targets.sort()),
-    "",
-    ...figures.sort((a, b) => order(a) - order(b)).flatMap((f) => [`## ${f.title}`, "", f.body, ""]),
-  ];
-  writeFileSync(join(ROOT, "BENCHMARKS.md"), lines.join("\n"));
-  note("wrote BENCHMARKS.md");
+  writeReport(started, QUICK);
 }
 
 await main();
