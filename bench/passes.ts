@@ -16,6 +16,15 @@ import { fmtSummary, summarize, table } from "./lib";
 import { BACKENDS, type BackendName, both, figures, note, row, same, silent } from "./report";
 
 const THREADS_BIN = join(ROOT, "build/threads");
+const PASSES = 200;
+
+/** CPU time (ms) of one of PASSES consecutive passes. */
+function msPerPass(daemon: Daemon): number {
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < PASSES; i++) daemon.pass();
+  const c1 = process.cpuUsage(c0);
+  return (c1.user + c1.system) / PASSES / 1000;
+}
 
 function makeBackend(b: BackendName, cfg: RunConfig) {
   if (b === "sched_debug") return new SchedDebugBackend({ cpus: cfg.cpus, log: silent });
@@ -48,13 +57,7 @@ export async function fig5PassCost() {
         try {
           backend.start();
           const daemon = new Daemon(cfg, backend, silent);
-          const passes = 200;
-          for (let run = 0; run < 3; run++) {
-            const c0 = process.cpuUsage();
-            for (let i = 0; i < passes; i++) daemon.pass();
-            const c1 = process.cpuUsage(c0);
-            per[b].push((c1.user + c1.system) / passes / 1000);
-          }
+          for (let run = 0; run < 3; run++) per[b].push(msPerPass(daemon));
         } finally {
           backend.stop();
         }
@@ -87,11 +90,7 @@ export async function fig7MetricsCost() {
           afterPass: metrics ? () => writeMetricsFile(file, metrics.render()) : undefined,
           dlServers: () => ({ kind: "none", source: "bench", cpus: new Map() }),
         });
-        const passes = 200;
-        const c0 = process.cpuUsage();
-        for (let i = 0; i < passes; i++) daemon.pass();
-        const c1 = process.cpuUsage(c0);
-        per[mode].push((c1.user + c1.system) / passes / 1000);
+        per[mode].push(msPerPass(daemon));
       }
     }
   } finally {

@@ -76,16 +76,18 @@ interface Range {
   unit: string;
 }
 
-const RANGES = {
+export const RANGES = {
   threshold: { flag: "-t/--starving-threshold", min: 1, max: 3600, unit: "s" },
   granularity: { flag: "-g/--granularity", min: 1, max: 600, unit: "s" },
   duration: { flag: "-d/--boost-duration", min: 1, max: 60, unit: "s" },
   period: { flag: "-p/--boost-period", min: 200_000_000, max: 4_000_000_000, unit: "ns" },
   runtime: { flag: "-r/--boost-runtime", min: 8_000, max: 1_000_000, unit: "ns" },
   reservation: { flag: "-R/--reservation", min: 10, max: 90, unit: "%" },
+  iterations: { flag: "-n/--iterations", min: 1, max: 1_000_000, unit: "refreshes" },
 } satisfies Record<string, Range>;
 
-function integer(raw: unknown, r: Range, fallback: number): number {
+/** A whole number in its flag's range; `fallback` when absent. */
+export function integer(raw: unknown, r: Range, fallback: number): number {
   if (raw === undefined) return fallback;
   const s = String(raw).trim();
   if (!/^\d+$/.test(s)) throw new UsageError(`${r.flag}: "${raw}" is not a whole number of ${r.unit} (allowed ${r.min}-${r.max} ${r.unit})`);
@@ -139,8 +141,7 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
     throw new UsageError(`-d/--boost-duration (${boostDurationS} s) must not exceed -t/--starving-threshold (${thresholdS} s)`);
 
   const rawBackend = get("backend");
-  const backend = rawBackend === undefined ? null : BACKENDS[String(rawBackend)];
-  if (backend === undefined) throw new UsageError(`-b/--backend: unknown backend "${rawBackend}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
+  const backend = backendArg(rawBackend);
 
   const rawCpus = get("cpu");
   const cpus = rawCpus === undefined ? [...onlineCpus] : cpuListArg("-c/--cpu", rawCpus, onlineCpus, nrCpus);
@@ -231,6 +232,14 @@ function metricsListen(raw: unknown): RunConfig["metricsListen"] {
   } catch (e) {
     throw new UsageError(`--metrics-listen: ${(e as Error).message}`);
   }
+}
+
+/** -b's name or letter; null when absent. */
+export function backendArg(raw: unknown): BackendName | null {
+  if (raw === undefined) return null;
+  const backend = BACKENDS[String(raw)];
+  if (!backend) throw new UsageError(`-b/--backend: unknown backend "${raw}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
+  return backend;
 }
 
 export function cpuListArg(flag: string, raw: unknown, onlineCpus: readonly number[], nrCpus: number): number[] {

@@ -14,12 +14,13 @@ import { NoBackend, startFirstAvailable } from "../backends/select";
 import { DEFAULT_STATE_DIR } from "../boost/journal";
 import { describeAttr } from "../boost/sched_attr";
 import { onlineCpus, possibleCpus } from "../kernel/cpus";
-import { type DlServerView, dlServerEnabled } from "../kernel/dl_server";
+import { readComm } from "../kernel/proc";
+import { describeDlServer } from "../kernel/dl_server";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
 import type { Logger } from "../log/logger";
 import { type TopCpu, type TopModel, renderTop } from "../top/render";
 import { EXIT, Exit } from "./exit";
-import { BACKENDS, cpuListArg, rejectUnknown, UsageError } from "./options";
+import { backendArg, cpuListArg, DEFAULTS, integer, RANGES, rejectUnknown } from "./options";
 
 const args = {
   cpu: { type: "string", alias: "c", valueHint: "list", description: "CPUs to watch (default: all online)" },
@@ -30,19 +31,7 @@ const args = {
   btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends" },
 } as const satisfies ArgsDef;
 
-function positiveInt(flag: string, raw: unknown, max: number): number {
-  const n = Number(raw);
-  if (!/^\d+$/.test(String(raw)) || n < 1 || n > max) throw new UsageError(`${flag}: "${raw}" is not a whole number from 1 to ${max}`);
-  return n;
-}
-
-function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "?";
-  }
-}
+const commOf = (pid: number) => readComm(pid) ?? "?";
 
 const clock = (d: Date) => d.toISOString().slice(11, 19);
 
@@ -63,14 +52,6 @@ function boostsInProgress(dir: string): string[] {
       return [];
     }
   });
-}
-
-function dlText(view: DlServerView, cpu: number): string {
-  if (view.kind === "none") return "none";
-  const c = view.cpus.get(cpu);
-  if (view.kind === "unknown" || !c) return "?";
-  if (dlServerEnabled(view, cpu) === false) return "off (runtime 0)";
-  return `${c.runtimeNs / 1e6}/${c.periodNs / 1e6} ms${c.active === null ? "" : c.active ? " active" : " idle"}`;
 }
 
 /** Starving episodes, said once when they start and once when the task runs again. */
@@ -109,10 +90,9 @@ export default defineCommand({
     rejectUnknown(parsed, args);
     const online = onlineCpus();
     const cpus = parsed.cpu === undefined ? online : cpuListArg("-c/--cpu", parsed.cpu, online, possibleCpus().length);
-    const backendName = parsed.backend === undefined ? null : BACKENDS[String(parsed.backend)];
-    if (backendName === undefined) throw new UsageError(`-b/--backend: unknown backend "${parsed.backend}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
-    const thresholdS = parsed["starving-threshold"] === undefined ? 20 : positiveInt("-t/--starving-threshold", parsed["starving-threshold"], 3600);
-    const iterations = parsed.iterations === undefined ? Infinity : positiveInt("-n/--iterations", parsed.iterations, 1_000_000);
+    const backendName = backendArg(parsed.backend);
+    const thresholdS = integer(parsed["starving-threshold"], RANGES.threshold, DEFAULTS.thresholdS);
+    const iterations = integer(parsed.iterations, RANGES.iterations, Infinity);
     const stateDir = resolve(String(parsed["state-dir"] ?? DEFAULT_STATE_DIR));
     const btfPath = parsed.btf === undefined ? null : resolve(String(parsed.btf));
     if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld top must run as root (it loads a backend)");
@@ -184,7 +164,7 @@ export default defineCommand({
             cpu,
             running: r ? { pid: r.pid, comm: r.pid ? commOf(r.pid) : "", policy: r.policy, prio: r.prio } : null,
             waiters: snap.waiters.filter((w) => w.cpu === cpu).map((w) => ({ pid: w.pid, comm: commOf(w.pid), policy: w.policy, prio: w.prio, waitedNs: w.waitedNs })),
-            dlServer: dlText(dlView, cpu),
+            dlServer: describeDlServer(dlView, cpu),
           };
         }),
       };

@@ -1,7 +1,6 @@
 // The daemon: one pass per wake-up (snapshot, decide from scratch, confirm
 // from /proc, boost), a timer for the next pass, and a synchronous stop that
 // undoes everything it changed.
-import { readFileSync } from "node:fs";
 import type { Backend, Waiter } from "../backends/backend";
 import { type BoostJournal, Booster } from "../boost/booster";
 import type { Metrics } from "../metrics/metrics";
@@ -12,10 +11,9 @@ import { formatCpuList } from "../kernel/cpus";
 import { readIdleTicks } from "../kernel/cpu_idle";
 import { onlineCpus } from "../kernel/cpus";
 import { readCpuSomeTotalUs } from "../kernel/psi";
-import { describeDlServers, type DlServerView, dlServerPresent, readDlServerDebugfs, readDlServers } from "../kernel/dl_server";
-import { kernelRelease } from "../kernel/proc";
+import { describeDlServers, type DlServerView, readDlServers, systemDlSources } from "../kernel/dl_server";
 import { dlServerDecision, DlServerWatch } from "./dl_policy";
-import { readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
+import { readComm, readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import { detect, type DetectConfig, type Starving } from "./detect";
 import { QuietGate } from "./quiet_gate";
@@ -51,13 +49,6 @@ function taskFields(event: string, w: Waiter, st: TaskStat) {
   return { event, pid: w.pid, tgid: w.tgid, comm: st.comm, cpu: w.cpu, waited_ns: Math.round(w.waitedNs), policy_before: policyName(st.policy) };
 }
 
-function comm(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "?";
-  }
-}
 
 export class Daemon {
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -108,7 +99,7 @@ export class Daemon {
     this.metrics = deps.metrics ?? null;
     this.afterPass = deps.afterPass ?? (() => {});
     this.dlWatch = new DlServerWatch(
-      deps.dlServers ?? (() => readDlServers({ debugfs: () => readDlServerDebugfs(cfg.cpus), present: () => dlServerPresent(), release: kernelRelease() })),
+      deps.dlServers ?? (() => readDlServers(systemDlSources(cfg.cpus))),
     );
   }
 
@@ -302,7 +293,7 @@ export class Daemon {
       message:
         `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
         `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +
-        `behind ${comm(running.pid)}-${running.pid} ${describeKernelPrio(running.policy, running.prio)})`,
+        `behind ${readComm(running.pid) ?? "?"}-${running.pid} ${describeKernelPrio(running.policy, running.prio)})`,
       ...taskFields("starved", w, st),
     });
     if (!this.booster) return;

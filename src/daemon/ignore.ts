@@ -1,19 +1,10 @@
 // -i / -I: tasks never boosted, by thread name or by the name of their
 // process (the thread group leader's comm). Each task is logged once, with the
 // original's phrase, not every pass it keeps starving.
-import { readFileSync } from "node:fs";
-import type { TaskStat } from "../kernel/proc";
+import { readComm, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 
 const MAX_REMEMBERED = 4096;
-
-function processName(tgid: number): string | null {
-  try {
-    return readFileSync(`/proc/${tgid}/comm`, "utf8").trim();
-  } catch {
-    return null;
-  }
-}
 
 export class IgnoreList {
   private readonly logged = new Set<string>();
@@ -22,7 +13,7 @@ export class IgnoreList {
     private readonly threads: readonly RegExp[],
     private readonly processes: readonly RegExp[],
     private readonly log: Logger,
-    private readonly nameOfProcess: (tgid: number) => string | null = processName,
+    private readonly nameOfProcess: (tgid: number) => string | null = readComm,
   ) {}
 
   ignored(st: Pick<TaskStat, "pid" | "comm" | "starttime">, tgid: number): boolean {

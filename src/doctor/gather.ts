@@ -39,11 +39,14 @@ function readOr(path: string, fallback = ""): string {
 
 /** A backend started and stopped: null when it worked, else its one-line reason. */
 function tryBackend(name: BackendName, monitored: number[], btfPath: string | undefined, log: Logger): string | null {
+  const b = makeBackend(name, { cpus: monitored, thresholdS: 20, granularityS: 5, btfPath: btfPath ?? null }, log);
   try {
-    const b = makeBackend(name, { cpus: monitored, thresholdS: 20, granularityS: 5, btfPath: btfPath ?? null }, log);
     b.start();
-    b.snapshot();
-    b.stop();
+    try {
+      b.snapshot();
+    } finally {
+      b.stop();
+    }
     return null;
   } catch (e) {
     return e instanceof BackendUnavailable ? e.reason : (e as Error).message;

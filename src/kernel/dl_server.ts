@@ -5,6 +5,7 @@
 // BPF (dl_server_bpf.ts): lockdown makes those debugfs files unreadable.
 import { existsSync, readFileSync } from "node:fs";
 import { PSEUDO_FS } from "./mounts";
+import { kernelRelease } from "./proc";
 
 export const FAIR_SERVER_DIR = `${PSEUDO_FS.debugfs}/sched/fair_server`;
 
@@ -54,18 +55,20 @@ export function readDlServerDebugfs(cpus: readonly number[], dir = FAIR_SERVER_D
 
 const ms = (ns: number) => `${+(ns / 1e6).toFixed(3)}`;
 
+/** One CPU's server: "50/1000 ms active", "off (runtime 0)", "none", "?". */
+export function describeDlServer(view: DlServerView, cpu: number): string {
+  if (view.kind === "none") return "none";
+  const c = view.cpus.get(cpu);
+  if (view.kind === "unknown" || !c) return "?";
+  if (c.runtimeNs === 0) return "off (runtime 0)";
+  return `${ms(c.runtimeNs)}/${ms(c.periodNs)} ms${c.active === null ? "" : c.active ? " active" : " idle"}`;
+}
+
 /** "CPU 0 50/1000 ms active, CPU 1 off (runtime 0)". */
 export function describeDlServers(view: DlServerView, cpus: readonly number[]): string {
   if (view.kind === "none") return "none in this kernel";
   if (view.kind === "unknown") return `unknown (${view.source})`;
-  return cpus
-    .map((cpu) => {
-      const c = view.cpus.get(cpu);
-      if (!c) return `CPU ${cpu} ?`;
-      if (c.runtimeNs === 0) return `CPU ${cpu} off (runtime 0)`;
-      return `CPU ${cpu} ${ms(c.runtimeNs)}/${ms(c.periodNs)} ms${c.active === null ? "" : c.active ? " active" : " idle"}`;
-    })
-    .join(", ");
+  return cpus.map((cpu) => `CPU ${cpu} ${describeDlServer(view, cpu)}`).join(", ");
 }
 
 export interface DlServerSources {
@@ -75,6 +78,11 @@ export interface DlServerSources {
   present?: () => boolean;
   /** Kernel release, for "none" when nothing else can say. */
   release?: string;
+}
+
+/** This system's debugfs files, directory and kernel release, for readDlServers (BPF is added by dl_server_bpf.ts). */
+export function systemDlSources(cpus: readonly number[]): DlServerSources {
+  return { debugfs: () => readDlServerDebugfs(cpus), present: () => dlServerPresent(), release: kernelRelease() };
 }
 
 /** Before 6.12 there is no DL-server. */

@@ -5,8 +5,7 @@ import { LibbpfLog, runIterator } from "../backends/bpf_common";
 import { decodeDl, DL_FLAG, DL_LAYOUT } from "../backends/records";
 import * as bpf from "../ffi/libbpf";
 import type { Logger } from "../log/logger";
-import { type DlServerCpu, type DlServerView, dlServerPresent, readDlServerDebugfs, readDlServers } from "./dl_server";
-import { kernelRelease } from "./proc";
+import { type DlServerCpu, type DlServerView, readDlServers, systemDlSources } from "./dl_server";
 
 const PROGRAM = "stalld_dl_server";
 
@@ -75,9 +74,7 @@ export function openDlServerSource(object: Uint8Array, cpus: readonly number[], 
           if (!reader) throw new Error(bpfError);
           return reader.read();
         },
-        debugfs: () => readDlServerDebugfs(cpus),
-        present: () => dlServerPresent(),
-        release: kernelRelease(),
+        ...systemDlSources(cpus),
       }),
     close: () => reader?.close(),
   };

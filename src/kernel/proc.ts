@@ -77,6 +77,15 @@ export function kernelRelease(): string {
   return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
 }
 
+/** A task's name from /proc/<pid>/comm (a kworker's carries its workqueue); null when it is gone. */
+export function readComm(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
 /** The thread group (process) id of a thread, from /proc/<pid>/status; null when gone. */
 export function readTgid(pid: number): number | null {
   try {

@@ -67,30 +67,21 @@ function safeWrite(fd: number, text: string): number {
   }
 }
 
-/** stderr or stdout. Under journald, `<N>` prefixes carry the priority and journald adds the time. */
-export function consoleSink(fd: number, journal: boolean): LogSink {
+/**
+ * stderr or stdout, as text or one JSON object per line (--log-format json).
+ * Under journald a `<N>` prefix carries the priority and journald adds the time.
+ */
+export function consoleSink(fd: number, journal: boolean, format: "text" | "json" = "text"): LogSink {
   let written = 0;
-  return {
-    name: fd === 1 ? "stdout" : "stderr",
-    get written() {
-      return written;
-    },
-    write: (sev, msg, date) => {
-      written += safeWrite(fd, journal ? `<${PRIORITY[sev]}>${msg}\n` : `${date.toISOString()} ${sev}: ${msg}\n`);
-    },
-  };
-}
-
-/** stderr or stdout, JSON lines (--log-format json); under journald still `<N>`-prefixed so the priority is kept. */
-export function jsonConsoleSink(fd: number, journal: boolean): LogSink {
-  let written = 0;
+  const body = (sev: Severity, msg: string, date: Date, fields: Fields) =>
+    format === "json" ? jsonLine(sev, msg, date, fields) : journal ? msg : `${date.toISOString()} ${sev}: ${msg}`;
   return {
     name: fd === 1 ? "stdout" : "stderr",
     get written() {
       return written;
     },
     write: (sev, msg, date, fields) => {
-      written += safeWrite(fd, `${journal ? `<${PRIORITY[sev]}>` : ""}${jsonLine(sev, msg, date, fields)}\n`);
+      written += safeWrite(fd, `${journal ? `<${PRIORITY[sev]}>` : ""}${body(sev, msg, date, fields)}\n`);
     },
   };
 }

@@ -2,7 +2,7 @@
 // otherwise, with journald priority prefixes when stderr is the journal),
 // the kernel log (-k) and syslog (-s).
 import { journalStream } from "../systemd/notify";
-import { consoleSink, jsonConsoleSink, kmsgSink, log, type LogSink, syslogSink } from "./logger";
+import { consoleSink, kmsgSink, log, type LogSink, syslogSink } from "./logger";
 
 export interface SinkChoice {
   verbose: boolean;
@@ -17,7 +17,7 @@ export function buildSinks(cfg: SinkChoice, opts: { console: boolean }): LogSink
   if (opts.console) {
     const fd = cfg.verbose ? 1 : 2;
     const journal = journalStream(process.env, fd);
-    sinks.push(cfg.logFormat === "json" ? jsonConsoleSink(fd, journal) : consoleSink(fd, journal));
+    sinks.push(consoleSink(fd, journal, cfg.logFormat));
   }
   if (cfg.logKmsg) {
     try {

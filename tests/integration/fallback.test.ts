@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelSchedOps, SCHED_FIFO } from "../../src/boost/sched_attr";
 import { guardRtFile } from "../helpers/guard";
-import { cpuTimeNs, errors, policyOf, rtRuntime, STALLD, starvationScenario } from "../helpers/rt";
+import { cpuTimeNs, errors, policyOf, rtRuntime, STALLD, startDaemon, starvationScenario } from "../helpers/rt";
 
 guardRtFile();
 const dir = mkdtempSync(join(tmpdir(), "stalld-btf-"));
@@ -46,18 +46,10 @@ describe("backend fallback", () => {
   });
 
   test("--btf with the running kernel's own BTF works like no --btf", async () => {
-    const p = Bun.spawn(["taskset", "-c", "0", STALLD, "run", "-f", "-l", "-c", "1", "--btf", "/sys/kernel/btf/vmlinux"], { stdout: "pipe", stderr: "pipe" });
-    const reader = p.stderr.getReader();
-    let text = "";
-    const until = Date.now() + 10_000;
-    while (!text.includes("monitoring CPUs") && Date.now() < until) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    p.kill("SIGTERM");
-    expect(await p.exited).toBe(0);
-    expect(text).toContain("monitoring CPUs 1 with backend task_scan");
+    const d = startDaemon(["run", "-l", "-c", "1", "--btf", "/sys/kernel/btf/vmlinux"]);
+    await d.waitFor(/monitoring CPUs 1 with backend task_scan/, 10_000);
+    expect(await d.stop()).toBe(0);
+    const text = d.lines.join("\n");
     expect(text).not.toContain("unavailable");
   });
 });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { currentSinks, jsonConsoleSink, log, setLogContext, setSinks } from "../../src/log/logger";
+import { consoleSink, currentSinks, log, setLogContext, setSinks } from "../../src/log/logger";
 
 const saved = currentSinks().slice();
 const dir = mkdtempSync(join(tmpdir(), "stalld-json-"));
@@ -15,7 +15,7 @@ describe("JSON log lines", () => {
     const path = join(dir, "out");
     const fd = openSync(path, "w");
     try {
-      setSinks([jsonConsoleSink(fd, false)]);
+      setSinks([consoleSink(fd, false, "json")]);
       setLogContext({ backend: "task_scan" });
       log.info({ message: "boosted pid 7 (v) (cpu 1) using SCHED_DEADLINE: ...", event: "boosted", pid: 7, tgid: 7, comm: "v", cpu: 1, waited_ns: 3_000_000_000, policy_before: "SCHED_FIFO", policy_after: "SCHED_DEADLINE" });
       log.warn("a plain line\nwith a newline");
@@ -38,7 +38,7 @@ describe("JSON log lines", () => {
     const path = join(mkdtempSync(join(tmpdir(), "stalld-json-")), "out");
     const fd = openSync(path, "w");
     try {
-      setSinks([jsonConsoleSink(fd, true)]);
+      setSinks([consoleSink(fd, true, "json")]);
       log.error({ message: "x", event: "boost_failed", errno: "EPERM" });
     } finally {
       closeSync(fd);
