@@ -21,6 +21,8 @@ const lib = dlopen("libc.so.6", {
   sched_setaffinity: { args: ["i32", "u64", "ptr"], returns: "i32" },
   flock: { args: ["i32", "i32"], returns: "i32" },
   sysconf: { args: ["i32"], returns: "i64" },
+  // Variadic, called with one int argument: ABI-safe on x86_64 and aarch64.
+  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
 });
 const c = lib.symbols;
 
@@ -141,6 +143,16 @@ export function flock(fd: number, op: number): boolean {
   const e = errno();
   if (e === 11) return false;
   throw new SysError("flock", e);
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** Sets O_NONBLOCK on an open file description (shared with whoever else holds it). */
+export function setNonBlocking(fd: number): void {
+  const flags = c.fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || c.fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw new SysError("fcntl(O_NONBLOCK)", errno());
 }
 
 const _SC_CLK_TCK = 2;

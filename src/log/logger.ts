@@ -4,7 +4,8 @@
 import { closeSync, openSync, writeSync, constants as fsc } from "node:fs";
 import { format } from "node:util";
 import { createConsola, LogLevels, type ConsolaReporter, type LogObject } from "consola";
-import { LOG_DAEMON as SYSLOG_DAEMON, LOG_NDELAY, LOG_PID, openlog, syslog } from "../ffi/syslog";
+import { sendDatagram } from "../ffi/unix_socket";
+import { NonBlockingFd } from "./nonblocking";
 import { RateLimiter } from "./rate_limit";
 
 export type Severity = "error" | "warn" | "info" | "debug";
@@ -62,7 +63,7 @@ function safeWrite(fd: number, text: string): number {
   try {
     return writeSync(fd, text);
   } catch {
-    // the destination is gone: nothing better to do than carry on.
+    // the destination is gone (or full: /dev/kmsg is non-blocking): carry on.
     return 0;
   }
 }
@@ -73,15 +74,25 @@ function safeWrite(fd: number, text: string): number {
  */
 export function consoleSink(fd: number, journal: boolean, format: "text" | "json" = "text"): LogSink {
   let written = 0;
-  const body = (sev: Severity, msg: string, date: Date, fields: Fields) =>
-    format === "json" ? jsonLine(sev, msg, date, fields) : journal ? msg : `${date.toISOString()} ${sev}: ${msg}`;
+  const out = new NonBlockingFd(fd);
+  const name = fd === 1 ? "stdout" : "stderr";
+  const line = (sev: Severity, msg: string, date: Date, fields: Fields) =>
+    `${journal ? `<${PRIORITY[sev]}>` : ""}${format === "json" ? jsonLine(sev, msg, date, fields) : journal ? msg : `${date.toISOString()} ${sev}: ${msg}`}\n`;
   return {
-    name: fd === 1 ? "stdout" : "stderr",
+    name,
     get written() {
       return written;
     },
     write: (sev, msg, date, fields) => {
-      written += safeWrite(fd, `${journal ? `<${PRIORITY[sev]}>` : ""}${body(sev, msg, date, fields)}\n`);
+      const lost = out.dropped;
+      if (lost) {
+        const n = out.write(line("warn", `${lost} log line(s) dropped: ${name} was not being read`, date, { event: "log_dropped", count: lost }), false);
+        if (n) {
+          out.dropped -= lost;
+          written += n;
+        }
+      }
+      written += out.write(line(sev, msg, date, fields));
     },
   };
 }
@@ -97,10 +108,38 @@ export function kmsgSink(path = "/dev/kmsg"): LogSink {
   };
 }
 
-/** syslog(3), daemon facility, tagged stalld[pid]. */
-export function syslogSink(): LogSink {
-  openlog("stalld", LOG_PID | LOG_NDELAY, SYSLOG_DAEMON);
-  return { name: "syslog", write: (sev, msg) => syslog(SYSLOG_DAEMON | PRIORITY[sev], msg) };
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** What syslog(3) sends: `<PRI>Mmm dd hh:mm:ss ident[pid]: message`, local time. */
+export function syslogDatagram(priority: number, date: Date, ident: string, pid: number, msg: string): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2, " ")} ${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  return `<${priority}>${stamp} ${ident}[${pid}]: ${msg}`;
+}
+
+/**
+ * The syslog socket, daemon facility, tagged stalld[pid]: the datagrams
+ * syslog(3) sends, but never blocking (libc's syslog() waits as long as
+ * /dev/log is full, SIGTERM included). A datagram that can't go now (full, no
+ * syslog daemon yet) is dropped and counted.
+ */
+export function syslogSink(path = "/dev/log"): LogSink {
+  let dropped = 0;
+  const send = (sev: Severity, msg: string, date: Date): boolean => {
+    try {
+      sendDatagram(path, syslogDatagram(LOG_DAEMON | PRIORITY[sev], date, "stalld", process.pid, msg));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    name: "syslog",
+    write: (sev, msg, date) => {
+      if (dropped && send("warn", `${dropped} syslog message(s) dropped: ${path} was full or absent`, date)) dropped = 0;
+      if (!send(sev, msg, date)) dropped++;
+    },
+  };
 }
 
 let sinks: LogSink[] = [consoleSink(2, false)];

@@ -2,11 +2,13 @@
 // is real (FIFO victim behind a FIFO hog on CPU 1); the rest checks what the
 // daemon does to itself, its logs and the system.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync, existsSync, constants as fsc, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
-import { DatagramReceiver } from "../../src/ffi/unix_socket";
+import { DatagramReceiver, sendDatagram } from "../../src/ffi/unix_socket";
 import { guardRtFile } from "../helpers/guard";
 import {
   cpuTimeNs, errors, expectedRuntimeNs, policyOf, rtRuntime, startDaemon, starvationScenario, STALLD, withRtLock,
@@ -187,6 +189,72 @@ describe("logging flags", () => {
       rx.close();
     }
   }, 20_000);
+
+  test.skipIf(existsSync("/dev/log"))("a full /dev/log never holds the daemon up: it starts, and SIGTERM stops it at once", async () => {
+    const rx = DatagramReceiver.bind("/dev/log");
+    try {
+      let filler = 0;
+      for (;;) {
+        try {
+          sendDatagram("/dev/log", "filler");
+          filler++;
+        } catch {
+          break;
+        }
+      }
+      expect(filler).toBeGreaterThan(0);
+      const d = startDaemon(["-s", "-l", "-c", "1"]);
+      await d.waitFor(/monitoring CPUs 1/, 10_000);
+      const t0 = Date.now();
+      expect(await d.stop()).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(d.lines.some((l) => l.includes("stopping (signal SIGTERM)"))).toBe(true);
+      const got: string[] = [];
+      for (let m = rx.receive(100); m !== null; m = rx.receive(100)) got.push(m);
+      expect(got.filter((m) => m === "filler").length).toBe(filler);
+    } finally {
+      rx.close();
+    }
+  }, 20_000);
+
+  test("stderr into a pipe nobody reads: lines are dropped, the daemon still starts, and SIGTERM stops it and restores RT throttling", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stalld-fifo-"));
+    const path = join(dir, "stderr");
+    expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+    const r = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    // Two opens, two file descriptions: the test fills the pipe through a
+    // non-blocking one; the daemon gets a blocking one, as from a shell.
+    const w = openSync(path, fsc.O_WRONLY | fsc.O_NONBLOCK);
+    const daemonStderr = openSync(path, fsc.O_WRONLY);
+    const before = rtRuntime();
+    let p: ReturnType<typeof Bun.spawn> | undefined;
+    try {
+      const chunk = Buffer.alloc(4096, "x");
+      for (;;) {
+        try {
+          writeSync(w, chunk);
+        } catch {
+          break;
+        }
+      }
+      p = Bun.spawn(["taskset", "-c", "0", STALLD, "-f", "-c", "1"], { stdin: "ignore", stdout: "ignore", stderr: daemonStderr, cwd: "/" });
+      // Started: it has turned RT throttling off (with a blocking stderr it would wait on its first line).
+      const until = Date.now() + 10_000;
+      while (rtRuntime() !== -1 && Date.now() < until && p.exitCode === null) await Bun.sleep(50);
+      expect(rtRuntime()).toBe(-1);
+      const t0 = Date.now();
+      p.kill("SIGTERM");
+      const timer = setTimeout(() => p!.kill("SIGKILL"), 10_000);
+      expect(await p.exited).toBe(0);
+      clearTimeout(timer);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(rtRuntime()).toBe(before);
+    } finally {
+      if (p && p.exitCode === null) p.kill("SIGKILL");
+      for (const fd of [r, w, daemonStderr]) closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   test("under journald (JOURNAL_STREAM = stderr's dev:ino) lines carry <N> priority prefixes instead of timestamps", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stalld-journal-"));
