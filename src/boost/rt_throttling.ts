@@ -1,7 +1,8 @@
 // RT throttling. While it is on, DEADLINE admission control refuses to boost a
 // task pinned to a subset of its root domain (EPERM): stalld turns it off and
 // puts the saved value back on exit.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { ProcFile } from "../kernel/proc_file";
 import type { Logger } from "../log/logger";
 import type { Journal } from "./journal";
 
@@ -13,7 +14,12 @@ export class RtThrottling {
   private saved: number | null = null;
   private journal: ThrottlingJournal | null = null;
 
-  constructor(private readonly log: Logger, private readonly path = RT_RUNTIME_PATH) {}
+  /** Read on every pass (is idle time trustworthy?): one open fd. */
+  private readonly file: ProcFile;
+
+  constructor(private readonly log: Logger, private readonly path = RT_RUNTIME_PATH) {
+    this.file = new ProcFile(path);
+  }
 
   /** From now on the value to restore is also kept in the state directory. */
   useJournal(j: ThrottlingJournal): void {
@@ -21,7 +27,7 @@ export class RtThrottling {
   }
 
   read(): number {
-    return Number(readFileSync(this.path, "utf8").trim());
+    return Number(this.file.read().trim());
   }
 
   write(value: number): void {

@@ -10,7 +10,10 @@
 //   read as "no wait" with a task queued): the sign needs PSI_MIN_INTERVAL_NS.
 // Then every task waiting now started after the previous check and cannot
 // reach the (earliest) threshold before previousCheck + threshold; the next
-// check comes no later than that, so no crossing is detected late.
+// check comes no later than that, so no crossing is detected late. Checks
+// half a threshold apart are the sparsest that keep this bound at every
+// check, so a quiet system wakes stalld every max(granularity, threshold / 2):
+// each wake-up costs the runtime ~1-2 ms of CPU, whatever the pass does.
 import { MIN_SLEEP_NS } from "./detect";
 
 export interface QuietSample {
@@ -46,7 +49,8 @@ export class QuietGate {
     const sign = this.allIdled(prev.sample.idle, sample.idle) ? "idle" : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs) ? "no wait" : null;
     if (!sign) return null;
     this.skipped++;
-    return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(this.granularityNs, prev.atNs + this.horizonNs - nowNs)), sign };
+    const spacingNs = Math.max(this.granularityNs, this.horizonNs / 2);
+    return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(spacingNs, prev.atNs + this.horizonNs - nowNs)), sign };
   }
 
   private allIdled(before: Map<number, number> | null, after: Map<number, number> | null): boolean {

@@ -1,6 +1,6 @@
 // Per-CPU idle time from /proc/stat: a CPU that idled since the last pass had
 // an empty run queue then, so nothing on it can have waited longer than that.
-import { readFileSync } from "node:fs";
+import { ProcFile } from "./proc_file";
 
 /** Idle + iowait ticks (USER_HZ) per CPU number. */
 export function parseIdleTicks(procStat: string): Map<number, number> {
@@ -15,6 +15,8 @@ export function parseIdleTicks(procStat: string): Map<number, number> {
   return idle;
 }
 
+const procStat = new ProcFile("/proc/stat");
+
 export function readIdleTicks(): Map<number, number> {
-  return parseIdleTicks(readFileSync("/proc/stat", "utf8"));
+  return parseIdleTicks(procStat.read());
 }

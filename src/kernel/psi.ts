@@ -2,7 +2,7 @@
 // during which some runnable task waited for a CPU, averaged over CPUs by
 // their busy time. A task that waited through a whole interval adds at least
 // interval / CPUs to it.
-import { readFileSync } from "node:fs";
+import { ProcFile } from "./proc_file";
 
 export function parseCpuSomeTotalUs(text: string): number | null {
   const m = /^some .*\btotal=(\d+)\s*$/m.exec(text);
@@ -10,9 +10,11 @@ export function parseCpuSomeTotalUs(text: string): number | null {
 }
 
 /** null where the kernel has no PSI (CONFIG_PSI off, or psi=0: the read fails with EOPNOTSUPP). */
+const pressure = new ProcFile("/proc/pressure/cpu");
+
 export function readCpuSomeTotalUs(): number | null {
   try {
-    return parseCpuSomeTotalUs(readFileSync("/proc/pressure/cpu", "utf8"));
+    return parseCpuSomeTotalUs(pressure.read());
   } catch {
     return null;
   }

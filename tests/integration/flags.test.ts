@@ -128,7 +128,8 @@ describe("the daemon's own scheduling and placement", () => {
 
   test("idle detection skips the snapshot on an idle CPU; -N takes it every pass; RT throttling on (-l) pauses it", async () => {
     const run = async (extra: string[]) => {
-      const d = startDaemon(["-c", "1", "-v", "-g", "1", ...extra]);
+      // A quiet CPU is looked at every max(granularity, threshold / 2): 1 s here.
+      const d = startDaemon(["-c", "1", "-v", "-g", "1", "-t", "2", "-d", "1", ...extra]);
       try {
         await d.waitFor(/monitoring CPUs 1/, 10_000);
         await Bun.sleep(3500);

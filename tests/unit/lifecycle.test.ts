@@ -47,8 +47,17 @@ describe("QuietGate", () => {
     const gate = new QuietGate([1, 2], 20e9, 5e9, 2);
     expect(gate.check(0, idle(10, 10))).toBeNull(); // nothing to compare with yet
     expect(gate.check(5e9, idle(11, 10))).toBeNull(); // CPU 2 never idled: snapshot
-    expect(gate.check(10e9, idle(12, 11))).toEqual({ skipNs: 5e9, sign: "idle" }); // both idled: skip, granularity away
+    // Both idled: skip. Waits started after 5 s cross at 25 s at the earliest; checks half a threshold apart.
+    expect(gate.check(10e9, idle(12, 11))).toEqual({ skipNs: 10e9, sign: "idle" });
     expect(gate.skipped).toBe(1);
+    // Right after a long skip the bound is the previous check + threshold, not a fixed step.
+    expect(gate.check(20e9, idle(13, 12))).toEqual({ skipNs: 10e9, sign: "idle" });
+    expect(gate.check(22e9, idle(14, 13))).toEqual({ skipNs: 10e9, sign: "idle" });
+    expect(gate.check(41e9, idle(15, 14))).toEqual({ skipNs: 1e9, sign: "idle" });
+    // A granularity longer than half the threshold is the spacing.
+    const coarse = new QuietGate([1], 20e9, 15e9, 2);
+    coarse.check(0, { idle: new Map([[1, 1]]), someUs: null });
+    expect(coarse.check(1e9, { idle: new Map([[1, 2]]), someUs: null })?.skipNs).toBe(15e9);
     // A threshold shorter than the granularity: wake at previous check + threshold.
     const short = new QuietGate([1], 2e9, 5e9, 2);
     short.check(0, { idle: new Map([[1, 1]]), someUs: null });
@@ -68,7 +77,7 @@ describe("QuietGate", () => {
     const psi = (us: number) => ({ idle: null, someUs: us });
     gate.check(0, psi(1_000_000));
     // 1 s on 2 CPUs: below 125 ms of "some" nothing waited through it.
-    expect(gate.check(1e9, psi(1_001_000))).toEqual({ skipNs: 5e9, sign: "no wait" });
+    expect(gate.check(1e9, psi(1_001_000))).toEqual({ skipNs: 10e9, sign: "no wait" });
     expect(gate.check(2e9, psi(1_126_000))).toBeNull();
     // One CPU with a waiter for the whole second adds >= 500 ms on 2 CPUs.
     expect(gate.check(3e9, psi(1_626_000))).toBeNull();
@@ -76,7 +85,7 @@ describe("QuietGate", () => {
     expect(gate.check(3.2e9, psi(1_626_000))).toBeNull();
     // No PSI, or a counter that went back: no conclusion.
     expect(gate.check(4e9, psi(1_000))).toBeNull();
-    expect(gate.check(4.5e9, psi(1_000))).toEqual({ skipNs: 5e9, sign: "no wait" });
+    expect(gate.check(4.5e9, psi(1_000))).toEqual({ skipNs: 10e9, sign: "no wait" });
     expect(gate.check(5e9, { idle: null, someUs: null })).toBeNull();
   });
 

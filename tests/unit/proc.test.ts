@@ -1,5 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseTaskStat, readTaskStat } from "../../src/kernel/proc";
+import { ProcFile } from "../../src/kernel/proc_file";
 
 // 52 fields as the 6.x kernel prints them; comm is field 2.
 function statLine(pid: number, comm: string, state = "R", over: Record<number, number> = {}): string {
@@ -34,5 +38,36 @@ describe("parseTaskStat", () => {
     expect(st.pid).toBe(process.pid);
     expect(st.state).toBe("R");
     expect(readTaskStat(2 ** 22 + 1)).toBeNull();
+  });
+});
+
+describe("ProcFile", () => {
+  test("reads the current text on every call through one fd, whatever its length", () => {
+    const dir = mkdtempSync(join(tmpdir(), "stalld-procfile-"));
+    try {
+      const path = join(dir, "f");
+      writeFileSync(path, "short\n");
+      const f = new ProcFile(path);
+      expect(f.read()).toBe("short\n");
+      const long = "x".repeat(10_000) + "\n"; // more than the first buffer
+      writeFileSync(path, long);
+      expect(f.read()).toBe(long);
+      writeFileSync(path, "-1\n");
+      expect(f.read()).toBe("-1\n");
+      // A seq_file regenerates at offset 0: /proc/self/stat's utime/stime and the like move on.
+      const stat = new ProcFile("/proc/self/stat");
+      expect(stat.read().split(" ")[0]).toBe(String(process.pid));
+      expect(new ProcFile("/proc/stat").read()).toStartWith(readFileSync("/proc/stat", "latin1").slice(0, 4));
+      f.close();
+      stat.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a missing file throws, and the next read tries to open it again", () => {
+    const f = new ProcFile(`/proc/no-such-file-${process.pid}`);
+    expect(() => f.read()).toThrow(/ENOENT/);
+    expect(() => f.read()).toThrow(/ENOENT/);
   });
 });
