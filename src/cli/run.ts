@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import pkg from "../../package.json" with { type: "json" };
 import { Metrics, writeMetricsFile } from "../metrics/metrics";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
+import { restartWithoutGcTimer } from "../daemon/gc_timer";
 import { Pidfile, PidfileError } from "../daemon/pidfile";
 import { SystemSetup } from "../daemon/setup";
 import { readdirSync } from "node:fs";
@@ -96,6 +97,7 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
 
   const detached = isDetachedChild();
   if (!cfg.foreground && !detached) process.exit(await runDetached());
+  restartWithoutGcTimer((why) => log.debug(`Bun's idle GC timer stays on: ${why}`));
   if (detached) {
     setsid();
     process.chdir("/");

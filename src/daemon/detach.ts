@@ -42,7 +42,8 @@ export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number>
   const outerNotify = process.env.NOTIFY_SOCKET;
   try {
     const child = Bun.spawn(selfCommand(), {
-      env: { ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
+      // The idle GC timer off from the start: the child need not exec itself again (gc_timer.ts).
+      env: { BUN_GC_TIMER_DISABLE: "1", ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",

@@ -1,13 +1,14 @@
-// Thin libc bindings for the daemon's own process: session, stdio, short sleeps.
+// Thin libc bindings for the daemon's own process: session, stdio, short sleeps, exec.
 import { dlopen, ptr } from "bun:ffi";
 import { closeSync, constants as fsc, openSync } from "node:fs";
 import { SysError } from "./errno";
-import { errno } from "./libc";
+import { cstr, errno } from "./libc";
 
 const c = dlopen("libc.so.6", {
   setsid: { args: [], returns: "i32" },
   dup2: { args: ["i32", "i32"], returns: "i32" },
   nanosleep: { args: ["ptr", "ptr"], returns: "i32" },
+  execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
 }).symbols;
 
 /** A new session without a controlling terminal (the detached daemon). */
@@ -33,4 +34,25 @@ export function sleepNs(ns: number): void {
   ts[1] = BigInt(Math.floor(ns % 1e9));
   // EINTR: a signal arrived; returning early is what the caller wants then.
   c.nanosleep(ptr(ts), null);
+}
+
+/** A NULL-terminated char*[]; the strings stay referenced by `keep` until the call. */
+function cArray(strings: readonly string[], keep: Buffer[]): BigUint64Array {
+  const arr = new BigUint64Array(strings.length + 1);
+  strings.forEach((s, i) => {
+    const b = cstr(s);
+    keep.push(b);
+    arr[i] = BigInt(ptr(b));
+  });
+  return arr;
+}
+
+/** execve(2): replaces this process image, same pid. Returns only by throwing. */
+export function execve(path: string, argv: readonly string[], env: Record<string, string | undefined>): never {
+  const keep: Buffer[] = [];
+  const file = cstr(path);
+  const args = cArray(argv, keep);
+  const envp = cArray(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`), keep);
+  c.execve(ptr(file), ptr(args), ptr(envp));
+  throw new SysError(`execve ${path}`, errno());
 }

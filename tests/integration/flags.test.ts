@@ -281,6 +281,34 @@ describe("logging flags", () => {
 });
 
 describe("life cycle flags", () => {
+  test("run starts itself again once, same pid, with Bun's idle GC timer off: between passes the main thread sleeps; a value the user set is kept", async () => {
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    const switches = (pid: number) => Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))![1]);
+    const idleSwitches = async (env: Record<string, string>) => {
+      const d = startDaemon(["-l", "-c", "1"], env);
+      try {
+        await d.waitFor(/monitoring CPUs 1/, 10_000);
+        const pid = daemonPid(d);
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        expect(cmd[0]).toBe(STALLD);
+        expect(cmd.slice(-4)).toEqual(["-l", "-c", "1", ""]);
+        await Bun.sleep(2000); // past start-up's own collections
+        const before = switches(pid);
+        await Bun.sleep(6000);
+        return { env: environ(pid), n: switches(pid) - before };
+      } finally {
+        expect(await d.stop()).toBe(0);
+      }
+    };
+    const off = await idleSwitches({});
+    expect(off.env).toContain("BUN_GC_TIMER_DISABLE=1");
+    const on = await idleSwitches({ BUN_GC_TIMER_DISABLE: "0" });
+    expect(on.env).toContain("BUN_GC_TIMER_DISABLE=0");
+    // The timer ticks every second (12 wake-ups in 6 s, seen); without it, a pass or two (2-5 seen).
+    expect(on.n).toBeGreaterThanOrEqual(5);
+    expect(off.n * 2).toBeLessThanOrEqual(on.n);
+  }, 40_000);
+
   test("without -f: the parent returns 0 once monitoring; the daemon has its own session, no stdio, cwd /; -P holds its pid", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stalld-detach-"));
     const pidfile = join(dir, "stalld.pid");
