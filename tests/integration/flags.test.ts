@@ -16,6 +16,8 @@ import {
 
 guardRtFile();
 const T = ["-t", "2"];
+/** The suite runs twice (scripts/test.sh): the rerun's names say so, so reports keep both apart. */
+const ON = process.env.STALLD_TEST_BACKEND ? ` [every daemon on ${process.env.STALLD_TEST_BACKEND}]` : "";
 
 function schedOf(pid: number) {
   return kernelSchedOps.get(pid);
@@ -28,7 +30,7 @@ function cpusAllowed(pid: number): string {
 /** The daemon's own pid: startDaemon runs it under taskset, which execs it. */
 const daemonPid = (d: { proc: { pid: number } }) => d.proc.pid;
 
-describe("boost flags on real starvation", () => {
+describe(`boost flags on real starvation${ON}`, () => {
   test("-F boosts with the SCHED_FIFO emulation: FIFO 98 slices, the victim runs, its policy comes back", async () => {
     await starvationScenario([...T, "-F", "-d", "2", "-p", "200000000", "-r", "1000000", "-v"], async (d, _hog, victim) => {
       expect(d.lines.some((l) => l.includes("forcing SCHED_FIFO for boosting"))).toBe(true);
@@ -84,7 +86,7 @@ describe("boost flags on real starvation", () => {
   }, 60_000);
 });
 
-describe("the daemon's own scheduling and placement", () => {
+describe(`the daemon's own scheduling and placement${ON}`, () => {
   test("-a sets stalld's affinity; -R gives its main thread a DEADLINE reservation, put nowhere else", async () => {
     await withRtLock(async () => {
       const d = startDaemon(["-c", "1", "-a", "0", "-R", "20"]);
@@ -153,7 +155,7 @@ describe("the daemon's own scheduling and placement", () => {
   }, 30_000);
 });
 
-describe("logging flags", () => {
+describe(`logging flags${ON}`, () => {
   test("-v logs to stdout, with debug lines; without it, stderr only", async () => {
     const v = Bun.spawn([STALLD, "-v", "-l", "-c", "1"], { stdout: "pipe", stderr: "pipe", cwd: "/" });
     await Bun.sleep(1500);
@@ -280,7 +282,7 @@ describe("logging flags", () => {
   }, 20_000);
 });
 
-describe("life cycle flags", () => {
+describe(`life cycle flags${ON}`, () => {
   test("run starts itself again once, same pid, with Bun's idle GC timer off: between passes the main thread sleeps; a value the user set is kept", async () => {
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
     const switches = (pid: number) => Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))![1]);

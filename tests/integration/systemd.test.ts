@@ -53,11 +53,14 @@ async function runUnit(conf: string, check: (pid: number, env: Record<string, st
     const pre = spawnSync(exec("ExecStartPre", env));
     expect(pre.code).toBe(0);
     expect(rtRuntime()).toBe(-1);
-    const proc = Bun.spawn(exec("ExecStart", env), { stdout: "pipe", stderr: "pipe", cwd: "/", env: { ...process.env, NOTIFY_SOCKET: rx.path } });
+    // Environment= first, then EnvironmentFile= over it, as systemd does.
+    const unitEnv = Object.fromEntries(unitValues(UNIT, "Environment").map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]));
+    const proc = Bun.spawn(exec("ExecStart", env), { stdout: "pipe", stderr: "pipe", cwd: "/", env: { ...process.env, ...unitEnv, ...env, NOTIFY_SOCKET: rx.path } });
     try {
       const ready = await waitNotify(rx, "READY=1", 15_000, seen);
       expect(ready).toContain(`MAINPID=${proc.pid}`);
       expect(ready).toContain("STATUS=monitoring CPUs");
+      expect(readFileSync(`/proc/${proc.pid}/environ`, "utf8").split("\0")).toContain("BUN_GC_TIMER_DISABLE=1");
       check(proc.pid, env);
       proc.kill("SIGTERM");
       await waitNotify(rx, "STOPPING=1", 10_000, seen);
