@@ -42,6 +42,12 @@ export interface BackendStats {
 
 export interface Backend {
   readonly name: string;
+  /**
+   * true: waitedNs comes from the kernel's own accounting, whenever the wait
+   * began. false: a wait is dated from the first snapshot that saw it
+   * (sched_debug), so how often snapshots come is its precision.
+   */
+  readonly kernelDatedWaits: boolean;
   /** Throws BackendUnavailable with a one-line reason. */
   start(): void;
   snapshot(): Snapshot;

@@ -40,6 +40,7 @@ interface MappedArray {
 
 export class QueueTrackBackend implements Backend {
   readonly name = "queue_track";
+  readonly kernelDatedWaits = true;
   private obj: bpf.BpfObject | null = null;
   private links: bpf.BpfLink[] = [];
   private waitingFd = -1;

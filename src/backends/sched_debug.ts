@@ -78,6 +78,7 @@ function policyOfPrio(prio: number): number {
 
 export class SchedDebugBackend implements Backend {
   readonly name = "sched_debug";
+  readonly kernelDatedWaits = false;
   private path = "";
   private mountedDebugfs = false;
   private format = "";

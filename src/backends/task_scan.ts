@@ -33,6 +33,7 @@ export function missingScanFeatures(features: number): string | null {
 
 export class TaskScanBackend implements Backend {
   readonly name = "task_scan";
+  readonly kernelDatedWaits = true;
   private obj: bpf.BpfObject | null = null;
   private link: bpf.BpfLink | null = null;
   private readonly buf = { bytes: new Uint8Array(64 * 1024) };

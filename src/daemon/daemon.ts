@@ -16,7 +16,7 @@ import { dlServerDecision, DlServerWatch } from "./dl_policy";
 import { readComm, readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import { detect, type DetectConfig, type Starving } from "./detect";
-import { QuietGate } from "./quiet_gate";
+import { QuietGate, quietSpacingNs } from "./quiet_gate";
 import { IgnoreList } from "./ignore";
 import { SystemSetup } from "./setup";
 
@@ -91,8 +91,9 @@ export class Daemon {
       granularityNs: cfg.granularityS * 1e9,
       warnNs: cfg.mode === "adaptive" ? (cfg.thresholdS * 1e9) / 2 : undefined,
     };
+    const horizonNs = this.detectCfg.warnNs ?? this.detectCfg.thresholdNs;
     this.quietGate = cfg.idleDetect
-      ? new QuietGate(cfg.cpus, this.detectCfg.warnNs ?? this.detectCfg.thresholdNs, this.detectCfg.granularityNs, deps.onlineCpus ?? onlineCpus().length)
+      ? new QuietGate(cfg.cpus, horizonNs, quietSpacingNs(this.detectCfg.granularityNs, horizonNs, backend.kernelDatedWaits), deps.onlineCpus ?? onlineCpus().length)
       : null;
     this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
     this.journal = deps.journal ?? null;

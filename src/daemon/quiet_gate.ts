@@ -12,8 +12,11 @@
 // reach the (earliest) threshold before previousCheck + threshold; the next
 // check comes no later than that, so no crossing is detected late. Checks
 // half a threshold apart are the sparsest that keep this bound at every
-// check, so a quiet system wakes stalld every max(granularity, threshold / 2):
-// each wake-up costs the runtime ~1-2 ms of CPU, whatever the pass does.
+// check, so a quiet system wakes stalld every max(granularity, threshold / 2)
+// (each wake-up costs the runtime ~1-2 ms of CPU, whatever the pass does):
+// where the backend learns a wait's start from the kernel. sched_debug dates a
+// wait from the first snapshot that sees it, so for it the spacing stays the
+// granularity, its precision.
 import { MIN_SLEEP_NS } from "./detect";
 
 export interface QuietSample {
@@ -28,6 +31,11 @@ export type QuietSign = "idle" | "no wait";
 /** 25 jiffies at HZ=100: PSI's per-jiffy rounding stays under a few percent. */
 export const PSI_MIN_INTERVAL_NS = 250e6;
 
+/** Longest step between checks of a quiet system (see above). */
+export function quietSpacingNs(granularityNs: number, horizonNs: number, kernelDatedWaits: boolean): number {
+  return kernelDatedWaits ? Math.max(granularityNs, horizonNs / 2) : granularityNs;
+}
+
 export class QuietGate {
   private last: { atNs: number; sample: QuietSample } | null = null;
   skipped = 0;
@@ -36,7 +44,8 @@ export class QuietGate {
     private readonly cpus: readonly number[],
     /** The earliest wait anything reports at (threshold, or the adaptive warning). */
     private readonly horizonNs: number,
-    private readonly granularityNs: number,
+    /** quietSpacingNs(): the longest skip. */
+    private readonly spacingNs: number,
     /** CPUs PSI averages over (online ones). */
     private readonly onlineCpus: number,
   ) {}
@@ -49,8 +58,7 @@ export class QuietGate {
     const sign = this.allIdled(prev.sample.idle, sample.idle) ? "idle" : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs) ? "no wait" : null;
     if (!sign) return null;
     this.skipped++;
-    const spacingNs = Math.max(this.granularityNs, this.horizonNs / 2);
-    return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(spacingNs, prev.atNs + this.horizonNs - nowNs)), sign };
+    return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(this.spacingNs, prev.atNs + this.horizonNs - nowNs)), sign };
   }
 
   private allIdled(before: Map<number, number> | null, after: Map<number, number> | null): boolean {

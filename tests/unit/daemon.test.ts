@@ -9,6 +9,7 @@ import { recordingLogger } from "../helpers/fakes";
 
 class FakeBackend implements Backend {
   readonly name = "fake";
+  readonly kernelDatedWaits = true;
   waiters: Waiter[] = [];
   forgotten: number[] = [];
   dropped = 0;

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { throttle } from "../../src/cli/throttle";
-import { QuietGate } from "../../src/daemon/quiet_gate";
+import { QuietGate, quietSpacingNs } from "../../src/daemon/quiet_gate";
 import { parseCpuSomeTotalUs } from "../../src/kernel/psi";
 import { IgnoreList } from "../../src/daemon/ignore";
 import { Pidfile, PidfileError } from "../../src/daemon/pidfile";
@@ -44,7 +44,7 @@ describe("QuietGate", () => {
   const idle = (a: number, b: number) => ({ idle: ticks(a, b), someUs: null });
 
   test("idle: skips only when every monitored CPU idled since the last check, never past the earliest possible crossing", () => {
-    const gate = new QuietGate([1, 2], 20e9, 5e9, 2);
+    const gate = new QuietGate([1, 2], 20e9, quietSpacingNs(5e9, 20e9, true), 2);
     expect(gate.check(0, idle(10, 10))).toBeNull(); // nothing to compare with yet
     expect(gate.check(5e9, idle(11, 10))).toBeNull(); // CPU 2 never idled: snapshot
     // Both idled: skip. Waits started after 5 s cross at 25 s at the earliest; checks half a threshold apart.
@@ -55,13 +55,22 @@ describe("QuietGate", () => {
     expect(gate.check(22e9, idle(14, 13))).toEqual({ skipNs: 10e9, sign: "idle" });
     expect(gate.check(41e9, idle(15, 14))).toEqual({ skipNs: 1e9, sign: "idle" });
     // A granularity longer than half the threshold is the spacing.
-    const coarse = new QuietGate([1], 20e9, 15e9, 2);
+    const coarse = new QuietGate([1], 20e9, quietSpacingNs(15e9, 20e9, true), 2);
     coarse.check(0, { idle: new Map([[1, 1]]), someUs: null });
     expect(coarse.check(1e9, { idle: new Map([[1, 2]]), someUs: null })?.skipNs).toBe(15e9);
     // A threshold shorter than the granularity: wake at previous check + threshold.
-    const short = new QuietGate([1], 2e9, 5e9, 2);
+    const short = new QuietGate([1], 2e9, quietSpacingNs(5e9, 2e9, true), 2);
     short.check(0, { idle: new Map([[1, 1]]), someUs: null });
     expect(short.check(1.5e9, { idle: new Map([[1, 2]]), someUs: null })?.skipNs).toBe(0.5e9);
+  });
+
+  test("sched_debug dates a wait from the first snapshot that sees it: a quiet system is still looked at every granularity", () => {
+    expect(quietSpacingNs(5e9, 20e9, false)).toBe(5e9);
+    expect(quietSpacingNs(1e9, 3e9, false)).toBe(1e9);
+    expect(quietSpacingNs(1e9, 3e9, true)).toBe(1.5e9);
+    const gate = new QuietGate([1], 20e9, quietSpacingNs(5e9, 20e9, false), 2);
+    gate.check(0, { idle: new Map([[1, 1]]), someUs: null });
+    expect(gate.check(5e9, { idle: new Map([[1, 2]]), someUs: null })).toEqual({ skipNs: 5e9, sign: "idle" });
   });
 
   test("idle: a CPU missing from /proc/stat (offline), or idle time that proves nothing (null), means a snapshot", () => {
@@ -73,7 +82,7 @@ describe("QuietGate", () => {
   });
 
   test("no wait: PSI some below a quarter of interval / CPUs skips; a task waiting throughout never is", () => {
-    const gate = new QuietGate([1], 20e9, 5e9, 2);
+    const gate = new QuietGate([1], 20e9, quietSpacingNs(5e9, 20e9, true), 2);
     const psi = (us: number) => ({ idle: null, someUs: us });
     gate.check(0, psi(1_000_000));
     // 1 s on 2 CPUs: below 125 ms of "some" nothing waited through it.

@@ -42,6 +42,7 @@ describe("Metrics", () => {
   test("a pass counts itself, the starving task, each CPU's longest wait; the file is replaced whole", () => {
     const backend: Backend = {
       name: "fake",
+      kernelDatedWaits: true,
       start() {},
       snapshot: (): Snapshot => ({
         nowNs: 0n,

@@ -10,6 +10,7 @@ import { recordingLogger } from "../helpers/fakes";
 function fake(name: string, fails?: string | Error): Backend & { started: boolean } {
   return {
     name,
+    kernelDatedWaits: true,
     started: false,
     start() {
       if (typeof fails === "string") throw new BackendUnavailable(name, fails);
