@@ -1,7 +1,7 @@
 // Bun's idle GC timer wakes the main thread every second (it reads
 // /proc/self/statm, then collects) for as long as the heap keeps changing,
 // and a pass every few seconds always changes it: about half of an idle
-// daemon's CPU time (measured 7.6-9.4 -> 2.7-4.9 s/hour, BENCHMARKS.md). Its
+// daemon's CPU time or more (measured in one run: 3.4 -> 1.05 s/hour). Its
 // only switch is an environment variable read when the runtime starts, so the
 // daemon starts itself again, same pid, with it set. JSC still collects,
 // paced by allocation; and with the daemon's memory locked an idle collection
