@@ -4,10 +4,11 @@
 // by the first pass that saw it runnable with its current switch count (the
 // count changes whenever it leaves the CPU): a wait is a lower bound, short by
 // at most the time since the previous read.
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { monotonicNs } from "../ffi/libc";
 import { ensureMounted, unmount } from "../kernel/mounts";
 import { readTaskStat, readTgid } from "../kernel/proc";
+import { ProcFile } from "../kernel/proc_file";
 import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask } from "../kernel/sched_debug";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
@@ -82,7 +83,8 @@ export class SchedDebugBackend implements Backend {
   private path = "";
   private mountedDebugfs = false;
   private format = "";
-  private buf = Buffer.alloc(MIN_BUFFER);
+  /** The debug file, read through one fd and one buffer (opened at the first read, closed at stop). */
+  private file: ProcFile | null = null;
   private waiting = new Map<number, Seen>();
   private runners = new Map<number, Seen>();
   private readonly cpus: readonly number[];
@@ -107,7 +109,7 @@ export class SchedDebugBackend implements Backend {
     this.cpuSet = new Set(opts.cpus);
     this.facts = opts.facts ?? procTaskFacts;
     this.now = opts.now ?? monotonicNs;
-    this.readText = opts.read ?? ((p) => this.readFile(p));
+    this.readText = opts.read ?? ((p) => (this.file ??= new ProcFile(p, MIN_BUFFER)).readBytes());
   }
 
   start(): void {
@@ -142,33 +144,6 @@ export class SchedDebugBackend implements Backend {
       throw new Error(`no ${SCHED_DEBUG_PATHS.join(" or ")}: the kernel has no CONFIG_SCHED_DEBUG`);
     }
     return path;
-  }
-
-  /**
-   * One read of the whole file into the same buffer, grown when it fills and
-   * shrunk again when it is four times what the file needs (a burst of
-   * threads must not pin megabytes for good). The bytes are parsed in place.
-   */
-  private readFile(path: string): Uint8Array {
-    const fd = openSync(path, "r");
-    let len = 0;
-    try {
-      for (;;) {
-        if (len === this.buf.byteLength) {
-          const bigger = Buffer.alloc(this.buf.byteLength * 2);
-          this.buf.copy(bigger, 0, 0, len);
-          this.buf = bigger;
-        }
-        const n = readSync(fd, this.buf, len, this.buf.byteLength - len, null);
-        if (n === 0) break;
-        len += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    const out = this.buf.subarray(0, len);
-    if (this.buf.byteLength > MIN_BUFFER && this.buf.byteLength >= 4 * len) this.buf = Buffer.alloc(Math.max(MIN_BUFFER, 2 * len));
-    return out;
   }
 
   snapshot(): Snapshot {
@@ -257,6 +232,9 @@ export class SchedDebugBackend implements Backend {
   stop(): void {
     this.waiting.clear();
     this.runners.clear();
+    // An open fd would keep debugfs busy.
+    this.file?.close();
+    this.file = null;
     if (!this.mountedDebugfs) return;
     this.mountedDebugfs = false;
     try {

@@ -9,9 +9,9 @@ export function parseCpuSomeTotalUs(text: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** null where the kernel has no PSI (CONFIG_PSI off, or psi=0: the read fails with EOPNOTSUPP). */
 const pressure = new ProcFile("/proc/pressure/cpu");
 
+/** null where the kernel has no PSI (CONFIG_PSI off, or psi=0: the read fails with EOPNOTSUPP). */
 export function readCpuSomeTotalUs(): number | null {
   try {
     return parseCpuSomeTotalUs(pressure.read());
