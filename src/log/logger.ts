@@ -69,6 +69,19 @@ function safeWrite(fd: number, text: string): number {
 }
 
 /**
+ * A sink's write over a writer that may refuse a line (never blocking): the
+ * refused lines are counted, and the next line that goes through is preceded
+ * by one saying how many (a refused note is not counted again).
+ */
+function reportingDrops(tryWrite: (sev: Severity, msg: string, date: Date, fields: Fields) => boolean, note: (n: number) => string): LogSink["write"] {
+  let dropped = 0;
+  return (sev, msg, date, fields) => {
+    if (dropped && tryWrite("warn", note(dropped), date, { event: "log_dropped", count: dropped })) dropped = 0;
+    if (!tryWrite(sev, msg, date, fields)) dropped++;
+  };
+}
+
+/**
  * stderr or stdout, as text or one JSON object per line (--log-format json).
  * Under journald a `<N>` prefix carries the priority and journald adds the time.
  */
@@ -83,17 +96,11 @@ export function consoleSink(fd: number, journal: boolean, format: "text" | "json
     get written() {
       return written;
     },
-    write: (sev, msg, date, fields) => {
-      const lost = out.dropped;
-      if (lost) {
-        const n = out.write(line("warn", `${lost} log line(s) dropped: ${name} was not being read`, date, { event: "log_dropped", count: lost }), false);
-        if (n) {
-          out.dropped -= lost;
-          written += n;
-        }
-      }
-      written += out.write(line(sev, msg, date, fields));
-    },
+    write: reportingDrops((sev, msg, date, fields) => {
+      const n = out.write(line(sev, msg, date, fields));
+      written += n;
+      return n > 0;
+    }, (n) => `${n} log line(s) dropped: ${name} was not being read`),
   };
 }
 
@@ -124,21 +131,16 @@ export function syslogDatagram(priority: number, date: Date, ident: string, pid:
  * syslog daemon yet) is dropped and counted.
  */
 export function syslogSink(path = "/dev/log"): LogSink {
-  let dropped = 0;
-  const send = (sev: Severity, msg: string, date: Date): boolean => {
-    try {
-      sendDatagram(path, syslogDatagram(LOG_DAEMON | PRIORITY[sev], date, "stalld", process.pid, msg));
-      return true;
-    } catch {
-      return false;
-    }
-  };
   return {
     name: "syslog",
-    write: (sev, msg, date) => {
-      if (dropped && send("warn", `${dropped} syslog message(s) dropped: ${path} was full or absent`, date)) dropped = 0;
-      if (!send(sev, msg, date)) dropped++;
-    },
+    write: reportingDrops((sev, msg, date) => {
+      try {
+        sendDatagram(path, syslogDatagram(LOG_DAEMON | PRIORITY[sev], date, "stalld", process.pid, msg));
+        return true;
+      } catch {
+        return false;
+      }
+    }, (n) => `${n} syslog message(s) dropped: ${path} was full or absent`),
   };
 }
 

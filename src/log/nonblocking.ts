@@ -1,15 +1,12 @@
-// Log output that never blocks. A reader that stops reading (journald hung, a
-// pipe nobody drains, a full /dev/log) must not stop the daemon: its one
-// thread also runs the passes, restores boosts and handles SIGTERM. What can't
-// be written now is dropped and counted; the sink says how many with the next
-// line that gets through.
+// Console output that never blocks. A reader that stops reading (journald
+// hung, a pipe nobody drains) must not stop the daemon: its one thread also
+// runs the passes, restores boosts and handles SIGTERM. What can't be written
+// now is dropped (the sink counts and reports it).
 import { fstatSync, writeSync } from "node:fs";
 import { setNonBlocking } from "../ffi/libc";
 
 /** A console fd: made non-blocking if it is a pipe or socket (a terminal or file is left as it is). */
 export class NonBlockingFd {
-  /** Lines dropped since the last one written. */
-  dropped = 0;
   /** The unwritten end of a line a stream took only part of: written before anything else. */
   private pending: Buffer | null = null;
 
@@ -22,21 +19,12 @@ export class NonBlockingFd {
     }
   }
 
-  /**
-   * Bytes of `line` written: 0 if dropped (counted, unless it is the note
-   * about dropped lines) or if an earlier line's end is still pending.
-   */
-  write(line: string, count = true): number {
-    if (this.pending && !this.flushPending()) {
-      if (count) this.dropped++;
-      return 0;
-    }
+  /** Bytes of `line` written; 0: dropped (full, gone, or an earlier line's end still pending). */
+  write(line: string): number {
+    if (this.pending && !this.flushPending()) return 0;
     const bytes = Buffer.from(line, "utf8");
     const n = this.tryWrite(bytes);
-    if (n < 0) {
-      if (count) this.dropped++;
-      return 0;
-    }
+    if (n < 0) return 0;
     // A stream socket can take part of a line: the rest goes first next time, so lines stay whole.
     if (n < bytes.length) this.pending = Buffer.from(bytes.subarray(n));
     return n;

@@ -56,7 +56,7 @@ function fill(fd: number): number {
 }
 
 describe("NonBlockingFd", () => {
-  test("a full pipe drops and counts lines instead of blocking; once drained, lines go through again", () => {
+  test("a full pipe drops lines instead of blocking; once drained, lines go through again", () => {
     const { r, w } = fifo();
     const out = new NonBlockingFd(w);
     expect(fill(w)).toBeGreaterThan(0); // returns, so the fd is non-blocking now
@@ -64,7 +64,6 @@ describe("NonBlockingFd", () => {
     expect(out.write("one\n")).toBe(0);
     expect(out.write("two\n")).toBe(0);
     expect(performance.now() - t0).toBeLessThan(1000);
-    expect(out.dropped).toBe(2);
     expect(drain(r)).toMatch(/^x+$/);
     expect(out.write("three\n")).toBe(6);
     expect(drain(r)).toBe("three\n");
@@ -77,7 +76,6 @@ describe("NonBlockingFd", () => {
     cleanup.push(() => closeSync(fd));
     const out = new NonBlockingFd(fd);
     expect(out.write("line\n")).toBe(5);
-    expect(out.dropped).toBe(0);
   });
 });
 
