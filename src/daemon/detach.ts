@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { EXIT, Exit } from "../cli/exit";
 import { DatagramReceiver } from "../ffi/unix_socket";
 import { notify } from "../systemd/notify";
-import { selfProgram } from "./self";
+import { GC_TIMER_ENV } from "./gc_timer";
+import { selfCommand } from "./self";
 
 export const DETACHED_ENV = "STALLD_DETACHED";
 /** Sent with READY=1 by the detached daemon: how many bytes of messages it wrote before. */
@@ -19,11 +20,6 @@ const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const;
 
 export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[DETACHED_ENV] === "1";
-}
-
-/** argv that runs this program again with the same arguments, compiled or not. */
-export function selfCommand(): string[] {
-  return [...selfProgram(), ...process.argv.slice(2)];
 }
 
 /** null: not a READY message; otherwise the bytes of messages to copy before exiting. */
@@ -43,7 +39,7 @@ export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number>
   try {
     const child = Bun.spawn(selfCommand(), {
       // The idle GC timer off from the start: the child need not exec itself again (gc_timer.ts).
-      env: { BUN_GC_TIMER_DISABLE: "1", ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
+      env: { [GC_TIMER_ENV]: "1", ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",

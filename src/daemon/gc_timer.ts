@@ -7,14 +7,9 @@
 // paced by allocation; and with the daemon's memory locked an idle collection
 // could not give pages back anyway.
 import { execve } from "../ffi/process";
-import { selfCommand } from "./detach";
+import { selfCommand } from "./self";
 
 export const GC_TIMER_ENV = "BUN_GC_TIMER_DISABLE";
-
-/** Set already (by us, or by a user who chose a value): nothing to do. */
-export function gcTimerSettled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env[GC_TIMER_ENV] !== undefined;
-}
 
 /**
  * Re-executes this daemon with the idle GC timer off. Called before anything
@@ -22,7 +17,8 @@ export function gcTimerSettled(env: NodeJS.ProcessEnv = process.env): boolean {
  * exec failed (then the daemon runs as it is, with the timer).
  */
 export function restartWithoutGcTimer(onFailure: (why: string) => void): void {
-  if (gcTimerSettled()) return;
+  // Set already, by us or by a user who chose a value: nothing to do.
+  if (process.env[GC_TIMER_ENV] !== undefined) return;
   const argv = selfCommand();
   try {
     execve(argv[0]!, argv, { ...process.env, [GC_TIMER_ENV]: "1" });

@@ -2,3 +2,8 @@
 export function selfProgram(): string[] {
   return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
 }
+
+/** argv that runs this program again with the same arguments, compiled or not. */
+export function selfCommand(): string[] {
+  return [...selfProgram(), ...process.argv.slice(2)];
+}
