@@ -6,6 +6,7 @@ import { SysError } from "../ffi/errno";
 import { strerror } from "../ffi/libc";
 import { sleepNs } from "../ffi/process";
 import type { Logger } from "../log/logger";
+import { checkIntervalMs, judgeProgress, type Progress, StrengthMemory, strongerRuntimeNs } from "./escalation";
 import {
   attrEqual, describeAttr, isFairPolicy, kernelSchedOps, policyName, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK,
   type SchedAttr, type SchedOps,
@@ -53,6 +54,9 @@ interface ActiveBoost {
   cycle: ReturnType<typeof setTimeout> | null;
   startedMs: number;
   cpuAtStartNs: number | null;
+  /** DEADLINE: the timer of the next look at the task's progress (escalation.ts). */
+  check: ReturnType<typeof setTimeout> | null;
+  last: Progress;
 }
 
 export interface Timers {
@@ -76,6 +80,8 @@ export interface TaskProbe {
   starttime(pid: number): number | null;
   /** CPU time used so far (ns), null when unknown. */
   cpuTimeNs(pid: number): number | null;
+  /** /proc state letter (R, S, D, ...), null when gone; without it a boost is never raised. */
+  state?(pid: number): string | null;
 }
 
 const ESRCH = 3;
@@ -102,6 +108,8 @@ export interface BoostEvents {
   boosted(t: BoostTarget, saved: SchedAttr): void;
   failed(t: BoostTarget, code: string): void;
   restored(t: BoostTarget): void;
+  /** A boost's runtime went up (escalation.ts). */
+  raised?(t: BoostTarget): void;
 }
 
 export interface BoosterOptions {
@@ -120,6 +128,8 @@ export class Booster {
   private readonly onBoostEnd: () => void;
   private readonly journal: BoostJournal | null;
   private readonly events: BoostEvents | null;
+  /** Where a task's next boost starts when its last one left it starving. */
+  private readonly strength = new StrengthMemory();
 
   constructor(
     private readonly params: BoostParams,
@@ -147,11 +157,20 @@ export class Booster {
   }
 
   /** What a boost sets. RESET_ON_FORK: a DEADLINE task that forks gets EAGAIN without it. */
-  private boostAttr(saved: SchedAttr): SchedAttr {
+  private boostAttr(saved: SchedAttr, runtimeNs: bigint): SchedAttr {
     const p = this.params;
     if (p.method === "fifo")
       return { policy: SCHED_FIFO, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: FIFO_BOOST_PRIORITY, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n };
-    return { policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: 0, runtimeNs: p.runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
+    return { policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: 0, runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
+  }
+
+  /** Escalation applies to DEADLINE boosts, and needs the task's state. */
+  private get escalates(): boolean {
+    return this.params.method === "deadline" && this.probe.state !== undefined;
+  }
+
+  private progress(pid: number): Progress {
+    return { state: this.probe.state?.(pid) ?? null, cpuNs: this.probe.cpuTimeNs(pid), atMs: this.timers.nowMs() };
   }
 
   /** Whether `now` is what this boost left on the task (so nobody else changed it). */
@@ -181,7 +200,8 @@ export class Booster {
     // 6.12+ reports a fair task's current slice as sched_runtime; writing it back
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
-    const applied = this.boostAttr(saved);
+    const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
+    const applied = this.boostAttr(saved, remembered ?? this.params.runtimeNs);
     try {
       this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method: this.params.method, saved, applied });
     } catch (e) {
@@ -211,19 +231,80 @@ export class Booster {
       this.restore(t.pid, "boost ended");
       this.onBoostEnd();
     }, this.params.durationMs);
-    const b: ActiveBoost = { target: t, saved, applied, timer, cycle: null, startedMs: this.timers.nowMs(), cpuAtStartNs: this.probe.cpuTimeNs(t.pid) };
+    const last = this.progress(t.pid);
+    const b: ActiveBoost = { target: t, saved, applied, timer, cycle: null, startedMs: last.atMs, cpuAtStartNs: last.cpuNs, check: null, last };
     this.active.set(t.pid, b);
     const p = this.params;
     const how = p.method === "fifo" ? ` for ${p.runtimeNs} ns every ${p.periodNs} ns` : "";
+    const why = remembered !== null && remembered !== p.runtimeNs ? " (its last boost left it starving: starting stronger)" : "";
     this.log.info({
       message:
         `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${this.policyName}: was ${describeAttr(saved)}, ` +
-        `now ${describeAttr(applied)}${how} for ${p.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s`,
+        `now ${describeAttr(applied)}${how} for ${p.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s${why}`,
       ...fields("boosted", t, saved.policy, applied.policy),
     });
     this.events?.boosted(t, saved);
     if (p.method === "fifo") this.fifoSlice(b, true);
+    else if (this.escalates) this.scheduleCheck(b);
     return "boosted";
+  }
+
+  private scheduleCheck(b: ActiveBoost): void {
+    const ms = checkIntervalMs(this.params.periodNs);
+    if (this.timers.nowMs() + ms < b.startedMs + this.params.durationMs) b.check = this.timers.set(() => this.checkProgress(b), ms);
+  }
+
+  /**
+   * One look at a boosted task: still runnable and barely run means the boost
+   * is too weak for it (escalation.ts), so its runtime goes up, in one line.
+   */
+  private checkProgress(b: ActiveBoost): void {
+    b.check = null;
+    const pid = b.target.pid;
+    if (this.active.get(pid) !== b) return;
+    const now = this.progress(pid);
+    const verdict = judgeProgress(b.last, now);
+    b.last = now;
+    if (verdict === "gone") return;
+    if (verdict === "starving") this.raise(b, now);
+    this.scheduleCheck(b);
+  }
+
+  private raise(b: ActiveBoost, now: Progress): void {
+    const t = b.target;
+    const p = this.params;
+    const next = strongerRuntimeNs(b.applied.runtimeNs, p.runtimeNs, p.periodNs);
+    if (next === null) return;
+    const applied = { ...b.applied, runtimeNs: next };
+    const ran = now.cpuNs !== null && b.cpuAtStartNs !== null ? `, ran ${((now.cpuNs - b.cpuAtStartNs) / 1e6).toFixed(3)} ms` : "";
+    const record = (a: SchedAttr) => this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method: p.method, saved: b.saved, applied: a });
+    try {
+      // The record says what a restart after a crash recognises as ours: written first.
+      record(applied);
+    } catch (e) {
+      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}): cannot update its state record (${(e as Error).message})`);
+      return;
+    }
+    try {
+      this.ops.set(t.pid, applied);
+    } catch (e) {
+      try {
+        record(b.applied);
+      } catch {
+        // the restore still recognises either record
+      }
+      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}) to ${next} ns: ${errText(e)}; it keeps ${b.applied.runtimeNs} ns`);
+      return;
+    }
+    b.applied = applied;
+    this.events?.raised?.(t);
+    this.log.info({
+      message:
+        `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to SCHED_DEADLINE ${next}/${p.periodNs} ns: still waiting ` +
+        `${((now.atMs - b.startedMs) / 1000).toFixed(2)} s into its boost${ran}`,
+      ...fields("boost_raised", t, SCHED_DEADLINE, SCHED_DEADLINE),
+      runtime_ns: Number(next),
+    });
   }
 
   /**
@@ -276,6 +357,7 @@ export class Booster {
     this.active.delete(pid);
     this.timers.clear(b.timer);
     if (b.cycle) this.timers.clear(b.cycle);
+    if (b.check) this.timers.clear(b.check);
     try {
       this.restoreTask(b, why);
     } finally {
@@ -299,6 +381,7 @@ export class Booster {
         return;
       }
       const cpuNow = this.probe.cpuTimeNs(pid);
+      if (why === "boost ended") this.rememberStrength(b);
       this.ops.set(pid, b.saved);
       const check = this.ops.get(pid);
       // A fair task back on the default slice reads back that slice as its runtime.
@@ -316,7 +399,8 @@ export class Booster {
       if (ranNs === 0 && why === "boost ended" && this.params.method === "deadline") {
         this.log.warn(
           `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
-            `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns to the next tick unless HRTICK_DL is on)`,
+            `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns to the next tick unless HRTICK_DL is on)` +
+            (this.escalates ? "; its next boost starts stronger" : ""),
         );
       }
     } catch (e) {
@@ -326,6 +410,17 @@ export class Booster {
       }
       this.log.error(`restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`);
     }
+  }
+
+  /** A task still starving as its boost ends starts the next one where this one got to; one that ran starts afresh. */
+  private rememberStrength(b: ActiveBoost): void {
+    if (!this.escalates) return;
+    const t = b.target;
+    const verdict = judgeProgress(b.last, this.progress(t.pid));
+    if (verdict === "starving") {
+      const next = strongerRuntimeNs(b.applied.runtimeNs, this.params.runtimeNs, this.params.periodNs) ?? b.applied.runtimeNs;
+      this.strength.remember(t.pid, t.starttime, next, this.timers.nowMs());
+    } else this.strength.forget(t.pid, t.starttime);
   }
 
   /** Synchronous: called from signal and exit handlers. */

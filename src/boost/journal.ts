@@ -142,7 +142,9 @@ export function stillBoosted(rec: BoostRecord, now: SchedAttr): boolean {
     // Mid-period the emulation leaves the task on its own policy: that is "restored" already.
     return now.policy === SCHED_FIFO && now.priority === rec.applied.priority;
   }
-  return now.policy === SCHED_DEADLINE && now.runtimeNs === rec.applied.runtimeNs && now.periodNs === rec.applied.periodNs;
+  // A raised boost is recorded before it is applied, so a crash in between
+  // leaves a runtime below the record's (escalation.ts): still ours.
+  return now.policy === SCHED_DEADLINE && now.runtimeNs <= rec.applied.runtimeNs && now.periodNs === rec.applied.periodNs;
 }
 
 /**

@@ -121,7 +121,7 @@ export class Daemon {
       this.booster = new Booster(
         { method: plan.method, runtimeNs: plan.runtimeNs, periodNs: c.boostPeriodNs, durationMs: c.boostDurationS * 1000 },
         this.log,
-        { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs },
+        { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs, state: (pid) => readTaskStat(pid)?.state ?? null },
         { onBoostEnd: () => this.passSoon(), journal: this.journal, events: this.metrics?.boostEvents() },
       );
     }

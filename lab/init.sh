@@ -1,0 +1,174 @@
+#!/bin/sh
+# /init of a lab guest (busybox sh). Runs the scenarios named on the kernel
+# command line (lab.scen=1,2,3 lab.dl=on|off) and prints each result as a
+# marker line, "@@LAB <scenario> key=value ...", parsed on the host by
+# lab/report.ts. Every RT load here ends by itself; the guest powers off at the
+# end whatever happened (and qemu runs under a timeout on the host).
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /run /tmp /var/log
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+exec </dev/console >/dev/console 2>&1
+
+arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
+SCEN=$(arg lab.scen)
+DL=$(arg lab.dl)
+STALLD=/bin/stalld
+mark() { echo "@@LAB $*"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+# A log file, between markers, with every line prefixed (so nothing the kernel
+# prints between them is taken for stalld's).
+dump() { mark "$1 log-begin"; sed "s/^/@@LOG $1 /" "$2"; mark "$1 log-end"; }
+# Background pids started here, killed by pid at the end of each scenario.
+PIDS=""
+bg() { "$@" & PIDS="$PIDS $!"; }
+reap() { for p in $PIDS; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=""; }
+# Starts a bounded FIFO-50 busy loop on CPU 1 and waits until it really runs there.
+hog() {
+	/bin/rtload fifo 50 1 "$1" >/tmp/hog.out &
+	HOG=$!
+	PIDS="$PIDS $HOG"
+	/bin/labtool oncpu "$HOG" 1 5 >/dev/null || mark "$2 hog-not-on-cpu1"
+	# Let the tick and the scheduler see it for a moment: the wait starts now.
+	sleep 0.3
+}
+throttling() { cat /proc/sys/kernel/sched_rt_runtime_us; }
+# Waits (bounded) for a line matching $2 in file $1.
+waitfor() {
+	i=0
+	while [ $i -lt "${3:-100}" ]; do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done
+	return 1
+}
+stalld_start() { # name args...
+	name=$1; shift
+	"$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1 &
+	SPID=$!
+	PIDS="$PIDS $SPID"
+	waitfor "/tmp/$name.log" "monitoring CPUs" 300 || mark "$name stalld-did-not-start"
+}
+stalld_stop() { # name
+	kill -TERM "$SPID" 2>/dev/null
+	i=0
+	while kill -0 "$SPID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -9 "$SPID" 2>/dev/null
+	wait "$SPID" 2>/dev/null
+	dump "$1" "/tmp/$1.log"
+}
+
+mark boot release=$(uname -r) version="$(uname -v | tr ' ' '_')" cpus=$(nproc)
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+FS=/sys/kernel/debug/sched/fair_server
+if [ "$DL" = off ] && [ -d $FS ]; then
+	for c in $FS/cpu*; do echo 0 >"$c/runtime"; done
+fi
+dlrt=none
+[ -d $FS ] && dlrt=$(cat $FS/cpu1/runtime)
+hrtick=$(grep -o 'NO_HRTICK_DL\|HRTICK_DL' /sys/kernel/debug/sched/features 2>/dev/null | head -1)
+mark facts dl_runtime=$dlrt hrtick_dl=${hrtick:-unknown} lockdown="$(cat /sys/kernel/security/lockdown 2>/dev/null | tr ' ' '_')" \
+	preempt_rt=$([ -e /sys/kernel/realtime ] && echo 1 || echo 0) btf=$([ -e /sys/kernel/btf/vmlinux ] && echo 1 || echo 0) \
+	throttling=$(throttling)
+# What the daemon should find turned back on at the end.
+umount /sys/kernel/debug 2>/dev/null
+THROTTLE0=$(throttling)
+
+has() { case ",$SCEN," in *",$1,"*) return 0 ;; esac; return 1; }
+
+# 1. doctor
+if has 1; then
+	"$STALLD" doctor --json -c 1 >/tmp/doctor.json 2>/tmp/doctor.err
+	mark doctor rc=$?
+	dump doctor /tmp/doctor.json
+fi
+
+# 2. each backend rescues a FIFO victim behind a FIFO hog, and its policy comes back.
+if has 2; then
+	for b in task_scan queue_track sched_debug; do
+		stalld_start "backend-$b" -t 3 -c 1 -b "$b"
+		/bin/labtool waker fifo 10 1 12 50 >/tmp/waker.out &
+		W=$!; PIDS="$PIDS $W"
+		waitfor /tmp/waker.out ready 50
+		hog 10 "backend-$b"
+		wait "$W" 2>/dev/null
+		reap_hog=$HOG; wait "$reap_hog" 2>/dev/null
+		stalld_stop "backend-$b"
+		mark "backend-$b" $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-) throttling=$(throttling)
+		reap
+	done
+fi
+
+# 3. the real rescue: vm/stat_refresh while a 20 s busy loop owns CPU 1.
+if has 3; then
+	old=$(throttling)
+	echo -1 >/proc/sys/kernel/sched_rt_runtime_us
+	hog 20 refresh-alone
+	/bin/labtool refresh >/tmp/refresh.out
+	kill -9 "$HOG" 2>/dev/null; wait "$HOG" 2>/dev/null
+	mark refresh-alone $(cat /tmp/refresh.out | tr ' ' '=')
+	echo "$old" >/proc/sys/kernel/sched_rt_runtime_us
+	reap
+	sleep 1
+	stalld_start refresh-stalld -t 3 -c 1
+	hog 20 refresh-stalld
+	/bin/labtool refresh >/tmp/refresh.out
+	kill -9 "$HOG" 2>/dev/null; wait "$HOG" 2>/dev/null
+	stalld_stop refresh-stalld
+	mark refresh-stalld $(cat /tmp/refresh.out | tr ' ' '=') throttling=$(throttling)
+	reap
+fi
+
+# 4. a fair victim behind the hog: left to a DL-server where one serves it, boosted where none does.
+if has 4; then
+	stalld_start fair -t 3 -c 1
+	/bin/labtool waker other 0 1 10 50 >/tmp/waker.out &
+	W=$!; PIDS="$PIDS $W"
+	waitfor /tmp/waker.out ready 50
+	hog 8 fair
+	wait "$W" 2>/dev/null
+	wait "$HOG" 2>/dev/null
+	stalld_stop fair
+	mark fair $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-)
+	reap
+fi
+
+# 5. SIGKILL mid-boost, then a restart puts everything back.
+if has 5; then
+	stalld_start crash -t 3 -d 3 -c 1
+	/bin/labtool waker fifo 10 1 14 50 >/tmp/waker.out &
+	W=$!; PIDS="$PIDS $W"
+	waitfor /tmp/waker.out ready 50
+	hog 6 crash
+	waitfor /tmp/crash.log "boosted pid $(sed -n 's/^ready //p' /tmp/waker.out)" 150
+	kill -9 "$SPID"; wait "$SPID" 2>/dev/null
+	during=$(throttling)
+	policy_killed=$(awk '{print $41}' /proc/"$(sed -n 's/^ready //p' /tmp/waker.out)"/stat 2>/dev/null)
+	dump crash /tmp/crash.log
+	wait "$HOG" 2>/dev/null
+	stalld_start crash-restart -t 20 -c 1
+	policy_restarted=$(awk '{print $41}' /proc/"$(sed -n 's/^ready //p' /tmp/waker.out)"/stat 2>/dev/null)
+	stalld_stop crash-restart
+	wait "$W" 2>/dev/null
+	mark crash killed_policy=$policy_killed throttling_killed=$during restarted_policy=$policy_restarted \
+		throttling_after=$(throttling) throttling_before=$THROTTLE0 $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-)
+	reap
+fi
+
+# 6. the kthreads that starve on PREEMPT_RT are boosted together and restored on time.
+if has 6; then
+	stalld_start kthreads -t 3 -c 1
+	/bin/labtool waker other 0 1 12 50 >/tmp/sleeper.out &
+	W=$!; PIDS="$PIDS $W"
+	waitfor /tmp/sleeper.out ready 50
+	hog 10 kthreads
+	wait "$HOG" 2>/dev/null
+	wait "$W" 2>/dev/null
+	stalld_stop kthreads
+	mark kthreads sleeper_$(grep '^waker' /tmp/sleeper.out | cut -d' ' -f4)
+	reap
+fi
+
+mark done
+sync
+poweroff -f

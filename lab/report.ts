@@ -1,0 +1,261 @@
+// The kernel lab's judge: reads each guest's console (marker lines written by
+// lab/init.sh), decides every kernel x scenario row, writes KERNELS.md (the
+// table, the commands, then lab/FINDINGS.md) and exits 1 if a row failed.
+//   bun lab/report.ts --out KERNELS.md --scenarios 1,2,3 build/lab/6.1-rt ...
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+/** -t of every stalld the scenarios start, and the bound a rescue must meet. */
+const THRESHOLD_S = 3;
+const RESCUE_BOUND_S = THRESHOLD_S + 2;
+const BOOST_S = 3;
+
+export interface Row {
+  kernel: string;
+  scenario: string;
+  ok: boolean;
+  result: string;
+  figure: string;
+}
+
+type Fields = Record<string, string>;
+
+export interface Guest {
+  kernel: string;
+  host: Fields;
+  marks: Map<string, Fields>;
+  logs: Map<string, string[]>;
+  raw: string;
+}
+
+function fieldsOf(words: string[]): Fields {
+  const f: Fields = {};
+  for (const w of words) {
+    const i = w.indexOf("=");
+    if (i > 0) f[w.slice(0, i)] = w.slice(i + 1);
+    else f[w] = "";
+  }
+  return f;
+}
+
+export function parseConsole(kernel: string, text: string): Guest {
+  const g: Guest = { kernel, host: {}, marks: new Map(), logs: new Map(), raw: text };
+  for (const line0 of text.split("\n")) {
+    const line = line0.replace(/\r$/, "");
+    let i = line.indexOf("@@LAB ");
+    if (i >= 0) {
+      const [name, ...rest] = line.slice(i + 6).trim().split(/\s+/);
+      if (!name || rest[0] === "log-begin" || rest[0] === "log-end") continue;
+      g.marks.set(name, { ...g.marks.get(name), ...fieldsOf(rest) });
+      continue;
+    }
+    i = line.indexOf("@@LOG ");
+    if (i >= 0) {
+      const rest = line.slice(i + 6);
+      const sp = rest.indexOf(" ");
+      const name = sp < 0 ? rest : rest.slice(0, sp);
+      if (!g.logs.has(name)) g.logs.set(name, []);
+      g.logs.get(name)!.push(sp < 0 ? "" : rest.slice(sp + 1));
+      continue;
+    }
+    i = line.indexOf("@@HOST ");
+    if (i >= 0) g.host = fieldsOf(line.slice(i + 7).trim().split(/\s+/));
+  }
+  return g;
+}
+
+const num = (s: string | undefined) => (s === undefined || s === "" ? NaN : Number(s));
+
+/** Kernels whose CPU 1 has a DL-server serving fair tasks in this boot. */
+function dlServerServes(g: Guest): boolean {
+  const rt = g.marks.get("facts")?.dl_runtime;
+  return rt !== undefined && rt !== "none" && Number(rt) > 0;
+}
+
+function restoredSeconds(lines: string[], pid: string): number[] {
+  const re = new RegExp(`^.*restored pid ${pid} \\(.*? after ([0-9.]+) s \\(boost ended\\)`);
+  return lines.map((l) => re.exec(l)).filter((m) => m !== null).map((m) => Number(m![1]));
+}
+
+function doctorRow(g: Guest): Row {
+  const row = (ok: boolean, result: string): Row => ({ kernel: g.kernel, scenario: "1 doctor", ok, result, figure: "" });
+  const facts = g.marks.get("facts");
+  let doc: { checks: { id: string; status: string; found: string }[] };
+  try {
+    doc = JSON.parse((g.logs.get("doctor") ?? []).join("\n"));
+  } catch {
+    return row(false, "doctor printed no JSON");
+  }
+  const check = (id: string) => doc.checks.find((c) => c.id === id);
+  const wrong: string[] = [];
+  const rt = facts?.preempt_rt === "1";
+  const pre = check("preempt-rt");
+  if (!pre || pre.found.includes("PREEMPT_RT") !== rt || (rt && /not PREEMPT_RT|no PREEMPT_RT/.test(pre.found))) wrong.push(`preempt-rt: ${pre?.found}`);
+  if (check("btf")?.status !== "OK") wrong.push("btf");
+  const lock = check("lockdown");
+  if (!lock || !/none/.test(lock.found)) wrong.push(`lockdown: ${lock?.found}`);
+  const hr = check("hrtick");
+  if (!hr || /unknown/.test(hr.found)) wrong.push(`hrtick: ${hr?.found}`);
+  const dl = check("dl-server");
+  const dlRuntime = facts?.dl_runtime;
+  if (!dl) wrong.push("no dl-server row");
+  else if (dlRuntime === "none" && !/none in this kernel/.test(dl.found)) wrong.push(`dl-server: ${dl.found}`);
+  else if (dlRuntime !== "none" && Number(dlRuntime) > 0 && !/50\/1000 ms/.test(dl.found)) wrong.push(`dl-server: ${dl.found}`);
+  else if (dlRuntime === "0" && !/off|0\/1000/.test(dl.found)) wrong.push(`dl-server: ${dl.found}`);
+  if (!/deadline|SCHED_DEADLINE/.test(check("boost")?.found ?? "")) wrong.push(`boost: ${check("boost")?.found}`);
+  return row(wrong.length === 0, wrong.length ? `wrong rows: ${wrong.join("; ")}` : "every row true for this kernel");
+}
+
+function backendRow(g: Guest, b: string): Row {
+  const m = g.marks.get(`backend-${b}`);
+  const log = g.logs.get(`backend-${b}`) ?? [];
+  const r = (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario: `2 ${b}`, ok, result, figure });
+  if (!m?.pid) return r(false, "the victim did not report");
+  const gap = num(m.maxgap);
+  const boosted = log.some((l) => l.includes(`boosted pid ${m.pid} (`));
+  const restored = restoredSeconds(log, m.pid).length > 0;
+  const policyBack = m.policy === "1" && m.prio === "10";
+  const problems = [
+    !boosted && "victim never boosted",
+    !restored && "victim never restored",
+    !policyBack && `victim ended as policy ${m.policy} prio ${m.prio}`,
+    !(gap <= RESCUE_BOUND_S) && `longest gap ${gap} s > ${RESCUE_BOUND_S} s`,
+    m.throttling !== g.marks.get("facts")?.throttling && `throttling left at ${m.throttling}`,
+  ].filter(Boolean);
+  return r(problems.length === 0, problems.length ? problems.join("; ") : "rescued; SCHED_FIFO 10 back", `longest gap ${gap.toFixed(2)} s`);
+}
+
+function refreshRow(g: Guest): Row {
+  const alone = num(g.marks.get("refresh-alone")?.refresh);
+  const withS = num(g.marks.get("refresh-stalld")?.refresh);
+  const serves = dlServerServes(g);
+  const problems = [
+    Number.isNaN(alone) && "no figure without stalld",
+    Number.isNaN(withS) && "no figure with stalld",
+    // The scenario is only evidence where it really hangs without stalld.
+    !serves && !(alone >= 10) && `did not hang without stalld (${alone} s)`,
+    !(withS <= RESCUE_BOUND_S) && `with stalld ${withS} s > ${RESCUE_BOUND_S} s`,
+  ].filter(Boolean);
+  return {
+    kernel: g.kernel, scenario: "3 stat_refresh", ok: problems.length === 0,
+    result: problems.length ? problems.join("; ") : serves ? "DL-server serves it; quick either way" : "rescued",
+    figure: `${alone.toFixed(2)} s alone, ${withS.toFixed(2)} s with stalld -t 3`,
+  };
+}
+
+function fairRow(g: Guest): Row {
+  const m = g.marks.get("fair");
+  const log = g.logs.get("fair") ?? [];
+  const r = (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario: "4 fair victim", ok, result, figure });
+  if (!m?.pid) return r(false, "the victim did not report");
+  const gap = num(m.maxgap);
+  const left = log.some((l) => l.includes(`-${m.pid} starved on CPU 1`) && l.includes("left to the DL-server"));
+  const boosted = log.some((l) => l.includes(`boosted pid ${m.pid} (`));
+  if (dlServerServes(g)) {
+    const ok = !boosted && gap <= RESCUE_BOUND_S;
+    return r(ok, ok ? `left to the DL-server${left ? " (said)" : " (never starved long)"}` : boosted ? "boosted, though a DL-server serves it" : `gap ${gap} s`, `longest gap ${gap.toFixed(2)} s`);
+  }
+  const ok = boosted && gap <= RESCUE_BOUND_S;
+  return r(ok, ok ? "no DL-server serves it: boosted, rescued" : boosted ? `boosted, gap ${gap} s` : "never boosted", `longest gap ${gap.toFixed(2)} s`);
+}
+
+function crashRow(g: Guest): Row {
+  const m = g.marks.get("crash") ?? {};
+  const problems = [
+    m.killed_policy !== "6" && `victim not under SCHED_DEADLINE when stalld was killed (policy ${m.killed_policy})`,
+    m.restarted_policy !== "1" && `victim left as policy ${m.restarted_policy} after the restart`,
+    m.throttling_after !== m.throttling_before && `throttling ${m.throttling_after}, was ${m.throttling_before}`,
+  ].filter(Boolean);
+  return {
+    kernel: g.kernel, scenario: "5 SIGKILL mid-boost", ok: problems.length === 0,
+    result: problems.length ? problems.join("; ") : "restart put the victim and throttling back", figure: "",
+  };
+}
+
+function kthreadsRow(g: Guest): Row {
+  const log = g.logs.get("kthreads") ?? [];
+  const r = (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario: "6 kthreads", ok, result, figure });
+  const boosts = log.map((l) => /^(\S+) .*boosted pid (\d+) \(([^)]*)\)/.exec(l)).filter((x) => x !== null) as RegExpExecArray[];
+  const names = new Set(boosts.map((b) => b[3]!.replace(/-.*$/, "")));
+  const rt = g.marks.get("facts")?.preempt_rt === "1";
+  const want = rt ? ["rcuc/1", "ktimers/1", "ksoftirqd/1"] : ["ksoftirqd/1"];
+  const missing = dlServerServes(g) ? want.filter((n) => n.startsWith("r") || n.startsWith("kt")).filter((n) => !names.has(n)) : want.filter((n) => !names.has(n));
+  const late = boosts.flatMap((b) => restoredSeconds(log, b[2]!)).filter((s) => s > BOOST_S + 1);
+  const first = boosts.filter((b) => want.includes(b[3]!)).map((b) => Date.parse(b[1]!));
+  const spread = first.length ? (Math.max(...first.slice(0, want.length)) - Math.min(...first.slice(0, want.length))) / 1000 : 0;
+  const sleeper = num(g.marks.get("kthreads")?.sleeper_maxgap);
+  const problems = [
+    missing.length && `not boosted: ${missing.join(", ")}`,
+    late.length && `restored late: ${late.map((s) => `${s} s`).join(", ")}`,
+    spread > 1 && `first boosts ${spread.toFixed(2)} s apart`,
+  ].filter(Boolean);
+  return r(problems.length === 0, problems.length ? problems.join("; ") : `boosted ${[...names].sort().join(", ")}; every restore on time`,
+    `SCHED_OTHER sleeper's longest gap ${sleeper.toFixed(2)} s`);
+}
+
+export function judge(g: Guest, scenarios: Set<string>): Row[] {
+  if (g.marks.has("missing")) return [{ kernel: g.kernel, scenario: "all", ok: false, result: "no Debian kernel package could be had", figure: "" }];
+  if (!g.marks.has("done")) {
+    const last = [...g.marks.keys()].at(-1) ?? "none";
+    return [{ kernel: g.kernel, scenario: "all", ok: false, result: `the guest never finished (last marker: ${last}; qemu rc ${g.host.rc})`, figure: "" }];
+  }
+  const rows: Row[] = [];
+  if (scenarios.has("1")) rows.push(doctorRow(g));
+  if (scenarios.has("2")) for (const b of ["task_scan", "queue_track", "sched_debug"]) rows.push(backendRow(g, b));
+  if (scenarios.has("3")) rows.push(refreshRow(g));
+  if (scenarios.has("4")) rows.push(fairRow(g));
+  if (scenarios.has("5")) rows.push(crashRow(g));
+  if (scenarios.has("6")) rows.push(kthreadsRow(g));
+  return rows;
+}
+
+function main(argv: string[]): number {
+  let out = "KERNELS.md";
+  let scen = "1,2,3,4,5,6";
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--out") out = argv[++i]!;
+    else if (argv[i] === "--scenarios") scen = argv[++i]!;
+    else files.push(argv[i]!);
+  }
+  const scenarios = new Set(scen.split(","));
+  const guests = files.map((f) => parseConsole(basename(f), readFileSync(`${f}.console`, "latin1")));
+  const rows = guests.flatMap((g) => judge(g, scenarios));
+  const passed = rows.filter((r) => r.ok).length;
+  const failed = rows.length - passed;
+  const md = [
+    "# Kernels: the lab's results",
+    "",
+    "Generated by `bash lab/run.sh` (lab/report.ts) from Debian's own kernel packages booted under qemu with",
+    "dist/stalld inside. Do not edit by hand: the findings below come from lab/FINDINGS.md.",
+    "",
+    "| kernel | package | accel | boot s | DL-server on CPU 1 | PREEMPT_RT | HRTICK_DL at boot |",
+    "|---|---|---|---|---|---|---|",
+    ...guests.map((g) => {
+      const f = g.marks.get("facts") ?? {};
+      return `| ${g.kernel} | ${g.host.package ?? "?"} | ${g.host.accel ?? "?"} | ${g.host.seconds ?? "?"} | ${f.dl_runtime === "none" ? "none" : f.dl_runtime === "0" ? "off (runtime 0)" : `${Number(f.dl_runtime) / 1e6} ms/s`} | ${f.preempt_rt === "1" ? "yes" : "no"} | ${f.hrtick_dl ?? "?"} |`;
+    }),
+    "",
+    `Every scenario runs \`stalld run -f -v -t ${THRESHOLD_S} -c 1\` with default boost flags (-r 20000 -p 1000000000 -d ${BOOST_S});`,
+    `a rescue must come within threshold + 2 s = ${RESCUE_BOUND_S} s. The load is \`rtload fifo 50 1 <s>\` (a FIFO-50 busy loop on CPU 1).`,
+    "",
+    "| kernel | scenario | result | figure |",
+    "|---|---|---|---|",
+    ...rows.map((r) => `| ${r.kernel} | ${r.scenario} | ${r.ok ? "pass" : "**FAIL**"}: ${r.result.replace(/\|/g, "\\|")} | ${r.figure} |`),
+    "",
+    `${passed} passed, ${failed} failed.`,
+    "",
+  ];
+  try {
+    md.push(readFileSync(join(dirname(import.meta.path), "FINDINGS.md"), "utf8"));
+  } catch {
+    // no findings written yet
+  }
+  writeFileSync(out, md.join("\n"));
+  for (const r of rows) console.log(`lab: ${r.ok ? "pass" : "FAIL"} ${r.kernel} ${r.scenario}: ${r.result}${r.figure ? ` (${r.figure})` : ""}`);
+  console.log(`lab: wrote ${out}`);
+  console.log(`lab: ${passed} passed, ${failed} failed`);
+  return failed === 0 && rows.length > 0 ? 0 : 1;
+}
+
+if (import.meta.main) process.exit(main(process.argv.slice(2)));

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The kernel lab: boots Debian's own kernels under qemu with dist/stalld inside
+# and runs the scenarios of lab/init.sh on each, then writes KERNELS.md
+# (lab/report.ts) and exits non-zero if a row failed.
+#
+#   bash lab/run.sh [--quick] [KERNEL...]
+#
+# KERNEL: 6.1-rt, 6.12, 6.12-nodl (the DL-server turned off), 6.12-rt; default
+# all four. --quick: scenarios 1-3 on 6.1-rt and 6.12-nodl (what CI runs).
+# Kernel packages come from Debian's archive with apt-get download, cached in
+# $STALLD_LAB_CACHE (default /var/cache/stalld-lab): a second run downloads
+# nothing. Only qemu runs on the host, each boot under a timeout; every RT
+# load runs inside the guest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${STALLD_LAB_CACHE:-/var/cache/stalld-lab}
+OUT=build/lab
+QUICK=0
+KERNELS=()
+for a in "$@"; do
+	case "$a" in
+	--quick) QUICK=1 ;;
+	6.1-rt | 6.12 | 6.12-nodl | 6.12-rt) KERNELS+=("$a") ;;
+	*) echo "lab: unknown argument '$a' (kernels: 6.1-rt 6.12 6.12-nodl 6.12-rt; --quick)" >&2; exit 2 ;;
+	esac
+done
+if [ ${#KERNELS[@]} -eq 0 ]; then
+	if [ $QUICK -eq 1 ]; then KERNELS=(6.1-rt 6.12-nodl); else KERNELS=(6.1-rt 6.12 6.12-nodl 6.12-rt); fi
+fi
+SCEN=1,2,3,4,5,6
+[ $QUICK -eq 1 ] && SCEN=1,2,3
+# LAB_SCEN: a subset of scenarios, while working on one.
+SCEN=${LAB_SCEN:-$SCEN}
+fail() { echo "lab: $*" >&2; echo "lab: 0 passed, 1 failed"; exit 1; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+need=()
+for pkg in qemu-system-x86 busybox-static cpio gzip gcc libc6-dev; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "lab: installing ${need[*]}"
+	as_root apt-get update -qq >/dev/null
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+		fail "cannot install ${need[*]} from Debian's packages"
+fi
+[ -x dist/stalld ] || fail "dist/stalld is missing: run bash scripts/setup.sh first"
+
+# The newest package of each kernel family Debian's archive has today.
+package_of() {
+	local re
+	case "$1" in
+	6.1-rt) re='^linux-image-6\.1\.0-[0-9]+-rt-amd64$' ;;
+	6.12 | 6.12-nodl) re='^linux-image-6\.12\.[0-9]+\+deb12-amd64$' ;;
+	6.12-rt) re='^linux-image-6\.12\.[0-9]+\+deb12-rt-amd64$' ;;
+	esac
+	apt-cache pkgnames linux-image-6. 2>/dev/null | grep -E "$re" | sort -V | tail -1
+}
+mkdir -p "$CACHE" "$OUT"
+if ! apt-cache pkgnames linux-image-6. 2>/dev/null | grep -q .; then as_root apt-get update -qq >/dev/null; fi
+kernel_dir() { # kernel -> prints the extracted package dir
+	local pkg deb
+	pkg=$(package_of "$1")
+	[ -n "$pkg" ] || return 1
+	if [ ! -d "$CACHE/x/$pkg/boot" ]; then
+		deb=$(ls "$CACHE/${pkg}"_*.deb 2>/dev/null | tail -1)
+		if [ -z "$deb" ]; then
+			(cd "$CACHE" && timeout 600 apt-get download "$pkg" >/dev/null 2>&1) || return 1
+			deb=$(ls "$CACHE/${pkg}"_*.deb 2>/dev/null | tail -1)
+		fi
+		mkdir -p "$CACHE/x/$pkg" && dpkg-deb -x "$deb" "$CACHE/x/$pkg" || return 1
+	fi
+	echo "$CACHE/x/$pkg"
+}
+
+# One initramfs for every kernel: busybox, dist/stalld, the libraries it and
+# libbpf need, the static helpers, lab/init.sh as /init.
+build_initramfs() {
+	local r=$OUT/root lib
+	rm -rf "$r" && mkdir -p "$r"/{bin,sbin,usr/bin,proc,sys,dev,run,tmp,etc,lib64,lib/x86_64-linux-gnu}
+	cp /bin/busybox "$r/bin/busybox"
+	for app in $("$r/bin/busybox" --list); do
+		[ "$app" = busybox ] || ln -sf busybox "$r/bin/$app"
+	done
+	cp dist/stalld "$r/bin/stalld"
+	for lib in $( (ldd dist/stalld; ldd /usr/lib/x86_64-linux-gnu/libbpf.so.1) | grep -o '/[^ ]*' | sort -u) /usr/lib/x86_64-linux-gnu/libbpf.so.1; do
+		mkdir -p "$r$(dirname "$lib")" && cp -L "$lib" "$r$lib"
+	done
+	gcc -O2 -static -o "$r/bin/rtload" tests/helpers/rtload.c || return 1
+	gcc -O2 -static -o "$r/bin/labtool" lab/labtool.c || return 1
+	cp lab/init.sh "$r/init" && chmod +x "$r/init"
+	(cd "$r" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/root.cpio.gz"
+}
+echo "lab: building the initramfs"
+build_initramfs || fail "could not build the initramfs"
+
+# KVM only where a guest really runs: a short boot must reach /init.
+ACCEL=(-accel tcg,thread=multi -cpu max)
+ACCEL_NAME=tcg
+probe_kvm() {
+	local dir=$1
+	[ -r /dev/kvm ] || return 1
+	timeout 40 qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 2048 -nographic -no-reboot \
+		-kernel "$dir"/boot/vmlinuz-* -initrd "$OUT/root.cpio.gz" \
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet lab.scen=none" >"$OUT/kvm-probe.log" 2>&1 </dev/null
+	grep -q '@@LAB done' "$OUT/kvm-probe.log"
+}
+
+rm -f "$OUT"/*.console
+for k in "${KERNELS[@]}"; do
+	dir=$(kernel_dir "$k") || { echo "lab: $k: no Debian kernel package could be had (apt-get download failed)"; echo "@@LAB missing kernel=$k" >"$OUT/$k.console"; continue; }
+	if [ "$ACCEL_NAME" = tcg ] && [ -z "${PROBED:-}" ]; then
+		PROBED=1
+		if probe_kvm "$dir"; then ACCEL=(-enable-kvm -cpu host); ACCEL_NAME=kvm; fi
+		echo "lab: accelerator: $ACCEL_NAME$([ $ACCEL_NAME = tcg ] && echo ' (KVM did not bring a guest to /init)')"
+	fi
+	dl=on
+	[ "$k" = 6.12-nodl ] && dl=off
+	echo "lab: $k: booting $(basename "$dir") (scenarios $SCEN, DL-server $dl)"
+	t0=$(date +%s)
+	timeout 900 qemu-system-x86_64 "${ACCEL[@]}" -smp 2 -m 2048 -nographic -no-reboot \
+		-kernel "$dir"/boot/vmlinuz-* -initrd "$OUT/root.cpio.gz" \
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet lab.scen=$SCEN lab.dl=$dl" \
+		</dev/null >"$OUT/$k.console" 2>&1
+	rc=$?
+	echo "@@HOST kernel=$k package=$(basename "$dir") accel=$ACCEL_NAME seconds=$(($(date +%s) - t0)) rc=$rc" >>"$OUT/$k.console"
+	echo "lab: $k: done in $(($(date +%s) - t0)) s"
+done
+
+BUN=node_modules/.bin/bun
+"$BUN" --version >/dev/null 2>&1 || BUN=node_modules/@oven/bun-linux-x64/bin/bun
+KERNELS_MD=KERNELS.md
+[ $QUICK -eq 1 ] && KERNELS_MD=$OUT/KERNELS-quick.md
+"$BUN" lab/report.ts --out "$KERNELS_MD" --scenarios "$SCEN" "${KERNELS[@]/#/$OUT/}"

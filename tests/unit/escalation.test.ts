@@ -1,0 +1,159 @@
+import { describe, expect, test } from "bun:test";
+import { Booster } from "../../src/boost/booster";
+import { checkIntervalMs, judgeProgress, maxRuntimeNs, StrengthMemory, strongerRuntimeNs } from "../../src/boost/escalation";
+import { selfOwner, stillBoosted } from "../../src/boost/journal";
+import { SCHED_DEADLINE } from "../../src/boost/sched_attr";
+import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
+
+const S = 1_000_000_000n;
+
+describe("escalation decisions", () => {
+  test("the ladder goes up tenfold from -r to 1/20 of the period, and stops there", () => {
+    const steps: bigint[] = [20_000n];
+    for (let r = strongerRuntimeNs(20_000n, 20_000n, S); r !== null; r = strongerRuntimeNs(r, 20_000n, S)) steps.push(r);
+    expect(steps).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n]);
+    expect(maxRuntimeNs(20_000n, S)).toBe(50_000_000n);
+    // A longer period allows more; -r above the bound is the bound.
+    expect(maxRuntimeNs(20_000n, 4n * S)).toBe(200_000_000n);
+    expect(maxRuntimeNs(1_000_000n, 200_000_000n)).toBe(10_000_000n);
+    expect(strongerRuntimeNs(10_000_000n, 1_000_000n, 200_000_000n)).toBeNull();
+  });
+
+  test("looks come a tenth of the period apart, within 50-250 ms", () => {
+    expect(checkIntervalMs(S)).toBe(100);
+    expect(checkIntervalMs(200_000_000n)).toBe(50);
+    expect(checkIntervalMs(4n * S)).toBe(250);
+  });
+
+  test("still starving: runnable and on a CPU less than half the time", () => {
+    const at = (state: string | null, cpuNs: number | null, atMs: number) => ({ state, cpuNs, atMs });
+    expect(judgeProgress(at("R", 0, 0), at("R", 20_000, 100))).toBe("starving");
+    expect(judgeProgress(at("R", 0, 0), at("R", 60e6, 100))).toBe("progressing");
+    expect(judgeProgress(at("R", 0, 0), at("S", 0, 100))).toBe("progressing");
+    expect(judgeProgress(at("R", 0, 0), at("D", 0, 100))).toBe("progressing");
+    expect(judgeProgress(at("R", 0, 0), at(null, null, 100))).toBe("gone");
+    // Without CPU time, runnable is all there is to go by.
+    expect(judgeProgress(at("R", null, 0), at("R", null, 100))).toBe("starving");
+  });
+
+  test("strength memory: per pid and start time, expires, bounded", () => {
+    const m = new StrengthMemory(1000, 2);
+    m.remember(10, 1, 200_000n, 0);
+    expect(m.get(10, 1, 500)).toBe(200_000n);
+    expect(m.get(10, 2, 500)).toBeNull();
+    expect(m.get(10, 1, 1501)).toBeNull();
+    m.remember(10, 1, 1n, 0);
+    m.remember(11, 1, 2n, 0);
+    m.remember(12, 1, 3n, 0);
+    expect(m.size).toBe(2);
+    expect(m.get(12, 1, 0)).toBe(3n);
+    m.forget(12, 1);
+    expect(m.get(12, 1, 0)).toBeNull();
+  });
+
+  test("a crash between recording a raise and applying it leaves a boost the restart still recognises", () => {
+    const rec = {
+      pid: 1, starttime: 1, comm: "x", cpu: 1, method: "deadline" as const, owner: selfOwner(), at: 0, saved: fifo(1),
+      applied: { policy: SCHED_DEADLINE, flags: 1n, nice: 0, priority: 0, runtimeNs: 200_000n, deadlineNs: S, periodNs: S },
+    };
+    expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 20_000n })).toBe(true);
+    expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 2_000_000n })).toBe(false);
+    expect(stillBoosted(rec, fifo(1))).toBe(false);
+  });
+});
+
+/** A booster over a fake task whose state and CPU time the test sets, on a fake clock. */
+function setup() {
+  const sched = new FakeSched();
+  const timers = new FakeTimers();
+  const { log, lines } = recordingLogger();
+  const task = { state: "R" as string | null, cpuNs: 0 };
+  const records: bigint[] = [];
+  const probe = { starttime: () => 777, cpuTimeNs: () => task.cpuNs, state: () => task.state };
+  const journal = { recordBoost: (r: { applied: { runtimeNs: bigint } }) => void records.push(r.applied.runtimeNs), forgetBoost: () => {} };
+  const booster = new Booster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, { ops: sched, timers, journal });
+  sched.tasks.set(10, fifo(10));
+  const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 };
+  return { sched, timers, lines, booster, task, target, records };
+}
+
+describe("Booster escalation (fake clock)", () => {
+  test("a task still waiting is raised tenfold every look, up to the bound, each in one line; its policy comes back", () => {
+    const { sched, timers, lines, booster, task, target, records } = setup();
+    booster.boost(target);
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
+    const seen: bigint[] = [];
+    for (let i = 0; i < 6; i++) {
+      task.cpuNs += 20_000;
+      timers.advance(100);
+      seen.push(sched.tasks.get(10)!.runtimeNs);
+    }
+    expect(seen).toEqual([200_000n, 2_000_000n, 20_000_000n, 50_000_000n, 50_000_000n, 50_000_000n]);
+    const raised = lines.filter((l) => l.msg.startsWith("raised the boost of pid 10 (victim) (cpu 1) to SCHED_DEADLINE"));
+    expect(raised.length).toBe(4);
+    expect(raised[0]!.msg).toContain("200000/1000000000 ns: still waiting 0.10 s into its boost, ran 0.020 ms");
+    // Each raise was recorded before it was applied.
+    expect(records).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n]);
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10"))).toBe(true);
+  });
+
+  test("a task that runs and sleeps is not raised, and its next boost starts at the configured runtime", () => {
+    const { sched, timers, lines, booster, task, target } = setup();
+    booster.boost(target);
+    task.state = "S";
+    timers.advance(3000);
+    expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
+    task.state = "R";
+    booster.boost(target);
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
+  });
+
+  test("a task still starving as its boost ends starts the next one stronger; once it ran, back to -r", () => {
+    const { sched, timers, lines, booster, task, target } = setup();
+    booster.boost(target);
+    timers.advance(250); // raised twice: 2 ms
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(2_000_000n);
+    // The task goes to sleep for the rest of this boost's looks, and is runnable again as it ends.
+    task.state = "S";
+    timers.advance(2700);
+    task.state = "R";
+    timers.advance(100);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    booster.boost(target);
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000_000n);
+    expect(lines.at(-1)!.msg).toContain("(its last boost left it starving: starting stronger)");
+    // This time it ran and slept at the end: the boost after starts from -r again.
+    task.state = "S";
+    timers.advance(3000);
+    task.state = "R";
+    booster.boost(target);
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
+  });
+
+  test("a raise the kernel refuses keeps the boost as it was, says why, and the restore still works", () => {
+    const { sched, timers, lines, booster, target } = setup();
+    booster.boost(target);
+    sched.failSet.set(10, 16);
+    timers.advance(100);
+    sched.failSet.delete(10);
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
+    expect(lines.some((l) => l.level === "warn" && l.msg.startsWith("could not raise the boost of pid 10 (victim) to 200000 ns"))).toBe(true);
+    timers.advance(2900);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+  });
+
+  test("the FIFO emulation is never raised", () => {
+    const sched = new FakeSched();
+    const timers = new FakeTimers();
+    const { log, lines } = recordingLogger();
+    const probe = { starttime: () => 777, cpuTimeNs: () => 0, state: () => "R" };
+    const booster = new Booster({ method: "fifo", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, { ops: sched, timers });
+    sched.tasks.set(10, fifo(10));
+    booster.boost({ pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 });
+    timers.advance(3000);
+    expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+  });
+});
