@@ -87,7 +87,7 @@ fi
 if has 2; then
 	for b in task_scan queue_track sched_debug; do
 		stalld_start "backend-$b" -t 3 -c 1 -b "$b"
-		/bin/labtool waker fifo 10 1 12 50 >/tmp/waker.out &
+		/bin/labtool waker fifo 10 1 16 50 >/tmp/waker.out &
 		W=$!; PIDS="$PIDS $W"
 		waitfor /tmp/waker.out ready 50
 		hog 10 "backend-$b"
