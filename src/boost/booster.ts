@@ -6,7 +6,7 @@ import { SysError } from "../ffi/errno";
 import { strerror } from "../ffi/libc";
 import { sleepNs } from "../ffi/process";
 import type { Logger } from "../log/logger";
-import { checkIntervalMs, judgeProgress, type Progress, StrengthMemory, strongerRuntimeNs } from "./escalation";
+import { checkIntervalMs, judgeProgress, nextRung, type Progress, type Rung, StrengthMemory } from "./escalation";
 import {
   attrEqual, describeAttr, isFairPolicy, kernelSchedOps, policyName, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK,
   type SchedAttr, type SchedOps,
@@ -41,16 +41,19 @@ export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
 
 /** Where boosts are written before they are applied (journal.ts), so a crash leaves nothing boosted for good. */
 export interface BoostJournal {
-  recordBoost(r: { pid: number; starttime: number; comm: string; cpu: number; method: BoostMethod; saved: SchedAttr; applied: SchedAttr }): void;
+  recordBoost(r: { pid: number; starttime: number; comm: string; cpu: number; method: BoostMethod; saved: SchedAttr; applied: SchedAttr; raisedFrom?: SchedAttr }): void;
   forgetBoost(pid: number, starttime: number): void;
 }
 
 interface ActiveBoost {
   target: BoostTarget;
   saved: SchedAttr;
+  /** What the boost sets (during a FIFO slice, for FIFO boosts). */
   applied: SchedAttr;
+  /** Its escalation rung (escalation.ts); FIFO boosts (-F) stay on their first. */
+  rung: Rung;
   timer: ReturnType<typeof setTimeout>;
-  /** FIFO emulation: the timer of the next runtime slice. */
+  /** FIFO emulation and the FIFO rung: the timer of the next slice start or end. */
   cycle: ReturnType<typeof setTimeout> | null;
   startedMs: number;
   cpuAtStartNs: number | null;
@@ -156,12 +159,17 @@ export class Booster {
     return this.params.method === "fifo" ? "SCHED_FIFO" : "SCHED_DEADLINE";
   }
 
+  /** How a boost on `rung` is made: the FIFO rung is the FIFO emulation's way. */
+  private methodOn(rung: Rung): BoostMethod {
+    return this.params.method === "fifo" || rung.fifo ? "fifo" : "deadline";
+  }
+
   /** What a boost sets. RESET_ON_FORK: a DEADLINE task that forks gets EAGAIN without it. */
-  private boostAttr(saved: SchedAttr, runtimeNs: bigint): SchedAttr {
+  private boostAttr(saved: SchedAttr, rung: Rung): SchedAttr {
     const p = this.params;
-    if (p.method === "fifo")
+    if (this.methodOn(rung) === "fifo")
       return { policy: SCHED_FIFO, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: FIFO_BOOST_PRIORITY, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n };
-    return { policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: 0, runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
+    return { policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: 0, runtimeNs: rung.runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
   }
 
   /** Escalation applies to DEADLINE boosts, and needs the task's state. */
@@ -175,7 +183,7 @@ export class Booster {
 
   /** Whether `now` is what this boost left on the task (so nobody else changed it). */
   private isOurs(b: ActiveBoost, now: SchedAttr): boolean {
-    if (this.params.method === "fifo")
+    if (this.methodOn(b.rung) === "fifo")
       return (now.policy === SCHED_FIFO && now.priority === FIFO_BOOST_PRIORITY) ||
         (now.policy === b.saved.policy && now.priority === b.saved.priority && (!isFairPolicy(now.policy) || now.nice === b.saved.nice));
     return now.policy === SCHED_DEADLINE && now.runtimeNs === b.applied.runtimeNs && now.periodNs === b.applied.periodNs;
@@ -201,9 +209,11 @@ export class Booster {
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
     const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
-    const applied = this.boostAttr(saved, remembered ?? this.params.runtimeNs);
+    const rung = remembered ?? { fifo: false, runtimeNs: this.params.runtimeNs };
+    const method = this.methodOn(rung);
+    const applied = this.boostAttr(saved, rung);
     try {
-      this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method: this.params.method, saved, applied });
+      this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method, saved, applied });
     } catch (e) {
       // A boost nobody could undo after a crash is not made.
       this.log.error(`cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${(e as Error).message}): not boosting it`);
@@ -232,19 +242,20 @@ export class Booster {
       this.onBoostEnd();
     }, this.params.durationMs);
     const last = this.progress(t.pid);
-    const b: ActiveBoost = { target: t, saved, applied, timer, cycle: null, startedMs: last.atMs, cpuAtStartNs: last.cpuNs, check: null, last };
+    const b: ActiveBoost = { target: t, saved, applied, rung, timer, cycle: null, startedMs: last.atMs, cpuAtStartNs: last.cpuNs, check: null, last };
     this.active.set(t.pid, b);
     const p = this.params;
-    const how = p.method === "fifo" ? ` for ${p.runtimeNs} ns every ${p.periodNs} ns` : "";
-    const why = remembered !== null && remembered !== p.runtimeNs ? " (its last boost left it starving: starting stronger)" : "";
+    const how = method === "fifo" ? ` for ${rung.runtimeNs} ns every ${p.periodNs} ns` : "";
+    const why = remembered !== null && (remembered.fifo || remembered.runtimeNs !== p.runtimeNs) ? " (its last boost left it starving: starting stronger)" : "";
     this.log.info({
       message:
-        `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${this.policyName}: was ${describeAttr(saved)}, ` +
+        `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${policyName(applied.policy)}: was ${describeAttr(saved)}, ` +
         `now ${describeAttr(applied)}${how} for ${p.durationMs / 1000} s, waited ${seconds(t.waitedNs)} s${why}`,
       ...fields("boosted", t, saved.policy, applied.policy),
     });
     this.events?.boosted(t, saved);
     if (p.method === "fifo") this.fifoSlice(b, true);
+    else if (rung.fifo) this.rungSlice(b, false, Number(rung.runtimeNs) / 1e6);
     else if (this.escalates) this.scheduleCheck(b);
     return "boosted";
   }
@@ -267,20 +278,23 @@ export class Booster {
     b.last = now;
     if (verdict === "gone") return;
     if (verdict === "starving") this.raise(b, now);
-    this.scheduleCheck(b);
+    if (!b.rung.fifo) this.scheduleCheck(b);
   }
 
+  /** One rung up (escalation.ts), recorded before it is applied; a refusal keeps the boost as it was. */
   private raise(b: ActiveBoost, now: Progress): void {
     const t = b.target;
     const p = this.params;
-    const next = strongerRuntimeNs(b.applied.runtimeNs, p.runtimeNs, p.periodNs);
+    const next = nextRung(b.rung, p.runtimeNs, p.periodNs);
     if (next === null) return;
-    const applied = { ...b.applied, runtimeNs: next };
+    const applied = this.boostAttr(b.saved, next);
     const ran = now.cpuNs !== null && b.cpuAtStartNs !== null ? `, ran ${((now.cpuNs - b.cpuAtStartNs) / 1e6).toFixed(3)} ms` : "";
-    const record = (a: SchedAttr) => this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method: p.method, saved: b.saved, applied: a });
+    const record = (method: BoostMethod, a: SchedAttr, raisedFrom?: SchedAttr) =>
+      this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method, saved: b.saved, applied: a, raisedFrom });
+    const to = next.fifo ? `SCHED_FIFO prio ${FIFO_BOOST_PRIORITY} for ${next.runtimeNs} ns every ${p.periodNs} ns` : `SCHED_DEADLINE ${next.runtimeNs}/${p.periodNs} ns`;
     try {
       // The record says what a restart after a crash recognises as ours: written first.
-      record(applied);
+      record(this.methodOn(next), applied, next.fifo ? b.applied : undefined);
     } catch (e) {
       this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}): cannot update its state record (${(e as Error).message})`);
       return;
@@ -289,22 +303,71 @@ export class Booster {
       this.ops.set(t.pid, applied);
     } catch (e) {
       try {
-        record(b.applied);
+        record(this.methodOn(b.rung), b.applied);
       } catch {
         // the restore still recognises either record
       }
-      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}) to ${next} ns: ${errText(e)}; it keeps ${b.applied.runtimeNs} ns`);
+      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.fifo ? to : `${next.runtimeNs} ns`}: ${errText(e)}; it keeps ${b.applied.runtimeNs} ns`);
       return;
     }
     b.applied = applied;
+    b.rung = next;
     this.events?.raised?.(t);
+    // At the bound a DEADLINE task that overran is throttled until its next
+    // replenishment, whatever its runtime: FIFO slices are not.
+    const because = next.fifo ? ` at SCHED_DEADLINE's bound${ran} (the kernel keeps throttling it)` : ran;
     this.log.info({
       message:
-        `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to SCHED_DEADLINE ${next}/${p.periodNs} ns: still waiting ` +
-        `${((now.atMs - b.startedMs) / 1000).toFixed(2)} s into its boost${ran}`,
-      ...fields("boost_raised", t, SCHED_DEADLINE, SCHED_DEADLINE),
-      runtime_ns: Number(next),
+        `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to ${to}: still waiting ` +
+        `${((now.atMs - b.startedMs) / 1000).toFixed(2)} s into its boost${because}`,
+      ...fields("boost_raised", t, SCHED_DEADLINE, applied.policy),
+      runtime_ns: Number(next.runtimeNs),
     });
+    if (next.fifo) this.rungSlice(b, false, Number(next.runtimeNs) / 1e6);
+  }
+
+  /**
+   * The FIFO rung: FIFO for the rung's runtime (long enough for a timer), the
+   * task's own policy for the rest of the period, until the boost ends.
+   * `on`: start a slice now; otherwise the running slice ends in `inMs`.
+   */
+  private rungSlice(b: ActiveBoost, on: boolean, inMs = 0): void {
+    const pid = b.target.pid;
+    b.cycle = null;
+    if (this.active.get(pid) !== b) return;
+    const sliceMs = Number(b.rung.runtimeNs) / 1e6;
+    const periodMs = Number(this.params.periodNs) / 1e6;
+    if (on) {
+      if (!this.setOrDrop(b, b.applied)) return;
+      b.cycle = this.timers.set(() => this.rungSlice(b, false, 0), sliceMs);
+      return;
+    }
+    if (inMs > 0) {
+      b.cycle = this.timers.set(() => this.rungSlice(b, false, 0), inMs);
+      return;
+    }
+    if (!this.setOrDrop(b, b.saved)) return;
+    if (this.timers.nowMs() + periodMs - sliceMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.rungSlice(b, true), periodMs - sliceMs);
+  }
+
+  /** One switch of a sliced boost; false when the task is gone (its boost dropped) or the switch failed (the restore reports). */
+  private setOrDrop(b: ActiveBoost, attr: SchedAttr): boolean {
+    const pid = b.target.pid;
+    try {
+      this.ops.set(pid, attr);
+      return true;
+    } catch (e) {
+      if (e instanceof SysError && e.errno === ESRCH) {
+        this.active.delete(pid);
+        this.timers.clear(b.timer);
+        if (b.check) this.timers.clear(b.check);
+        this.forget(b.target);
+        this.log.debug(`pid ${pid} (${b.target.comm}) exited during its boost; nothing to restore`);
+        return false;
+      }
+      this.log.warn(`FIFO boost slice of pid ${pid} (${b.target.comm}) failed: ${errText(e)}`);
+      return false;
+    }
   }
 
   /**
@@ -315,22 +378,10 @@ export class Booster {
     const pid = b.target.pid;
     b.cycle = null;
     if (this.active.get(pid) !== b) return;
-    try {
-      if (!first) this.ops.set(pid, b.applied);
-      this.timers.sleepNs(Number(this.params.runtimeNs));
-      this.ops.set(pid, b.saved);
-    } catch (e) {
-      if (e instanceof SysError && e.errno === ESRCH) {
-        this.active.delete(pid);
-        this.timers.clear(b.timer);
-        this.forget(b.target);
-        this.log.debug(`pid ${pid} (${b.target.comm}) exited during its boost; nothing to restore`);
-        return;
-      }
-      // The end-of-boost restore tries again and reports.
-      this.log.warn(`FIFO boost slice of pid ${pid} (${b.target.comm}) failed: ${errText(e)}`);
-      return;
-    }
+    // A failed switch: the end-of-boost restore tries again and reports.
+    if (!first && !this.setOrDrop(b, b.applied)) return;
+    this.timers.sleepNs(Number(this.params.runtimeNs));
+    if (!this.setOrDrop(b, b.saved)) return;
     const periodMs = Number(this.params.periodNs) / 1e6;
     if (this.timers.nowMs() + periodMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.fifoSlice(b), periodMs);
   }
@@ -390,13 +441,13 @@ export class Booster {
       const ranNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs : null;
       const ran = ranNs === null ? "" : `, ran ${(ranNs / 1e6).toFixed(3)} ms`;
       this.log.info({
-        message: `restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from ${this.policyName} after ${heldS} s (${why})${ran}${exact}`,
+        message: `restored pid ${pid} (${t.comm}) (cpu ${t.cpu}) to ${describeAttr(b.saved)} from ${policyName(b.applied.policy)} after ${heldS} s (${why})${ran}${exact}`,
         ...fields("restored", t, b.applied.policy, b.saved.policy),
         ran_ns: ranNs,
       });
       this.events?.restored(t);
       // A full boost that gave nothing: say so, and the likely reason, instead of claiming a rescue.
-      if (ranNs === 0 && why === "boost ended" && this.params.method === "deadline") {
+      if (ranNs === 0 && why === "boost ended" && this.methodOn(b.rung) === "deadline") {
         this.log.warn(
           `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
             `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns to the next tick unless HRTICK_DL is on)` +
@@ -418,7 +469,7 @@ export class Booster {
     const t = b.target;
     const verdict = judgeProgress(b.last, this.progress(t.pid));
     if (verdict === "starving") {
-      const next = strongerRuntimeNs(b.applied.runtimeNs, this.params.runtimeNs, this.params.periodNs) ?? b.applied.runtimeNs;
+      const next = nextRung(b.rung, this.params.runtimeNs, this.params.periodNs) ?? b.rung;
       this.strength.remember(t.pid, t.starttime, next, this.timers.nowMs());
     } else this.strength.forget(t.pid, t.starttime);
   }

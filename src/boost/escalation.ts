@@ -1,13 +1,16 @@
 // A boost judged by its effect. A DEADLINE boost of the configured runtime
-// (-r, 20 us by default) can give a task nothing useful: under slow CPUs (a
-// guest under TCG) the switch into the task eats the slice, and every overrun
-// of a tiny runtime pushes the task's deadline periods ahead, so it sits
-// throttled for most of the boost (see KERNELS.md). So while a boost runs, the
-// task is looked at every checkIntervalMs(): still runnable and barely run
-// means still starving, and the runtime goes up tenfold, up to the bound. A
-// task that leaves a boost still starving starts its next boost at the
-// strength it had reached; one that ran and went to sleep starts again from
-// the configured runtime. Pure decisions; booster.ts applies them.
+// (-r, 20 us by default) can give a task nothing useful: every overrun of a
+// tiny runtime (to the next tick without HRTICK_DL, by milliseconds in a slow
+// guest) is paid back a runtime per period, so the kernel pushes the task's
+// deadline periods ahead and keeps it throttled, and a throttled task sees a
+// new runtime only at its next replenishment (see KERNELS.md). So while a
+// boost runs, the task is looked at every checkIntervalMs(): still runnable
+// and barely run means still starving, and the boost climbs one rung: the
+// runtime tenfold up to the bound, then, at the bound, SCHED_FIFO slices of
+// the same bandwidth, which the DEADLINE throttle cannot hold back. A task
+// that leaves a boost still starving starts its next boost on the rung it had
+// reached; one that ran and went to sleep starts again from the configured
+// runtime. Pure decisions; booster.ts applies them.
 
 /** Each step multiplies the runtime by this. */
 export const ESCALATION_FACTOR = 10n;
@@ -24,6 +27,19 @@ export function strongerRuntimeNs(currentNs: bigint, configuredNs: bigint, perio
   if (currentNs >= cap) return null;
   const next = currentNs * ESCALATION_FACTOR;
   return next > cap ? cap : next;
+}
+
+/** Where a boost stands: a DEADLINE runtime, or FIFO slices of `runtimeNs` every period (the last rung). */
+export interface Rung {
+  fifo: boolean;
+  runtimeNs: bigint;
+}
+
+/** The rung above `r`, or null on the last one. */
+export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
+  if (r.fifo) return null;
+  const runtimeNs = strongerRuntimeNs(r.runtimeNs, configuredNs, periodNs);
+  return runtimeNs === null ? { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) } : { fifo: false, runtimeNs };
 }
 
 /**
@@ -61,12 +77,12 @@ export function judgeProgress(prev: Progress, now: Progress): Verdict {
 }
 
 /**
- * The runtime each task's next boost starts at, for tasks whose last boost
+ * The rung each task's next boost starts on, for tasks whose last boost
  * left them starving. Keyed by pid and start time (a reused pid is another
  * task); entries expire, and the map is bounded.
  */
 export class StrengthMemory {
-  private readonly runtimes = new Map<string, { runtimeNs: bigint; atMs: number }>();
+  private readonly rungs = new Map<string, { rung: Rung; atMs: number }>();
 
   constructor(private readonly ttlMs = 600_000, private readonly maxEntries = 4096) {}
 
@@ -74,30 +90,30 @@ export class StrengthMemory {
     return `${pid}:${starttime}`;
   }
 
-  get(pid: number, starttime: number, nowMs: number): bigint | null {
+  get(pid: number, starttime: number, nowMs: number): Rung | null {
     const k = StrengthMemory.key(pid, starttime);
-    const e = this.runtimes.get(k);
+    const e = this.rungs.get(k);
     if (!e) return null;
     if (nowMs - e.atMs > this.ttlMs) {
-      this.runtimes.delete(k);
+      this.rungs.delete(k);
       return null;
     }
-    return e.runtimeNs;
+    return e.rung;
   }
 
-  remember(pid: number, starttime: number, runtimeNs: bigint, nowMs: number): void {
-    if (this.runtimes.size >= this.maxEntries) {
-      for (const [k, e] of this.runtimes) if (nowMs - e.atMs > this.ttlMs) this.runtimes.delete(k);
-      if (this.runtimes.size >= this.maxEntries) this.runtimes.delete(this.runtimes.keys().next().value!);
+  remember(pid: number, starttime: number, rung: Rung, nowMs: number): void {
+    if (this.rungs.size >= this.maxEntries) {
+      for (const [k, e] of this.rungs) if (nowMs - e.atMs > this.ttlMs) this.rungs.delete(k);
+      if (this.rungs.size >= this.maxEntries) this.rungs.delete(this.rungs.keys().next().value!);
     }
-    this.runtimes.set(StrengthMemory.key(pid, starttime), { runtimeNs, atMs: nowMs });
+    this.rungs.set(StrengthMemory.key(pid, starttime), { rung, atMs: nowMs });
   }
 
   forget(pid: number, starttime: number): void {
-    this.runtimes.delete(StrengthMemory.key(pid, starttime));
+    this.rungs.delete(StrengthMemory.key(pid, starttime));
   }
 
   get size(): number {
-    return this.runtimes.size;
+    return this.rungs.size;
   }
 }

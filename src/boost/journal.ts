@@ -29,6 +29,8 @@ export interface BoostRecord {
   method: BoostMethod;
   saved: SchedAttr;
   applied: SchedAttr;
+  /** A DEADLINE boost raised to FIFO slices (escalation.ts): the DEADLINE attributes it was raised from. */
+  raisedFrom?: SchedAttr;
   /** Wall clock, ms. */
   at: number;
 }
@@ -89,7 +91,8 @@ export class Journal {
   }
 
   recordBoost(r: Omit<BoostRecord, "owner" | "at">): void {
-    this.put(`boost-${r.pid}-${r.starttime}.json`, { ...r, owner: this.owner, at: Date.now(), saved: store(r.saved), applied: store(r.applied) });
+    const raisedFrom = r.raisedFrom ? store(r.raisedFrom) : undefined;
+    this.put(`boost-${r.pid}-${r.starttime}.json`, { ...r, owner: this.owner, at: Date.now(), saved: store(r.saved), applied: store(r.applied), raisedFrom });
   }
 
   forgetBoost(pid: number, starttime: number): void {
@@ -111,7 +114,7 @@ export class Journal {
       if (!BOOST_FILE.test(name)) continue;
       try {
         const raw = JSON.parse(readFileSync(join(this.dir, name), "utf8"));
-        const rec: BoostRecord = { ...raw, saved: load(raw.saved), applied: load(raw.applied) };
+        const rec: BoostRecord = { ...raw, saved: load(raw.saved), applied: load(raw.applied), raisedFrom: raw.raisedFrom ? load(raw.raisedFrom) : undefined };
         if (!alive(rec.owner)) out.push(rec);
       } catch (e) {
         log.warn(`state file ${join(this.dir, name)} is unreadable (${(e as Error).message}); removed`);
@@ -138,13 +141,14 @@ export class Journal {
 
 /** Whether `now` is still what the boost in `rec` set (so nobody changed it since). */
 export function stillBoosted(rec: BoostRecord, now: SchedAttr): boolean {
+  // A raised boost is recorded before it is applied, so a crash in between
+  // leaves the task as it was before the raise (escalation.ts): still ours.
+  const deadlineOurs = (a: SchedAttr) => now.policy === SCHED_DEADLINE && now.runtimeNs <= a.runtimeNs && now.periodNs === a.periodNs;
   if (rec.method === "fifo") {
     // Mid-period the emulation leaves the task on its own policy: that is "restored" already.
-    return now.policy === SCHED_FIFO && now.priority === rec.applied.priority;
+    return (now.policy === SCHED_FIFO && now.priority === rec.applied.priority) || (rec.raisedFrom !== undefined && deadlineOurs(rec.raisedFrom));
   }
-  // A raised boost is recorded before it is applied, so a crash in between
-  // leaves a runtime below the record's (escalation.ts): still ours.
-  return now.policy === SCHED_DEADLINE && now.runtimeNs <= rec.applied.runtimeNs && now.periodNs === rec.applied.periodNs;
+  return deadlineOurs(rec.applied);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { Booster } from "../../src/boost/booster";
-import { checkIntervalMs, judgeProgress, maxRuntimeNs, StrengthMemory, strongerRuntimeNs } from "../../src/boost/escalation";
+import { checkIntervalMs, judgeProgress, maxRuntimeNs, nextRung, StrengthMemory, strongerRuntimeNs } from "../../src/boost/escalation";
 import { selfOwner, stillBoosted } from "../../src/boost/journal";
-import { SCHED_DEADLINE } from "../../src/boost/sched_attr";
+import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
 
 const S = 1_000_000_000n;
@@ -38,17 +38,24 @@ describe("escalation decisions", () => {
 
   test("strength memory: per pid and start time, expires, bounded", () => {
     const m = new StrengthMemory(1000, 2);
-    m.remember(10, 1, 200_000n, 0);
-    expect(m.get(10, 1, 500)).toBe(200_000n);
+    const dl = (runtimeNs: bigint) => ({ fifo: false, runtimeNs });
+    m.remember(10, 1, dl(200_000n), 0);
+    expect(m.get(10, 1, 500)).toEqual(dl(200_000n));
     expect(m.get(10, 2, 500)).toBeNull();
     expect(m.get(10, 1, 1501)).toBeNull();
-    m.remember(10, 1, 1n, 0);
-    m.remember(11, 1, 2n, 0);
-    m.remember(12, 1, 3n, 0);
+    m.remember(10, 1, dl(1n), 0);
+    m.remember(11, 1, dl(2n), 0);
+    m.remember(12, 1, { fifo: true, runtimeNs: 3n }, 0);
     expect(m.size).toBe(2);
-    expect(m.get(12, 1, 0)).toBe(3n);
+    expect(m.get(12, 1, 0)).toEqual({ fifo: true, runtimeNs: 3n });
     m.forget(12, 1);
     expect(m.get(12, 1, 0)).toBeNull();
+  });
+
+  test("the rung above DEADLINE's bound is FIFO slices of the same bandwidth, and there is none above that", () => {
+    expect(nextRung({ fifo: false, runtimeNs: 20_000n }, 20_000n, S)).toEqual({ fifo: false, runtimeNs: 200_000n });
+    expect(nextRung({ fifo: false, runtimeNs: 50_000_000n }, 20_000n, S)).toEqual({ fifo: true, runtimeNs: 50_000_000n });
+    expect(nextRung({ fifo: true, runtimeNs: 50_000_000n }, 20_000n, S)).toBeNull();
   });
 
   test("a crash between recording a raise and applying it leaves a boost the restart still recognises", () => {
@@ -59,6 +66,11 @@ describe("escalation decisions", () => {
     expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 20_000n })).toBe(true);
     expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 2_000_000n })).toBe(false);
     expect(stillBoosted(rec, fifo(1))).toBe(false);
+    // Raised to the FIFO rung: the record names the DEADLINE boost it came from.
+    const fifoRec = { ...rec, method: "fifo" as const, applied: { ...fifo(98), flags: 1n }, raisedFrom: { ...rec.applied, runtimeNs: 50_000_000n } };
+    expect(stillBoosted(fifoRec, fifo(98))).toBe(true);
+    expect(stillBoosted(fifoRec, { ...rec.applied, runtimeNs: 50_000_000n })).toBe(true);
+    expect(stillBoosted(fifoRec, fifo(1))).toBe(false);
   });
 });
 
@@ -78,25 +90,53 @@ function setup() {
 }
 
 describe("Booster escalation (fake clock)", () => {
-  test("a task still waiting is raised tenfold every look, up to the bound, each in one line; its policy comes back", () => {
+  test("a task still waiting is raised tenfold every look up to the bound, then to FIFO slices, each in one line; its policy comes back", () => {
     const { sched, timers, lines, booster, task, target, records } = setup();
     booster.boost(target);
     expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
-    const seen: bigint[] = [];
-    for (let i = 0; i < 6; i++) {
+    const seen: string[] = [];
+    const now = () => {
+      const a = sched.tasks.get(10)!;
+      return a.policy === SCHED_DEADLINE ? `DL ${a.runtimeNs}` : `FIFO ${a.priority}`;
+    };
+    for (let i = 0; i < 5; i++) {
       task.cpuNs += 20_000;
       timers.advance(100);
-      seen.push(sched.tasks.get(10)!.runtimeNs);
+      seen.push(now());
     }
-    expect(seen).toEqual([200_000n, 2_000_000n, 20_000_000n, 50_000_000n, 50_000_000n, 50_000_000n]);
-    const raised = lines.filter((l) => l.msg.startsWith("raised the boost of pid 10 (victim) (cpu 1) to SCHED_DEADLINE"));
-    expect(raised.length).toBe(4);
-    expect(raised[0]!.msg).toContain("200000/1000000000 ns: still waiting 0.10 s into its boost, ran 0.020 ms");
+    expect(seen).toEqual(["DL 200000", "DL 2000000", "DL 20000000", "DL 50000000", "FIFO 98"]);
+    const raised = lines.filter((l) => l.msg.startsWith("raised the boost of pid 10 (victim) (cpu 1) to "));
+    expect(raised.length).toBe(5);
+    expect(raised[0]!.msg).toContain("SCHED_DEADLINE 200000/1000000000 ns: still waiting 0.10 s into its boost, ran 0.020 ms");
+    expect(raised[4]!.msg).toContain("to SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns: still waiting 0.50 s into its boost at SCHED_DEADLINE's bound");
     // Each raise was recorded before it was applied.
-    expect(records).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n]);
+    expect(records).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n, 0n]);
+    // FIFO for 50 ms, its own policy for the rest of the period, FIFO again a period later.
+    timers.advance(50);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    timers.advance(940);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    timers.advance(20);
+    expect(now()).toBe("FIFO 98");
     timers.advance(3000);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
-    expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10"))).toBe(true);
+    expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO"))).toBe(true);
+  });
+
+  test("a task left starving on the FIFO rung starts its next boost there", () => {
+    const { sched, timers, lines, booster, target } = setup();
+    booster.boost(target);
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    booster.boost(target);
+    expect(sched.tasks.get(10)!.policy).toBe(SCHED_FIFO);
+    expect(sched.tasks.get(10)!.priority).toBe(98);
+    expect(lines.at(-1)!.msg).toContain("using SCHED_FIFO: was SCHED_FIFO prio 10, now SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns for 3 s");
+    expect(lines.at(-1)!.msg).toContain("(its last boost left it starving: starting stronger)");
+    timers.advance(50);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
   });
 
   test("a task that runs and sleeps is not raised, and its next boost starts at the configured runtime", () => {
