@@ -1,7 +1,8 @@
 // What `stalld doctor` looks at, read from the running system. Each backend is
 // started for a moment and stopped; the boost probe sets stalld's own policy
-// and puts it back; securityfs may be mounted privately for one read. Nothing
-// else changes.
+// and puts it back; securityfs may be mounted privately for one read; debugfs,
+// if the kernel has it and it is not mounted, is mounted for the reads (as run
+// would) and unmounted after them. Nothing else changes.
 import { existsSync, readFileSync } from "node:fs";
 import { dlServerBpfObject } from "../backends/bpf_object";
 import { BackendUnavailable } from "../backends/backend";
@@ -15,7 +16,7 @@ import { parseIsolation } from "../kernel/cmdline";
 import { onlineCpus, parseCpuList, possibleCpus } from "../kernel/cpus";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
 import { readLockdown } from "../kernel/lockdown";
-import { isMounted } from "../kernel/mounts";
+import { ensureMounted, isMounted, unmount } from "../kernel/mounts";
 import { kernelRelease } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
 import { FEATURE_PATHS, readFeature, tickNs } from "../kernel/sched_features";
@@ -85,6 +86,28 @@ export function gatherFacts(monitored: number[], btfPath: string | undefined, lo
   const filesystems = readOr("/proc/filesystems");
   const mounts = readOr("/proc/self/mounts");
   const fsFact = (fs: "debugfs" | "tracefs" | "bpf") => ({ mounted: isMounted(fs, mounts), supported: new RegExp(`\\b${fs}\\b`).test(filesystems) });
+  const fsFacts = { debugfs: fsFact("debugfs"), tracefs: fsFact("tracefs"), bpf: fsFact("bpf") };
+  // HRTICK, sched_debug and the DL-server's files are read the way run sees
+  // them: run mounts debugfs, so the doctor does too, for its reads only.
+  let ownDebugfs = false;
+  if (!fsFacts.debugfs.mounted && fsFacts.debugfs.supported) {
+    try {
+      ownDebugfs = ensureMounted("debugfs");
+    } catch {}
+  }
+  try {
+    return gatherMounted(monitored, btfPath, log, { release, version, mounts: fsFacts });
+  } finally {
+    if (ownDebugfs) {
+      try {
+        unmount("debugfs");
+      } catch {}
+    }
+  }
+}
+
+function gatherMounted(monitored: number[], btfPath: string | undefined, log: Logger, pre: Pick<Facts, "release" | "version" | "mounts">): Facts {
+  const { release, version } = pre;
 
   const backends = Object.fromEntries(BACKEND_ORDER.map((b) => [b, tryBackend(b, monitored, btfPath, log)])) as Record<BackendName, string | null>;
 
@@ -130,7 +153,7 @@ export function gatherFacts(monitored: number[], btfPath: string | undefined, lo
     libbpf: libbpfVersion(),
     backends,
     schedDebug,
-    mounts: { debugfs: fsFact("debugfs"), tracefs: fsFact("tracefs"), bpf: fsFact("bpf") },
+    mounts: pre.mounts,
     lockdown: readLockdown(),
     rt: { runtimeUs: Number(readOr("/proc/sys/kernel/sched_rt_runtime_us", "NaN")), periodUs: Number(readOr("/proc/sys/kernel/sched_rt_period_us", "NaN")) },
     hrtick: readFeature("HRTICK"),
