@@ -15,7 +15,8 @@ import { describeDlServers, type DlServerView, readDlServers, systemDlSources } 
 import { dlServerDecision, DlServerWatch } from "./dl_policy";
 import { readComm, readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
-import { detect, type DetectConfig, type Starving } from "./detect";
+import { LogLevels } from "consola";
+import { detect, type DetectConfig, passLines, passStepNs, type Starving } from "./detect";
 import { QuietGate, quietSpacingNs } from "./quiet_gate";
 import { IgnoreList } from "./ignore";
 import { SystemSetup } from "./setup";
@@ -85,13 +86,15 @@ export class Daemon {
     this.cpuSomeUs = deps.cpuSomeUs ?? readCpuSomeTotalUs;
     this.nowNs = deps.nowNs ?? (() => Number(monotonicNs()));
     this.rtThrottlingOff = deps.rtThrottlingOff ?? (() => this.setup.throttling.read() === -1);
+    const thresholdNs = cfg.thresholdS * 1e9;
+    const warnNs = cfg.mode === "adaptive" ? thresholdNs / 2 : undefined;
+    const horizonNs = warnNs ?? thresholdNs;
     this.detectCfg = {
       cpus: new Set(cfg.cpus),
-      thresholdNs: cfg.thresholdS * 1e9,
-      granularityNs: cfg.granularityS * 1e9,
-      warnNs: cfg.mode === "adaptive" ? (cfg.thresholdS * 1e9) / 2 : undefined,
+      thresholdNs,
+      granularityNs: passStepNs(cfg.granularityS * 1e9, horizonNs, backend.kernelDatedWaits),
+      warnNs,
     };
-    const horizonNs = this.detectCfg.warnNs ?? this.detectCfg.thresholdNs;
     this.quietGate = cfg.idleDetect
       ? new QuietGate(cfg.cpus, horizonNs, quietSpacingNs(this.detectCfg.granularityNs, horizonNs, backend.kernelDatedWaits), deps.onlineCpus ?? onlineCpus().length)
       : null;
@@ -132,9 +135,15 @@ export class Daemon {
     const boost = plan.method ? `boost ${plan.runtimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s` : "no boosting";
     this.log.info(
       `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${this.backend.name}: threshold ${c.thresholdS} s, ` +
-        `${boost}, granularity ${c.granularityS} s`,
+        `${boost}, granularity ${c.granularityS} s${this.stepNote()}`,
     );
     this.schedule(0);
+  }
+
+  /** Said when a backend without kernel-dated waits reads more often than -g (see passStepNs). */
+  private stepNote(): string {
+    const stepNs = this.detectCfg.granularityNs;
+    return stepNs < this.cfg.granularityS * 1e9 ? ` (read every ${+(stepNs / 1e9).toFixed(3)} s: ${this.backend.name} dates a wait by the read that first sees it)` : "";
   }
 
   private schedule(delayNs: number): void {
@@ -187,6 +196,8 @@ export class Daemon {
       const skip = this.quietGate.check(this.nowNs(), { idle: this.idleTrustworthy() ? this.idleTicks() : null, someUs: this.cpuSomeUs() });
       if (skip) {
         const why = skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
+        // The original's phrase first (scripts wait for "skipping"), then why.
+        if (skip.sign === "idle") this.log.debug("all CPUs had idle time, skipping parse");
         this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
         this.metrics?.skipped.add(1, { sign: skip.sign });
         return skip.skipNs;
@@ -194,6 +205,7 @@ export class Daemon {
     }
     const snap = this.backend.snapshot();
     if (this.metrics) this.noteWaits(snap.waiters);
+    if (this.log.level >= LogLevels.debug) for (const line of passLines(snap, this.cfg.cpus)) this.log.debug(line);
     const decision = detect(snap, this.detectCfg, (pid) => this.booster?.isBoosted(pid) ?? false);
     for (const s of decision.starving) this.act(s);
     this.warnEarly(decision.early, Number(snap.nowNs));
@@ -321,11 +333,13 @@ export class Daemon {
     if (this.timer) clearTimeout(this.timer);
     this.log.info(`stopping (${why})`);
     this.booster?.restoreAll(`stalld stopping: ${why}`);
+    // Start-up in reverse: the backend started before the setup was applied,
+    // and may own the debugfs mount the HRTICK_DL restore writes through.
+    this.setup.undo();
     try {
       this.backend.stop();
     } catch (e) {
       this.log.error(`detaching the ${this.backend.name} backend failed: ${(e as Error).message}`);
     }
-    this.setup.undo();
   }
 }

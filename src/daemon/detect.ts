@@ -28,6 +28,21 @@ export interface Decision {
 /** Never sleep less than this: a pass scheduled at "now" must not spin. */
 export const MIN_SLEEP_NS = 1_000_000;
 
+/** Reads per threshold of a backend that dates a wait by the first read that sees it. */
+export const UNDATED_READS_PER_THRESHOLD = 4;
+
+/**
+ * The longest step between two passes. A backend that learns a wait's start
+ * from the kernel can sleep the whole granularity. One that dates a wait by
+ * the first read that sees it (sched_debug) is late by up to one step, so it
+ * reads at least four times per threshold: a task is seen starving by
+ * 1.25 x threshold, not threshold + granularity. The defaults (-t 20 -g 5)
+ * are unchanged by this.
+ */
+export function passStepNs(granularityNs: number, horizonNs: number, kernelDatedWaits: boolean): number {
+  return kernelDatedWaits ? granularityNs : Math.min(granularityNs, horizonNs / UNDATED_READS_PER_THRESHOLD);
+}
+
 /** Prio below 100: an RT task (0..99), or DEADLINE (-1), holds the CPU. */
 export function isRtOrDeadline(r: RunningTask | undefined): r is RunningTask {
   return r !== undefined && r.pid !== 0 && r.prio < MAX_RT_PRIO;
@@ -58,4 +73,26 @@ export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: numbe
     (left > 0 ? early : starving).push({ waiter: w, running });
   }
   return { starving, early, nextPassNs: Math.max(next, MIN_SLEEP_NS) };
+}
+
+/**
+ * The original's verbose line per monitored CPU whose run queue was read:
+ * "checking cpu N - rt: R - starving: S", R the RT and DEADLINE tasks on it
+ * (running or queued), S the tasks waiting on it.
+ */
+export function passLines(snap: Snapshot, cpus: readonly number[]): string[] {
+  const waiting = new Map<number, number>();
+  const rt = new Map<number, number>();
+  for (const w of snap.waiters) {
+    waiting.set(w.cpu, (waiting.get(w.cpu) ?? 0) + 1);
+    if (w.prio < MAX_RT_PRIO) rt.set(w.cpu, (rt.get(w.cpu) ?? 0) + 1);
+  }
+  const out: string[] = [];
+  for (const cpu of cpus) {
+    const r = snap.running[cpu];
+    if (!r) continue; // not read (offline, or nothing known yet)
+    const rtHere = (rt.get(cpu) ?? 0) + (isRtOrDeadline(r) ? 1 : 0);
+    out.push(`\tchecking cpu ${cpu} - rt: ${rtHere} - starving: ${waiting.get(cpu) ?? 0}`);
+  }
+  return out;
 }

@@ -16,7 +16,7 @@
 // (each wake-up costs the runtime ~1-2 ms of CPU, whatever the pass does):
 // where the backend learns a wait's start from the kernel. sched_debug dates a
 // wait from the first snapshot that sees it, so for it the spacing stays the
-// granularity, its precision.
+// read step (passStepNs), its precision.
 import { MIN_SLEEP_NS } from "./detect";
 
 export interface QuietSample {

@@ -200,3 +200,23 @@ describe("a detection pass", () => {
     });
   });
 });
+
+describe("shutdown", () => {
+  test("is start-up in reverse: the system setup (HRTICK_DL, throttling, debugfs) is undone before the backend stops", () => {
+    // The backend starts before the setup is applied; the sched_debug backend
+    // may own the debugfs mount the setup's HRTICK_DL restore writes through.
+    const order: string[] = [];
+    const backend = new FakeBackend();
+    backend.stop = () => void order.push("backend stop");
+    const fakeSetup = {
+      throttling: { read: () => -1 },
+      apply: () => (order.push("setup apply"), { method: null, runtimeNs: 20_000n }),
+      undo: () => void order.push("setup undo"),
+    } as unknown as import("../../src/daemon/setup").SystemSetup;
+    const { log } = recordingLogger();
+    const daemon = new Daemon(cfg, backend, log, { dlServers: () => NO_DL, setup: fakeSetup });
+    daemon.start();
+    daemon.stop("test");
+    expect(order).toEqual(["setup apply", "setup undo", "backend stop"]);
+  });
+});

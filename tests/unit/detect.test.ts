@@ -1,7 +1,7 @@
 // Detection decisions and the wake-up schedule, driven by a fake clock.
 import { describe, expect, test } from "bun:test";
 import type { RunningTask, Snapshot, Waiter } from "../../src/backends/backend";
-import { detect, MIN_SLEEP_NS, type DetectConfig } from "../../src/daemon/detect";
+import { detect, MIN_SLEEP_NS, passLines, passStepNs, type DetectConfig } from "../../src/daemon/detect";
 
 const S = 1e9;
 const FIFO = 1;
@@ -127,5 +127,63 @@ describe("wake-up schedule on a fake clock", () => {
   test("several waiters each detected at their own crossing", () => {
     const { detectedAt } = simulate({ 10: 0, 11: 2.5 * S, 12: 7.25 * S }, cfg(), 60 * S);
     expect(detectedAt).toEqual({ 10: 20 * S, 11: 22.5 * S, 12: 27.25 * S });
+  });
+});
+
+/**
+ * A backend that dates a wait by the first read that sees it (sched_debug):
+ * the waiter's age is the time since the first pass that saw it waiting.
+ */
+function simulateUndated(startNs: number, c: DetectConfig, untilNs: number): number | undefined {
+  let now = 0;
+  let firstSeen: number | undefined;
+  while (now <= untilNs) {
+    if (startNs <= now) firstSeen ??= now;
+    const waiters = firstSeen === undefined ? [] : [waiter(10, 1, now - firstSeen)];
+    const d = detect(snap(waiters, [undefined, hog(1)]), c, never);
+    if (d.starving.length) return now;
+    now += d.nextPassNs;
+  }
+  return undefined;
+}
+
+describe("the read step of a backend without kernel-dated waits", () => {
+  test("kernel-dated backends sleep the whole granularity", () => {
+    expect(passStepNs(5 * S, 3 * S, true)).toBe(5 * S);
+  });
+
+  test("the defaults (-t 20 -g 5) are unchanged", () => {
+    expect(passStepNs(5 * S, 20 * S, false)).toBe(5 * S);
+  });
+
+  test("a short threshold is read four times per threshold", () => {
+    expect(passStepNs(5 * S, 3 * S, false)).toBe(0.75 * S);
+  });
+
+  test("undated, whatever the moment a wait starts, it is seen starving by 1.25 x threshold", () => {
+    const thresholdNs = 3 * S;
+    const step = passStepNs(5 * S, thresholdNs, false);
+    for (let start = 0; start < 10 * S; start += 0.137 * S) {
+      const at = simulateUndated(start, cfg({ thresholdNs, granularityNs: step }), 60 * S)!;
+      expect(at - start).toBeGreaterThanOrEqual(thresholdNs);
+      expect(at - start).toBeLessThanOrEqual(1.25 * thresholdNs + MIN_SLEEP_NS);
+    }
+  });
+
+  test("without the step, the same wait could take threshold + a whole pass", () => {
+    const late = simulateUndated(0.001 * S, cfg({ thresholdNs: 3 * S, granularityNs: 5 * S }), 60 * S)!;
+    expect(late - 0.001 * S).toBeGreaterThan(5.9 * S);
+  });
+});
+
+describe("the original's verbose pass lines", () => {
+  test("one line per monitored CPU that was read: RT tasks running or queued, and the waiters", () => {
+    const s = snap([waiter(10, 1, S), waiter(11, 1, S, 120), waiter(12, 2, S)], [undefined, hog(1), fair(2)]);
+    expect(passLines(s, [0, 1, 2])).toEqual(["\tchecking cpu 1 - rt: 2 - starving: 2", "\tchecking cpu 2 - rt: 1 - starving: 1"]);
+  });
+
+  test("an idle CPU is read and has nothing", () => {
+    const idle: RunningTask = { cpu: 1, pid: 0, tgid: 0, prio: 140, policy: OTHER, ranNs: 0 };
+    expect(passLines(snap([], [undefined, idle]), [1])).toEqual(["\tchecking cpu 1 - rt: 0 - starving: 0"]);
   });
 });
