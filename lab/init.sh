@@ -31,7 +31,11 @@ hog() {
 	/bin/rtload fifo 50 1 "$1" >/tmp/hog.out &
 	HOG=$!
 	PIDS="$PIDS $HOG"
-	/bin/labtool oncpu "$HOG" 1 5 >/dev/null || mark "$2 hog-not-on-cpu1"
+	if ! r=$(/bin/labtool oncpu "$HOG" 1 5); then
+		# What it was doing instead, for the report.
+		mark "$2 hog-not-on-cpu1 $(echo "$r" | sed 's/^oncpu no //') hog_out=$(tr '\n ' '__' </tmp/hog.out)"
+		ps -o pid,stat,comm 2>/dev/null | sed "s/^/@@LOG $2-ps /"
+	fi
 	# Let the tick and the scheduler see it for a moment: the wait starts now.
 	sleep 0.3
 }

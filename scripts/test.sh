@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, then integration tests that load the real
 # BPF object and create real starvation on CPU 1 (root needed). Builds first,
-# so it works on a fresh clone. Ends with "N passed, N failed, N skipped".
+# so it works on a fresh clone; then the quick kernel lab. Ends with
+# "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +21,12 @@ rc=$?
 STALLD_TEST_BACKEND=sched_debug "$BUN" test --timeout=120000 --reporter=junit --reporter-outfile="$report_sd" \
 	tests/integration/flags.test.ts
 rc_sd=$?
-"$BUN" scripts/junit-summary.ts "$report" "$report_sd"
-[ $rc -eq 0 ] && [ $rc_sd -eq 0 ]
+# The quick kernel lab: scenarios 1-3 on Debian's 6.1-rt and on 6.12 with the
+# DL-server off, under qemu (only qemu runs on the host). Its rows count in the
+# closing line; if kernels or qemu cannot be had it fails, never skips.
+lab_log=build/lab-quick.log
+bash lab/run.sh --quick 2>&1 | tee "$lab_log"
+rc_lab=${PIPESTATUS[0]}
+lab_counts=$(grep -Eo '^lab: [0-9]+ passed, [0-9]+ failed' "$lab_log" | tail -1 | grep -Eo '[0-9]+' | paste -sd, -)
+"$BUN" scripts/junit-summary.ts --extra "${lab_counts:-0,1}" "$report" "$report_sd"
+[ $rc -eq 0 ] && [ $rc_sd -eq 0 ] && [ $rc_lab -eq 0 ]
