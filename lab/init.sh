@@ -144,17 +144,26 @@ if has 5; then
 	W=$!; PIDS="$PIDS $W"
 	waitfor /tmp/waker.out ready 50
 	hog 6 crash
-	waitfor /tmp/crash.log "boosted pid $(sed -n 's/^ready //p' /tmp/waker.out)" 150
+	VPID=$(sed -n 's/^ready //p' /tmp/waker.out)
+	# Killed while the victim is boosted (DEADLINE, or FIFO 98 on the last
+	# rung; a FIFO slice's off-phase looks restored and proves nothing).
+	i=0
+	while [ $i -lt 300 ]; do
+		set -- $(awk '{print $41, $40}' /proc/"$VPID"/stat 2>/dev/null)
+		[ "${1:-}" = 6 ] || { [ "${1:-}" = 1 ] && [ "${2:-}" = 98 ]; } && break
+		sleep 0.02; i=$((i + 1))
+	done
 	kill -9 "$SPID"; wait "$SPID" 2>/dev/null
 	during=$(throttling)
-	policy_killed=$(awk '{print $41}' /proc/"$(sed -n 's/^ready //p' /tmp/waker.out)"/stat 2>/dev/null)
+	set -- $(awk '{print $41, $40}' /proc/"$VPID"/stat 2>/dev/null)
+	policy_killed="${1:-}"; prio_killed="${2:-}"
 	dump crash /tmp/crash.log
 	wait "$HOG" 2>/dev/null
 	stalld_start crash-restart -t 20 -c 1
 	policy_restarted=$(awk '{print $41}' /proc/"$(sed -n 's/^ready //p' /tmp/waker.out)"/stat 2>/dev/null)
 	stalld_stop crash-restart
 	wait "$W" 2>/dev/null
-	mark crash killed_policy=$policy_killed throttling_killed=$during restarted_policy=$policy_restarted \
+	mark crash killed_policy=$policy_killed killed_prio=$prio_killed throttling_killed=$during restarted_policy=$policy_restarted \
 		throttling_after=$(throttling) throttling_before=$THROTTLE0 $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-)
 	reap
 fi

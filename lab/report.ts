@@ -184,7 +184,9 @@ function fairRow(g: Guest): Row {
 function crashRow(g: Guest): Row {
   const m = g.marks.get("crash") ?? {};
   const problems = [
-    m.killed_policy !== "6" && `victim not under SCHED_DEADLINE when stalld was killed (policy ${m.killed_policy})`,
+    // DEADLINE, or FIFO 98 on escalation's last rung.
+    !(m.killed_policy === "6" || (m.killed_policy === "1" && m.killed_prio === "98")) &&
+      `victim not boosted when stalld was killed (policy ${m.killed_policy} prio ${m.killed_prio ?? "?"})`,
     m.restarted_policy !== "1" && `victim left as policy ${m.restarted_policy} after the restart`,
     m.throttling_after !== m.throttling_before && `throttling ${m.throttling_after}, was ${m.throttling_before}`,
   ].filter(Boolean);

@@ -274,7 +274,7 @@ export class Booster {
     const pid = b.target.pid;
     if (this.active.get(pid) !== b) return;
     const now = this.progress(pid);
-    const verdict = judgeProgress(b.last, now);
+    const verdict = judgeProgress(b.last, now, b.cpuAtStartNs);
     b.last = now;
     if (verdict === "gone") return;
     if (verdict === "starving") this.raise(b, now);
@@ -467,7 +467,7 @@ export class Booster {
   private rememberStrength(b: ActiveBoost): void {
     if (!this.escalates) return;
     const t = b.target;
-    const verdict = judgeProgress(b.last, this.progress(t.pid));
+    const verdict = judgeProgress(b.last, this.progress(t.pid), b.cpuAtStartNs);
     if (verdict === "starving") {
       const next = nextRung(b.rung, this.params.runtimeNs, this.params.periodNs) ?? b.rung;
       this.strength.remember(t.pid, t.starttime, next, this.timers.nowMs());

@@ -64,11 +64,16 @@ export type Verdict = "starving" | "progressing" | "gone";
 
 /**
  * Still starving: runnable (R) and on a CPU for less than half the time since
- * the last look. A task that is not runnable ran and went to sleep (or blocks
- * on something else): the boost did its work.
+ * the last look, or not run at all since the boost began (`boostStartCpuNs`):
+ * a queued task leaves its run queue only by running, so one that has not run
+ * is still queued, whatever its state letter says (a task preempted after it
+ * set a sleeping state shows S or D; seen for ktimers/N on PREEMPT_RT). A task
+ * that ran and is not runnable went to sleep (or blocks on something else):
+ * the boost did its work.
  */
-export function judgeProgress(prev: Progress, now: Progress): Verdict {
+export function judgeProgress(prev: Progress, now: Progress, boostStartCpuNs: number | null = null): Verdict {
   if (now.state === null) return "gone";
+  if (boostStartCpuNs !== null && now.cpuNs !== null && now.cpuNs <= boostStartCpuNs) return "starving";
   if (now.state !== "R") return "progressing";
   if (prev.cpuNs === null || now.cpuNs === null) return "starving";
   const ranNs = now.cpuNs - prev.cpuNs;

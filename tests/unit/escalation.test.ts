@@ -35,6 +35,10 @@ describe("escalation decisions", () => {
     expect(judgeProgress(at("R", 0, 0), at(null, null, 100))).toBe("gone");
     // Without CPU time, runnable is all there is to go by.
     expect(judgeProgress(at("R", null, 0), at("R", null, 100))).toBe("starving");
+    // Not run at all since the boost began: still queued, whatever the state letter says.
+    expect(judgeProgress(at("R", 500, 0), at("S", 500, 100), 500)).toBe("starving");
+    expect(judgeProgress(at("R", 500, 0), at("D", 500, 100), 500)).toBe("starving");
+    expect(judgeProgress(at("R", 500, 0), at("S", 520, 100), 500)).toBe("progressing");
   });
 
   test("strength memory: per pid and start time, expires, bounded", () => {
@@ -144,6 +148,7 @@ describe("Booster escalation (fake clock)", () => {
     const { sched, timers, lines, booster, task, target } = setup();
     booster.boost(target);
     task.state = "S";
+    task.cpuNs += 10_000; // it ran, then slept
     timers.advance(3000);
     expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
     task.state = "R";
@@ -158,6 +163,7 @@ describe("Booster escalation (fake clock)", () => {
     expect(sched.tasks.get(10)!.runtimeNs).toBe(2_000_000n);
     // The task goes to sleep for the rest of this boost's looks, and is runnable again as it ends.
     task.state = "S";
+    task.cpuNs += 10_000;
     timers.advance(2870);
     task.state = "R";
     timers.advance(10);
@@ -167,6 +173,7 @@ describe("Booster escalation (fake clock)", () => {
     expect(lines.at(-1)!.msg).toContain("(its last boost left it starving: starting stronger)");
     // This time it ran and slept at the end: the boost after starts from -r again.
     task.state = "S";
+    task.cpuNs += 10_000;
     timers.advance(3000);
     task.state = "R";
     booster.boost(target);
