@@ -104,7 +104,8 @@ probe_kvm() {
 	# In a subshell: a qemu that aborts (no usable KVM) is not reported by this shell.
 	(timeout 40 qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 2048 -nographic -no-reboot \
 		-kernel "$dir"/boot/vmlinuz-* -initrd "$OUT/root.cpio.gz" \
-		-append "console=ttyS0 panic=-1 rdinit=/init quiet lab.scen=none" >"$OUT/kvm-probe.log" 2>&1 </dev/null) 2>/dev/null
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet lab.scen=none" >"$OUT/kvm-probe.log" 2>&1 </dev/null
+	exit $?) 2>/dev/null
 	grep -q '@@LAB done' "$OUT/kvm-probe.log"
 }
 
@@ -118,7 +119,7 @@ for k in "${KERNELS[@]}"; do
 	fi
 	dl=on
 	[ "$k" = 6.12-nodl ] && dl=off
-	case "$k" in 6.1*) dlsay="no DL-server in 6.1" ;; *) dlsay="DL-server $dl" ;; esac
+	case "$k" in 6.1-rt) dlsay="no DL-server in 6.1" ;; *) dlsay="DL-server $dl" ;; esac
 	echo "lab: $k: booting $(basename "$dir") (scenarios $SCEN, $dlsay)"
 	t0=$(date +%s)
 	timeout 900 qemu-system-x86_64 "${ACCEL[@]}" -smp 2 -m 2048 -nographic -no-reboot \

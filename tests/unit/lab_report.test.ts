@@ -1,0 +1,65 @@
+// The kernel lab's judge (lab/report.ts) over consoles written by hand in the
+// guest's marker format: what passes, and what must not.
+import { describe, expect, test } from "bun:test";
+import { judge, parseConsole } from "../../lab/report";
+
+const facts = (dl: string, rt = "1") => `@@LAB facts dl_runtime=${dl} hrtick_dl=NO_HRTICK_DL lockdown= preempt_rt=${rt} btf=1 throttling=950000`;
+const log = (name: string, lines: string[]) => [`@@LAB ${name} log-begin`, ...lines.map((l) => `@@LOG ${name} ${l}`), `@@LAB ${name} log-end`];
+const T = "2026-12-02T13:00:00.000Z info:";
+
+function backendConsole(gap: string, extra: string[] = []): string {
+  return [
+    "boot noise the kernel printed",
+    facts("none"),
+    ...log("backend-task_scan", [
+      `${T} boosted pid 40 (labtool) (cpu 1) using SCHED_DEADLINE: was SCHED_FIFO prio 10, now SCHED_DEADLINE 20000/1000000000 ns for 3 s, waited 3.010 s`,
+      `${T} restored pid 40 (labtool) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO after 3.00 s (boost ended), ran 4.000 ms`,
+    ]),
+    `@@LAB backend-task_scan pid=40 wakes=150 maxgap=${gap} policy=1 prio=10 throttling=950000`,
+    ...extra,
+    "@@LAB done",
+  ].join("\r\n");
+}
+
+const row = (text: string, scen: string) => judge(parseConsole("6.1-rt", text), new Set([scen]));
+
+describe("lab report", () => {
+  test("a rescued victim whose policy came back passes, with its gap as the figure", () => {
+    const [r] = row(backendConsole("3.40"), "2");
+    expect(r).toMatchObject({ scenario: "2 task_scan", ok: true, figure: "longest gap 3.40 s" });
+  });
+
+  test("a gap over threshold + 2 s fails, whatever the log says", () => {
+    expect(row(backendConsole("5.20"), "2")[0]!.ok).toBe(false);
+  });
+
+  test("a busy loop that never reached CPU 1 is no evidence: the row fails even with a quick figure", () => {
+    const text = backendConsole("0.05", ["@@LAB backend-task_scan hog-not-on-cpu1 state=S cpu=0 hog_out=ready_41_"]);
+    const [r] = row(text, "2");
+    expect(r!.ok).toBe(false);
+    expect(r!.result).toContain("never ran on CPU 1");
+  });
+
+  test("stat_refresh: rescued only where it hung without stalld and returned within the bound with it", () => {
+    const base = (alone: string, withS: string, dl = "none") =>
+      [facts(dl), `@@LAB refresh-alone refresh=${alone}`, `@@LAB refresh-stalld refresh=${withS} throttling=950000`, "@@LAB done"].join("\n");
+    expect(row(base("19.68", "3.03"), "3")[0]!.ok).toBe(true);
+    expect(row(base("0.01", "0.01"), "3")[0]!.ok).toBe(false);
+    expect(row(base("19.68", "6.50"), "3")[0]!.ok).toBe(false);
+    // Where a DL-server serves the kworker, quick either way is the expected result.
+    expect(row(base("0.61", "0.58", "50000000"), "3")[0]!.ok).toBe(true);
+  });
+
+  test("a guest that never finished, or a kernel that could not be had, is one failed row", () => {
+    expect(row(facts("none"), "2")).toEqual([expect.objectContaining({ scenario: "all", ok: false })]);
+    expect(row("@@LAB missing kernel=6.1-rt", "2")[0]!.result).toContain("no Debian kernel package");
+  });
+
+  test("SIGKILL mid-boost counts only when the victim was boosted at the kill (DEADLINE, or FIFO 98 on the last rung)", () => {
+    const crash = (policy: string, prio: string) =>
+      [facts("none"), `@@LAB crash killed_policy=${policy} killed_prio=${prio} throttling_killed=-1 restarted_policy=1 throttling_after=950000 throttling_before=950000`, "@@LAB done"].join("\n");
+    expect(row(crash("6", "0"), "5")[0]!.ok).toBe(true);
+    expect(row(crash("1", "98"), "5")[0]!.ok).toBe(true);
+    expect(row(crash("1", "10"), "5")[0]!.ok).toBe(false);
+  });
+});
