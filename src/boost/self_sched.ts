@@ -70,3 +70,25 @@ export function applyAggressive(ops: SchedOps, log: Logger): void {
   ops.set(SELF, attr);
   log.info(`aggressive mode: stalld runs ${describeAttr(attr)} and takes a full snapshot every pass`);
 }
+
+/**
+ * On PREEMPT_RT a SCHED_OTHER thread's sleep timers expire in ktimers/N, a
+ * FIFO 1 kthread: when that thread is held up (seen in the lab: ktimers/0
+ * did not run for 18 s while CPU 1 starved), the daemon's own timers stop
+ * with it, so no boost is raised or restored. An RT thread's sleep timers
+ * expire in hard interrupt context. So the main thread runs SCHED_FIFO at
+ * the lowest RT priority: it never preempts ktimers or rcuc, and a pass is
+ * milliseconds.
+ */
+export const RT_TIMERS_FIFO_PRIORITY = 1;
+
+/** Whether stalld makes its main thread FIFO for its timers' sake: boosting, on PREEMPT_RT, not RT already (-R, -A). */
+export function needsRtTimers(boosting: boolean, reservation: boolean, aggressive: boolean, preemptRt: boolean): boolean {
+  return boosting && preemptRt && !reservation && !aggressive;
+}
+
+export function applyRtTimers(ops: SchedOps, log: Logger): void {
+  const attr: SchedAttr = { ...PROBE_FIFO, priority: RT_TIMERS_FIFO_PRIORITY };
+  ops.set(SELF, attr);
+  log.info(`stalld runs ${describeAttr(attr)} on this PREEMPT_RT kernel: its timers then expire in interrupt context, not in ktimers, which a starving CPU can hold up`);
+}

@@ -77,6 +77,18 @@ export function kernelRelease(): string {
   return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
 }
 
+/** A PREEMPT_RT kernel: /sys/kernel/realtime says 1, or uname -v names it. */
+export function isPreemptRt(): boolean {
+  try {
+    if (readFileSync("/sys/kernel/realtime", "utf8").trim() === "1") return true;
+  } catch {}
+  try {
+    return /\bPREEMPT_RT\b/.test(readFileSync("/proc/sys/kernel/version", "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 /** A task's name from /proc/<pid>/comm (a kworker's carries its workqueue); null when it is gone. */
 export function readComm(pid: number): string | null {
   try {
