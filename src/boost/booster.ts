@@ -285,10 +285,11 @@ export class Booster {
   private raise(b: ActiveBoost, now: Progress): void {
     const t = b.target;
     const p = this.params;
-    const next = nextRung(b.rung, p.runtimeNs, p.periodNs);
+    const ranNs = now.cpuNs !== null && b.cpuAtStartNs !== null ? now.cpuNs - b.cpuAtStartNs : null;
+    const next = nextRung(b.rung, p.runtimeNs, p.periodNs, ranNs === 0);
     if (next === null) return;
     const applied = this.boostAttr(b.saved, next);
-    const ran = now.cpuNs !== null && b.cpuAtStartNs !== null ? `, ran ${((now.cpuNs - b.cpuAtStartNs) / 1e6).toFixed(3)} ms` : "";
+    const ran = ranNs !== null ? `, ran ${(ranNs / 1e6).toFixed(3)} ms` : "";
     const record = (method: BoostMethod, a: SchedAttr, raisedFrom?: SchedAttr) =>
       this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method, saved: b.saved, applied: a, raisedFrom });
     const to = next.fifo ? `SCHED_FIFO prio ${FIFO_BOOST_PRIORITY} for ${next.runtimeNs} ns every ${p.periodNs} ns` : `SCHED_DEADLINE ${next.runtimeNs}/${p.periodNs} ns`;
@@ -315,7 +316,7 @@ export class Booster {
     this.events?.raised?.(t);
     // At the bound a DEADLINE task that overran is throttled until its next
     // replenishment, whatever its runtime: FIFO slices are not.
-    const because = next.fifo ? ` at SCHED_DEADLINE's bound${ran} (the kernel keeps throttling it)` : ran;
+    const because = !next.fifo ? ran : ranNs === 0 ? `${ran} (SCHED_DEADLINE gave it nothing: the kernel is throttling it)` : ` at SCHED_DEADLINE's bound${ran}`;
     this.log.info({
       message:
         `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to ${to}: still waiting ` +

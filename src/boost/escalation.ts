@@ -35,9 +35,15 @@ export interface Rung {
   runtimeNs: bigint;
 }
 
-/** The rung above `r`, or null on the last one. */
-export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
+/**
+ * The rung above `r`, or null on the last one. A DEADLINE boost under which
+ * the task has not run at all is being throttled (DEADLINE runs before any
+ * FIFO task otherwise), and a larger runtime would only show at its next
+ * replenishment: it goes straight to the FIFO rung.
+ */
+export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint, ranNothing = false): Rung | null {
   if (r.fifo) return null;
+  if (ranNothing) return { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) };
   const runtimeNs = strongerRuntimeNs(r.runtimeNs, configuredNs, periodNs);
   return runtimeNs === null ? { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) } : { fifo: false, runtimeNs };
 }

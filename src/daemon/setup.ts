@@ -74,7 +74,7 @@ export class SystemSetup {
       try {
         applyRtTimers(this.ops, this.log);
       } catch (e) {
-        this.log.warn(`stalld could not make itself SCHED_FIFO (${(e as Error).message}): its timers depend on ktimers on this PREEMPT_RT kernel`);
+        this.log.warn(`stalld could not give itself a SCHED_DEADLINE reservation (${(e as Error).message}): its timers depend on ktimers on this PREEMPT_RT kernel`);
       }
     }
     if (method === null) this.log.warn("log-only mode: no boost policy can be set on this system");

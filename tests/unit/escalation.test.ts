@@ -129,6 +129,15 @@ describe("Booster escalation (fake clock)", () => {
     expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO"))).toBe(true);
   });
 
+  test("a task that has not run at all under DEADLINE goes straight to FIFO slices: it is being throttled", () => {
+    const { sched, timers, lines, booster, target } = setup();
+    booster.boost(target);
+    timers.advance(50);
+    expect(sched.tasks.get(10)).toMatchObject({ policy: SCHED_FIFO, priority: 98 });
+    expect(lines.at(-1)!.msg).toContain("to SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns: still waiting 0.05 s into its boost, ran 0.000 ms (SCHED_DEADLINE gave it nothing: the kernel is throttling it)");
+    expect(nextRung({ fifo: false, runtimeNs: 20_000n }, 20_000n, S, true)).toEqual({ fifo: true, runtimeNs: 50_000_000n });
+  });
+
   test("a task left starving on the FIFO rung starts its next boost there", () => {
     const { sched, timers, lines, booster, target } = setup();
     booster.boost(target);
@@ -160,6 +169,7 @@ describe("Booster escalation (fake clock)", () => {
   test("a task still starving as its boost ends starts the next one stronger; once it ran, back to -r", () => {
     const { sched, timers, lines, booster, task, target } = setup();
     booster.boost(target);
+    task.cpuNs += 20_000; // its first slice, then nothing
     timers.advance(125); // raised twice: 2 ms
     expect(sched.tasks.get(10)!.runtimeNs).toBe(2_000_000n);
     // The task goes to sleep for the rest of this boost's looks, and is runnable again as it ends.
@@ -182,8 +192,9 @@ describe("Booster escalation (fake clock)", () => {
   });
 
   test("a raise the kernel refuses keeps the boost as it was, says why, and the restore still works", () => {
-    const { sched, timers, lines, booster, target } = setup();
+    const { sched, timers, lines, booster, task, target } = setup();
     booster.boost(target);
+    task.cpuNs += 20_000;
     sched.failSet.set(10, 16);
     timers.advance(100);
     sched.failSet.delete(10);
@@ -208,7 +219,7 @@ describe("Booster escalation (fake clock)", () => {
 });
 
 describe("stalld's own timers on PREEMPT_RT", () => {
-  test("the main thread goes SCHED_FIFO 1 only when it boosts on PREEMPT_RT and is not RT already", () => {
+  test("the main thread takes a DEADLINE reservation only when it boosts on PREEMPT_RT and is not RT already", () => {
     expect(needsRtTimers(true, false, false, true)).toBe(true);
     expect(needsRtTimers(true, false, false, false)).toBe(false);
     expect(needsRtTimers(false, false, false, true)).toBe(false); // log-only changes nothing
@@ -216,12 +227,12 @@ describe("stalld's own timers on PREEMPT_RT", () => {
     expect(needsRtTimers(true, false, true, true)).toBe(false); // -A: FIFO 98 already
   });
 
-  test("applied as FIFO 1 with RESET_ON_FORK, said in one line", () => {
+  test("applied as DEADLINE 50 ms every 100 ms with RESET_ON_FORK, said in one line", () => {
     const sched = new FakeSched();
     const { log, lines } = recordingLogger();
     sched.tasks.set(0, fifo(0));
     applyRtTimers(sched, log);
-    expect(sched.tasks.get(0)).toMatchObject({ policy: SCHED_FIFO, priority: 1, flags: 1n });
-    expect(lines.at(-1)!.msg).toContain("stalld runs SCHED_FIFO prio 1 on this PREEMPT_RT kernel");
+    expect(sched.tasks.get(0)).toMatchObject({ policy: SCHED_DEADLINE, runtimeNs: 50_000_000n, periodNs: 100_000_000n, flags: 1n });
+    expect(lines.at(-1)!.msg).toContain("stalld runs SCHED_DEADLINE 50000000/100000000 ns on this PREEMPT_RT kernel");
   });
 });
