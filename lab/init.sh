@@ -40,6 +40,16 @@ hog() {
 	sleep 0.3
 }
 throttling() { cat /proc/sys/kernel/sched_rt_runtime_us; }
+# Starts a victim (labtool waker <fifo|other> <prio> 1 <seconds> 50) whose
+# report goes to /tmp/waker.out, then the busy loop; W is the victim's pid.
+victim_and_hog() { # name policy prio victim_seconds hog_seconds
+	/bin/labtool waker "$2" "$3" 1 "$4" 50 >/tmp/waker.out &
+	W=$!; PIDS="$PIDS $W"
+	waitfor /tmp/waker.out ready 50
+	hog "$5" "$1"
+}
+# The victim's report, as marker fields.
+victim_report() { grep '^waker' /tmp/waker.out | cut -d' ' -f2-; }
 # Waits (bounded) for a line matching $2 in file $1.
 waitfor() {
 	i=0
@@ -91,14 +101,11 @@ fi
 if has 2; then
 	for b in task_scan queue_track sched_debug; do
 		stalld_start "backend-$b" -t 3 -c 1 -b "$b"
-		/bin/labtool waker fifo 10 1 16 50 >/tmp/waker.out &
-		W=$!; PIDS="$PIDS $W"
-		waitfor /tmp/waker.out ready 50
-		hog 10 "backend-$b"
+		victim_and_hog "backend-$b" fifo 10 16 10
 		wait "$W" 2>/dev/null
-		reap_hog=$HOG; wait "$reap_hog" 2>/dev/null
+		wait "$HOG" 2>/dev/null
 		stalld_stop "backend-$b"
-		mark "backend-$b" $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-) throttling=$(throttling)
+		mark "backend-$b" $(victim_report) throttling=$(throttling)
 		reap
 	done
 fi
@@ -126,24 +133,18 @@ fi
 # 4. a fair victim behind the hog: left to a DL-server where one serves it, boosted where none does.
 if has 4; then
 	stalld_start fair -t 3 -c 1
-	/bin/labtool waker other 0 1 10 50 >/tmp/waker.out &
-	W=$!; PIDS="$PIDS $W"
-	waitfor /tmp/waker.out ready 50
-	hog 8 fair
+	victim_and_hog fair other 0 10 8
 	wait "$W" 2>/dev/null
 	wait "$HOG" 2>/dev/null
 	stalld_stop fair
-	mark fair $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-)
+	mark fair $(victim_report)
 	reap
 fi
 
 # 5. SIGKILL mid-boost, then a restart puts everything back.
 if has 5; then
 	stalld_start crash -t 3 -d 3 -c 1
-	/bin/labtool waker fifo 10 1 14 50 >/tmp/waker.out &
-	W=$!; PIDS="$PIDS $W"
-	waitfor /tmp/waker.out ready 50
-	hog 6 crash
+	victim_and_hog crash fifo 10 14 6
 	VPID=$(sed -n 's/^ready //p' /tmp/waker.out)
 	# Killed while the victim is boosted (DEADLINE, or FIFO 98 on the last
 	# rung; a FIFO slice's off-phase looks restored and proves nothing).
@@ -164,7 +165,7 @@ if has 5; then
 	stalld_stop crash-restart
 	wait "$W" 2>/dev/null
 	mark crash killed_policy=$policy_killed killed_prio=$prio_killed throttling_killed=$during restarted_policy=$policy_restarted \
-		throttling_after=$(throttling) throttling_before=$THROTTLE0 $(grep '^waker' /tmp/waker.out | cut -d' ' -f2-)
+		throttling_after=$(throttling) throttling_before=$THROTTLE0 $(victim_report)
 	reap
 fi
 
@@ -172,14 +173,11 @@ fi
 if has 6; then
 	stalld_start kthreads -t 3 -c 1
 	# 20 s, as in the run whose kthread restores came after 20 s instead of 3.
-	/bin/labtool waker other 0 1 22 50 >/tmp/sleeper.out &
-	W=$!; PIDS="$PIDS $W"
-	waitfor /tmp/sleeper.out ready 50
-	hog 20 kthreads
+	victim_and_hog kthreads other 0 22 20
 	wait "$HOG" 2>/dev/null
 	wait "$W" 2>/dev/null
 	stalld_stop kthreads
-	mark kthreads sleeper_$(grep '^waker' /tmp/sleeper.out | cut -d' ' -f4)
+	mark kthreads sleeper_$(grep '^waker' /tmp/waker.out | cut -d' ' -f4)
 	reap
 fi
 

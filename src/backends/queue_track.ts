@@ -8,6 +8,7 @@ import { SysError } from "../ffi/errno";
 import { monotonicNs, mmapRead, munmap } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import { type Backend, BackendUnavailable, type BackendStats, type Snapshot, type Waiter, type RunningTask } from "./backend";
+import { readTaskStat } from "../kernel/proc";
 import { LibbpfLog, runIterator } from "./bpf_common";
 import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "./records";
 
@@ -121,6 +122,7 @@ export class QueueTrackBackend implements Backend {
       if (r.sinceNs === 0n) continue;
       running[cpu] = { cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: nowNs > r.sinceNs ? Number(nowNs - r.sinceNs) : 0 };
     }
+    for (const cpu of new Set(out.map((w) => w.cpu))) running[cpu] = refreshRunner(running[cpu]);
     return { nowNs, waiters: out, running };
   }
 
@@ -177,4 +179,18 @@ export class QueueTrackBackend implements Backend {
     this.waitingFd = -1;
     bpf.setLibbpfPrint(null);
   }
+}
+
+/**
+ * The running record is written at each switch, so a task whose policy
+ * changed while it ran (a busy loop that makes itself SCHED_FIFO on its own
+ * CPU: no switch follows) keeps its old prio there; seen in the lab, where
+ * queue_track took the new FIFO 50 loop for SCHED_OTHER for 3 s. Where tasks
+ * wait, /proc says what the runner's policy is now: one read per such CPU.
+ */
+function refreshRunner(r: RunningTask | undefined): RunningTask | undefined {
+  if (!r || r.pid === 0) return r;
+  const st = readTaskStat(r.pid);
+  if (!st || st.cpu !== r.cpu || st.state !== "R") return r;
+  return { ...r, prio: st.prio, policy: st.policy };
 }

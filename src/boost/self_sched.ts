@@ -70,32 +70,3 @@ export function applyAggressive(ops: SchedOps, log: Logger): void {
   ops.set(SELF, attr);
   log.info(`aggressive mode: stalld runs ${describeAttr(attr)} and takes a full snapshot every pass`);
 }
-
-/**
- * On PREEMPT_RT a SCHED_OTHER thread's sleep timers expire in ktimers/N, a
- * FIFO 1 kthread: when it is held up (seen in the lab: ktimers/0 did not run
- * for 18 s while CPU 1 starved), the daemon's own timers stop with it, so no
- * boost is raised or restored. A DEADLINE or RT thread's sleep timers expire
- * in hard interrupt context. So the main thread takes a DEADLINE
- * reservation, the -R kind (half a CPU at most, used only as needed: 10 %
- * made every boost take 100 ms in a TCG guest): bounded, unlike SCHED_FIFO, under which the
- * runtime's spin-then-yield locks livelock against its own SCHED_OTHER
- * helper threads on the same CPU (seen in the lab: a FIFO 1 stalld froze
- * its CPU for good, RT throttling being off).
- */
-export const RT_TIMERS_RESERVATION_PCT = 50;
-
-/** Whether stalld takes the reservation for its timers' sake: boosting, on PREEMPT_RT, not RT already (-R, -A). */
-export function needsRtTimers(boosting: boolean, reservation: boolean, aggressive: boolean, preemptRt: boolean): boolean {
-  return boosting && preemptRt && !reservation && !aggressive;
-}
-
-export function applyRtTimers(ops: SchedOps, log: Logger): void {
-  const runtimeNs = (RESERVATION_PERIOD_NS * BigInt(RT_TIMERS_RESERVATION_PCT)) / 100n;
-  const attr: SchedAttr = {
-    policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 0,
-    runtimeNs, deadlineNs: RESERVATION_PERIOD_NS, periodNs: RESERVATION_PERIOD_NS,
-  };
-  ops.set(SELF, attr);
-  log.info(`stalld runs ${describeAttr(attr)} on this PREEMPT_RT kernel: its timers then expire in interrupt context, not in ktimers, which a starving CPU can hold up`);
-}

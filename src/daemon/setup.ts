@@ -5,12 +5,11 @@ import type { BoostMethod } from "../boost/booster";
 import { HrtickDl } from "../boost/hrtick";
 import { RtThrottling } from "../boost/rt_throttling";
 import { kernelSchedOps, type SchedOps } from "../boost/sched_attr";
-import { applyAggressive, applyReservation, applyRtTimers, needsRtTimers, probeBoostMethod } from "../boost/self_sched";
+import { applyAggressive, applyReservation, probeBoostMethod } from "../boost/self_sched";
 import type { RunConfig } from "../cli/options";
 import { EXIT, Exit } from "../cli/exit";
 import { dlServerPresent } from "../kernel/dl_server";
 import { ensureMounted, unmount } from "../kernel/mounts";
-import { isPreemptRt } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 
 export interface BoostPlan {
@@ -24,12 +23,7 @@ export class SystemSetup {
   readonly throttling: RtThrottling;
   private readonly hrtick: HrtickDl;
 
-  constructor(
-    private readonly cfg: RunConfig,
-    private readonly log: Logger,
-    private readonly ops: SchedOps = kernelSchedOps,
-    private readonly preemptRt: () => boolean = isPreemptRt,
-  ) {
+  constructor(private readonly cfg: RunConfig, private readonly log: Logger, private readonly ops: SchedOps = kernelSchedOps) {
     this.throttling = new RtThrottling(log);
     this.hrtick = new HrtickDl(log);
   }
@@ -68,13 +62,6 @@ export class SystemSetup {
         applyAggressive(this.ops, this.log);
       } catch (e) {
         this.log.warn(`aggressive mode: stalld could not make itself SCHED_FIFO (${(e as Error).message}); it runs with its default policy`);
-      }
-    }
-    if (needsRtTimers(method !== null, c.reservationPct !== null, c.mode === "aggressive", this.preemptRt())) {
-      try {
-        applyRtTimers(this.ops, this.log);
-      } catch (e) {
-        this.log.warn(`stalld could not give itself a SCHED_DEADLINE reservation (${(e as Error).message}): its timers depend on ktimers on this PREEMPT_RT kernel`);
       }
     }
     if (method === null) this.log.warn("log-only mode: no boost policy can be set on this system");

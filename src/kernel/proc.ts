@@ -13,6 +13,8 @@ export interface TaskStat {
   nice: number;
   rtPriority: number;
   policy: number;
+  /** The kernel's prio now, PI boosting included (field 18 + 100): DEADLINE -1, RT 0-99, fair 100-139. */
+  prio: number;
 }
 
 /**
@@ -37,8 +39,9 @@ export function parseTaskStat(text: string): TaskStat | null {
     cpu: field(39),
     rtPriority: field(40),
     policy: field(41),
+    prio: field(18) + 100,
   };
-  if (![stat.starttime, stat.nice, stat.cpu, stat.rtPriority, stat.policy].every(Number.isFinite)) return null;
+  if (![stat.starttime, stat.nice, stat.cpu, stat.rtPriority, stat.policy, stat.prio].every(Number.isFinite)) return null;
   return stat;
 }
 
@@ -75,18 +78,6 @@ export function pidMax(): number {
 
 export function kernelRelease(): string {
   return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
-}
-
-/** A PREEMPT_RT kernel: /sys/kernel/realtime says 1, or uname -v names it. */
-export function isPreemptRt(): boolean {
-  try {
-    if (readFileSync("/sys/kernel/realtime", "utf8").trim() === "1") return true;
-  } catch {}
-  try {
-    return /\bPREEMPT_RT\b/.test(readFileSync("/proc/sys/kernel/version", "utf8"));
-  } catch {
-    return false;
-  }
 }
 
 /** A task's name from /proc/<pid>/comm (a kworker's carries its workqueue); null when it is gone. */

@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { Booster } from "../../src/boost/booster";
 import { checkIntervalMs, judgeProgress, maxRuntimeNs, nextRung, StrengthMemory, strongerRuntimeNs } from "../../src/boost/escalation";
 import { selfOwner, stillBoosted } from "../../src/boost/journal";
-import { applyRtTimers, needsRtTimers } from "../../src/boost/self_sched";
 import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
 
@@ -215,24 +214,5 @@ describe("Booster escalation (fake clock)", () => {
     timers.advance(3000);
     expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
-  });
-});
-
-describe("stalld's own timers on PREEMPT_RT", () => {
-  test("the main thread takes a DEADLINE reservation only when it boosts on PREEMPT_RT and is not RT already", () => {
-    expect(needsRtTimers(true, false, false, true)).toBe(true);
-    expect(needsRtTimers(true, false, false, false)).toBe(false);
-    expect(needsRtTimers(false, false, false, true)).toBe(false); // log-only changes nothing
-    expect(needsRtTimers(true, true, false, true)).toBe(false); // -R: DEADLINE already
-    expect(needsRtTimers(true, false, true, true)).toBe(false); // -A: FIFO 98 already
-  });
-
-  test("applied as DEADLINE 50 ms every 100 ms with RESET_ON_FORK, said in one line", () => {
-    const sched = new FakeSched();
-    const { log, lines } = recordingLogger();
-    sched.tasks.set(0, fifo(0));
-    applyRtTimers(sched, log);
-    expect(sched.tasks.get(0)).toMatchObject({ policy: SCHED_DEADLINE, runtimeNs: 50_000_000n, periodNs: 100_000_000n, flags: 1n });
-    expect(lines.at(-1)!.msg).toContain("stalld runs SCHED_DEADLINE 50000000/100000000 ns on this PREEMPT_RT kernel");
   });
 });

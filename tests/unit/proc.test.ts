@@ -15,8 +15,9 @@ function statLine(pid: number, comm: string, state = "R", over: Record<number, n
 
 describe("parseTaskStat", () => {
   test("reads state, cpu, starttime, nice, policy and priority by field number", () => {
-    const st = parseTaskStat(statLine(42, "kworker/1:2", "R", { 19: -5, 22: 12345, 39: 1, 40: 10, 41: 1 }))!;
-    expect(st).toEqual({ pid: 42, comm: "kworker/1:2", state: "R", nice: -5, starttime: 12345, cpu: 1, rtPriority: 10, policy: 1 });
+    // Field 18 is the kernel's prio - 100: -11 for FIFO 10 (prio 89).
+    const st = parseTaskStat(statLine(42, "kworker/1:2", "R", { 18: -11, 19: -5, 22: 12345, 39: 1, 40: 10, 41: 1 }))!;
+    expect(st).toEqual({ pid: 42, comm: "kworker/1:2", state: "R", nice: -5, starttime: 12345, cpu: 1, rtPriority: 10, policy: 1, prio: 89 });
   });
 
   test("comm with spaces and parentheses does not shift fields", () => {
@@ -24,6 +25,10 @@ describe("parseTaskStat", () => {
     expect(st.comm).toBe("a) (b c) S 9");
     expect(st.state).toBe("S");
     expect(st.cpu).toBe(3);
+  });
+
+  test("this process's prio as the kernel has it: fair at nice 0 is 120", () => {
+    expect(readTaskStat(process.pid)!.prio).toBe(120 + readTaskStat(process.pid)!.nice);
   });
 
   test("truncated or garbage input gives null, not a wrong answer", () => {
