@@ -28,7 +28,9 @@ bg() { "$@" & PIDS="$PIDS $!"; }
 reap() { for p in $PIDS; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=""; }
 # Starts a bounded FIFO-50 busy loop on CPU 1 and waits until it really runs there.
 hog() {
-	/bin/rtload fifo 50 1 "$1" >/tmp/hog.out &
+	# Started on CPU 1: once in ~20 starts a loop that set FIFO 50 on CPU 0
+	# was still spinning there 5 s after moving itself (state R, CPU 0).
+	taskset -c 1 /bin/rtload fifo 50 1 "$1" >/tmp/hog.out &
 	HOG=$!
 	PIDS="$PIDS $HOG"
 	if ! r=$(/bin/labtool oncpu "$HOG" 1 5); then
