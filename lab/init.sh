@@ -42,6 +42,13 @@ hog() {
 	sleep 0.3
 }
 throttling() { cat /proc/sys/kernel/sched_rt_runtime_us; }
+# DEADLINE bandwidth the kernel still accounts per CPU (sched/debug's
+# dl_bw->total_bw), as a marker: a leak makes sched_rt_runtime_us refuse writes.
+dlbw() { # name
+	m=0; grep -q ' /sys/kernel/debug ' /proc/mounts || { mount -t debugfs none /sys/kernel/debug 2>/dev/null && m=1; }
+	mark "$1" dl_total_bw=$(grep 'dl_bw->total_bw' /sys/kernel/debug/sched/debug 2>/dev/null | awk '{print $NF}' | paste -sd, -)
+	[ $m = 1 ] && umount /sys/kernel/debug
+}
 # Starts a victim (labtool waker <fifo|other> <prio> 1 <seconds> 50) whose
 # report goes to /tmp/waker.out, then the busy loop; W is the victim's pid.
 victim_and_hog() { # name policy prio victim_seconds hog_seconds
@@ -86,9 +93,7 @@ hrtick=$(grep -o 'NO_HRTICK_DL\|HRTICK_DL' /sys/kernel/debug/sched/features 2>/d
 mark facts dl_runtime=$dlrt hrtick_dl=${hrtick:-unknown} lockdown="$(cat /sys/kernel/security/lockdown 2>/dev/null | tr ' ' '_')" \
 	preempt_rt=$([ -e /sys/kernel/realtime ] && echo 1 || echo 0) btf=$([ -e /sys/kernel/btf/vmlinux ] && echo 1 || echo 0) \
 	throttling=$(throttling)
-# What the daemon should find turned back on at the end.
 umount /sys/kernel/debug 2>/dev/null
-THROTTLE0=$(throttling)
 
 has() { case ",$SCEN," in *",$1,"*) return 0 ;; esac; return 1; }
 
@@ -108,6 +113,7 @@ if has 2; then
 		wait "$HOG" 2>/dev/null
 		stalld_stop "backend-$b"
 		mark "backend-$b" $(victim_report) throttling=$(throttling)
+		dlbw "backend-$b"
 		reap
 	done
 fi
@@ -120,7 +126,8 @@ if has 3; then
 	/bin/labtool refresh >/tmp/refresh.out
 	kill -9 "$HOG" 2>/dev/null; wait "$HOG" 2>/dev/null
 	mark refresh-alone $(cat /tmp/refresh.out | tr ' ' '=')
-	echo "$old" >/proc/sys/kernel/sched_rt_runtime_us
+	dlbw refresh-alone
+	echo "$old" >/proc/sys/kernel/sched_rt_runtime_us || mark refresh-alone throttling_restore_failed=1
 	reap
 	sleep 1
 	stalld_start refresh-stalld -t 3 -c 1
@@ -145,6 +152,7 @@ fi
 
 # 5. SIGKILL mid-boost, then a restart puts everything back.
 if has 5; then
+	before=$(throttling)
 	stalld_start crash -t 3 -d 3 -c 1
 	victim_and_hog crash fifo 10 14 6
 	VPID=$(sed -n 's/^ready //p' /tmp/waker.out)
@@ -167,7 +175,7 @@ if has 5; then
 	stalld_stop crash-restart
 	wait "$W" 2>/dev/null
 	mark crash killed_policy=$policy_killed killed_prio=$prio_killed throttling_killed=$during restarted_policy=$policy_restarted \
-		throttling_after=$(throttling) throttling_before=$THROTTLE0 $(victim_report)
+		throttling_after=$(throttling) throttling_before=$before $(victim_report)
 	reap
 fi
 

@@ -155,6 +155,8 @@ function refreshRow(g: Guest): Row {
     !serves && !(alone >= 10) && `did not hang without stalld (${alone} s)`,
     !(withS <= RESCUE_BOUND_S) && `with stalld ${withS} s > ${RESCUE_BOUND_S} s`,
     hogMissing(g, "refresh-alone", "refresh-stalld"),
+    // The lab's own write back after the loop (seen once on 6.12: refused, so later scenarios began with throttling off).
+    g.marks.get("refresh-alone")?.throttling_restore_failed !== undefined && "the lab could not put RT throttling back after the loop",
   ].filter(Boolean);
   return {
     kernel: g.kernel, scenario: "3 stat_refresh", ok: problems.length === 0,
