@@ -286,7 +286,7 @@ export class Booster {
     const t = b.target;
     const p = this.params;
     const ranNs = now.cpuNs !== null && b.cpuAtStartNs !== null ? now.cpuNs - b.cpuAtStartNs : null;
-    const next = nextRung(b.rung, p.runtimeNs, p.periodNs, ranNs === 0);
+    const next = nextRung(b.rung, p.runtimeNs, p.periodNs);
     if (next === null) return;
     const applied = this.boostAttr(b.saved, next);
     const ran = ranNs !== null ? `, ran ${(ranNs / 1e6).toFixed(3)} ms` : "";
@@ -316,7 +316,7 @@ export class Booster {
     this.events?.raised?.(t);
     // At the bound a DEADLINE task that overran is throttled until its next
     // replenishment, whatever its runtime: FIFO slices are not.
-    const because = !next.fifo ? ran : ranNs === 0 ? `${ran} (SCHED_DEADLINE gave it nothing: the kernel is throttling it)` : ` at SCHED_DEADLINE's bound${ran}`;
+    const because = next.fifo ? ` at SCHED_DEADLINE's bound${ran}` : ran;
     this.log.info({
       message:
         `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to ${to}: still waiting ` +

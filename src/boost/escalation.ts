@@ -36,14 +36,13 @@ export interface Rung {
 }
 
 /**
- * The rung above `r`, or null on the last one. A DEADLINE boost under which
- * the task has not run at all is being throttled (DEADLINE runs before any
- * FIFO task otherwise), and a larger runtime would only show at its next
- * replenishment: it goes straight to the FIFO rung.
+ * The rung above `r`, or null on the last one. (Going to the FIFO rung at the
+ * first look when a task ran nothing at all was tried: on 6.12 the kernel's
+ * DEADLINE bandwidth sum then went negative by one 20 us boost, and
+ * sched_rt_runtime_us refused every write until reboot; see KERNELS.md.)
  */
-export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint, ranNothing = false): Rung | null {
+export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
   if (r.fifo) return null;
-  if (ranNothing) return { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) };
   const runtimeNs = strongerRuntimeNs(r.runtimeNs, configuredNs, periodNs);
   return runtimeNs === null ? { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) } : { fifo: false, runtimeNs };
 }

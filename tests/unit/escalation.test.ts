@@ -128,15 +128,6 @@ describe("Booster escalation (fake clock)", () => {
     expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO"))).toBe(true);
   });
 
-  test("a task that has not run at all under DEADLINE goes straight to FIFO slices: it is being throttled", () => {
-    const { sched, timers, lines, booster, target } = setup();
-    booster.boost(target);
-    timers.advance(50);
-    expect(sched.tasks.get(10)).toMatchObject({ policy: SCHED_FIFO, priority: 98 });
-    expect(lines.at(-1)!.msg).toContain("to SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns: still waiting 0.05 s into its boost, ran 0.000 ms (SCHED_DEADLINE gave it nothing: the kernel is throttling it)");
-    expect(nextRung({ fifo: false, runtimeNs: 20_000n }, 20_000n, S, true)).toEqual({ fifo: true, runtimeNs: 50_000_000n });
-  });
-
   test("a task left starving on the FIFO rung starts its next boost there", () => {
     const { sched, timers, lines, booster, target } = setup();
     booster.boost(target);
