@@ -57,6 +57,15 @@ victim_and_hog() { # name policy prio victim_seconds hog_seconds
 	waitfor /tmp/waker.out ready 50
 	hog "$5" "$1"
 }
+# One stalld run around a victim behind the loop, both waited for to the end.
+stalld_victim() { # name policy prio victim_seconds hog_seconds stalld-args...
+	n=$1 pol=$2 pr=$3 vs=$4 hs=$5; shift 5
+	stalld_start "$n" "$@"
+	victim_and_hog "$n" "$pol" "$pr" "$vs" "$hs"
+	wait "$W" 2>/dev/null
+	wait "$HOG" 2>/dev/null
+	stalld_stop "$n"
+}
 # The victim's report, as marker fields.
 victim_report() { grep '^waker' /tmp/waker.out | cut -d' ' -f2-; }
 # Waits (bounded) for a line matching $2 in file $1.
@@ -107,11 +116,7 @@ fi
 # 2. each backend rescues a FIFO victim behind a FIFO hog, and its policy comes back.
 if has 2; then
 	for b in task_scan queue_track sched_debug; do
-		stalld_start "backend-$b" -t 3 -c 1 -b "$b"
-		victim_and_hog "backend-$b" fifo 10 16 10
-		wait "$W" 2>/dev/null
-		wait "$HOG" 2>/dev/null
-		stalld_stop "backend-$b"
+		stalld_victim "backend-$b" fifo 10 16 10 -t 3 -c 1 -b "$b"
 		mark "backend-$b" $(victim_report) throttling=$(throttling)
 		dlbw "backend-$b"
 		reap
@@ -141,11 +146,7 @@ fi
 
 # 4. a fair victim behind the hog: left to a DL-server where one serves it, boosted where none does.
 if has 4; then
-	stalld_start fair -t 3 -c 1
-	victim_and_hog fair other 0 10 8
-	wait "$W" 2>/dev/null
-	wait "$HOG" 2>/dev/null
-	stalld_stop fair
+	stalld_victim fair other 0 10 8 -t 3 -c 1
 	mark fair $(victim_report)
 	reap
 fi
@@ -171,7 +172,7 @@ if has 5; then
 	dump crash /tmp/crash.log
 	wait "$HOG" 2>/dev/null
 	stalld_start crash-restart -t 20 -c 1
-	policy_restarted=$(awk '{print $41}' /proc/"$(sed -n 's/^ready //p' /tmp/waker.out)"/stat 2>/dev/null)
+	policy_restarted=$(awk '{print $41}' /proc/"$VPID"/stat 2>/dev/null)
 	stalld_stop crash-restart
 	wait "$W" 2>/dev/null
 	mark crash killed_policy=$policy_killed killed_prio=$prio_killed throttling_killed=$during restarted_policy=$policy_restarted \
@@ -181,12 +182,8 @@ fi
 
 # 6. the kthreads that starve on PREEMPT_RT are boosted together and restored on time.
 if has 6; then
-	stalld_start kthreads -t 3 -c 1
 	# 20 s, as in the run whose kthread restores came after 20 s instead of 3.
-	victim_and_hog kthreads other 0 22 20
-	wait "$HOG" 2>/dev/null
-	wait "$W" 2>/dev/null
-	stalld_stop kthreads
+	stalld_victim kthreads other 0 22 20 -t 3 -c 1
 	mark kthreads sleeper_$(grep '^waker' /tmp/waker.out | cut -d' ' -f4)
 	reap
 fi

@@ -155,10 +155,6 @@ export class Booster {
     }
   }
 
-  get policyName(): string {
-    return this.params.method === "fifo" ? "SCHED_FIFO" : "SCHED_DEADLINE";
-  }
-
   /** How a boost on `rung` is made: the FIFO rung is the FIFO emulation's way. */
   private methodOn(rung: Rung): BoostMethod {
     return this.params.method === "fifo" || rung.fifo ? "fifo" : "deadline";
@@ -255,7 +251,7 @@ export class Booster {
     });
     this.events?.boosted(t, saved);
     if (p.method === "fifo") this.fifoSlice(b, true);
-    else if (rung.fifo) this.rungSlice(b, false, Number(rung.runtimeNs) / 1e6);
+    else if (rung.fifo) this.rungOffIn(b);
     else if (this.escalates) this.scheduleCheck(b);
     return "boosted";
   }
@@ -324,31 +320,24 @@ export class Booster {
       ...fields("boost_raised", t, SCHED_DEADLINE, applied.policy),
       runtime_ns: Number(next.runtimeNs),
     });
-    if (next.fifo) this.rungSlice(b, false, Number(next.runtimeNs) / 1e6);
+    if (next.fifo) this.rungOffIn(b);
   }
 
   /**
    * The FIFO rung: FIFO for the rung's runtime (long enough for a timer), the
-   * task's own policy for the rest of the period, until the boost ends.
-   * `on`: start a slice now; otherwise the running slice ends in `inMs`.
+   * task's own policy for the rest of the period, until the boost ends. The
+   * task is on FIFO now; its slice ends one runtime later.
    */
-  private rungSlice(b: ActiveBoost, on: boolean, inMs = 0): void {
-    const pid = b.target.pid;
+  private rungOffIn(b: ActiveBoost): void {
+    b.cycle = this.timers.set(() => this.rungSwitch(b, false), Number(b.rung.runtimeNs) / 1e6);
+  }
+
+  private rungSwitch(b: ActiveBoost, on: boolean): void {
     b.cycle = null;
-    if (this.active.get(pid) !== b) return;
-    const sliceMs = Number(b.rung.runtimeNs) / 1e6;
-    const periodMs = Number(this.params.periodNs) / 1e6;
-    if (on) {
-      if (!this.setOrDrop(b, b.applied)) return;
-      b.cycle = this.timers.set(() => this.rungSlice(b, false, 0), sliceMs);
-      return;
-    }
-    if (inMs > 0) {
-      b.cycle = this.timers.set(() => this.rungSlice(b, false, 0), inMs);
-      return;
-    }
-    if (!this.setOrDrop(b, b.saved)) return;
-    if (this.timers.nowMs() + periodMs - sliceMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.rungSlice(b, true), periodMs - sliceMs);
+    if (this.active.get(b.target.pid) !== b || !this.setOrDrop(b, on ? b.applied : b.saved)) return;
+    if (on) return this.rungOffIn(b);
+    const restMs = Number(this.params.periodNs - b.rung.runtimeNs) / 1e6;
+    if (this.timers.nowMs() + restMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.rungSwitch(b, true), restMs);
   }
 
   /** One switch of a sliced boost; false when the task is gone (its boost dropped) or the switch failed (the restore reports). */
