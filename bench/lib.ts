@@ -57,8 +57,23 @@ export interface Cyclictest {
   max: number;
 }
 
-export const CYCLICTEST_ARGS = (cpu: number, seconds: number) =>
-  ["cyclictest", "-m", "-a", String(cpu), "-t", "1", "-p", "95", "-i", "1000", "-D", String(seconds), "-q", "-h", "20000"];
+export const CYCLICTEST_ARGS = (cpu: number, seconds: number) => [
+  "cyclictest",
+  "-m",
+  "-a",
+  String(cpu),
+  "-t",
+  "1",
+  "-p",
+  "95",
+  "-i",
+  "1000",
+  "-D",
+  String(seconds),
+  "-q",
+  "-h",
+  "20000",
+];
 
 /** cyclictest on one CPU (bounded by -D): avg, p99 (from its histogram), max in us. */
 export async function cyclictest(cpu: number, seconds: number): Promise<Cyclictest> {
@@ -107,7 +122,10 @@ export function cpuByThread(pid: number): Map<string, { comm: string; ns: number
 }
 
 /** CPU used by each thread name between two samples; a thread that exited in between counts nothing. */
-export function cpuDelta(before: Map<string, { comm: string; ns: number }>, after: Map<string, { comm: string; ns: number }>): Map<string, number> {
+export function cpuDelta(
+  before: Map<string, { comm: string; ns: number }>,
+  after: Map<string, { comm: string; ns: number }>,
+): Map<string, number> {
   const out = new Map<string, number>();
   for (const [tid, a] of after) out.set(a.comm, (out.get(a.comm) ?? 0) + a.ns - (before.get(tid)?.ns ?? 0));
   return out;
@@ -125,7 +143,11 @@ export interface ProgStat {
 
 /** Run-time stats of our programs (and the bench's floor_ ones), by name. */
 export async function progStats(): Promise<Map<string, ProgStat>> {
-  const progs = JSON.parse(await tool(["bpftool", "-j", "prog", "show"])) as { name?: string; run_time_ns?: number; run_cnt?: number }[];
+  const progs = JSON.parse(await tool(["bpftool", "-j", "prog", "show"])) as {
+    name?: string;
+    run_time_ns?: number;
+    run_cnt?: number;
+  }[];
   const out = new Map<string, ProgStat>();
   for (const p of progs) {
     if (!p.name?.startsWith("stalld_") && !p.name?.startsWith("floor_")) continue;

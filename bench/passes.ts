@@ -29,16 +29,30 @@ function msPerPass(daemon: Daemon): number {
 function makeBackend(b: BackendName, cfg: RunConfig) {
   if (b === "sched_debug") return new SchedDebugBackend({ cpus: cfg.cpus, log: silent });
   if (b === "task_scan") {
-    return new TaskScanBackend({ object: taskScanBpfObject(), cpus: cfg.cpus, reportNs: (cfg.thresholdS - cfg.granularityS) * 1e9, log: silent });
+    return new TaskScanBackend({
+      object: taskScanBpfObject(),
+      cpus: cfg.cpus,
+      reportNs: (cfg.thresholdS - cfg.granularityS) * 1e9,
+      log: silent,
+    });
   }
-  return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log: silent });
+  return new QueueTrackBackend({
+    object: stalldBpfObject(),
+    possibleCpus: possibleCpus().length,
+    pidMax: pidMax(),
+    log: silent,
+  });
 }
 
 export async function fig5PassCost() {
   note("figure 5: CPU time of one detection pass");
   const rows: string[][] = [];
   const worst = same(0);
-  const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true }, onlineCpus(), possibleCpus().length);
+  const cfg: RunConfig = parseRunConfig(
+    { "log-only": true, "no-idle-detect": true },
+    onlineCpus(),
+    possibleCpus().length,
+  );
   for (const n of [100, 1000, 10_000]) {
     const threads = Bun.spawn([THREADS_BIN, String(n), "120"], { stdout: "pipe" });
     // Wait for "ready": every thread exists (stdout stays open until it exits).
@@ -68,7 +82,14 @@ export async function fig5PassCost() {
     }
     const s = both((b) => summarize(per[b]));
     for (const b of BACKENDS) worst[b] = Math.max(worst[b], s[b].median);
-    rows.push(row(`${n} threads alive`, s, 3, `\`build/threads ${n} 120\`; 200 passes of the daemon's pass() in-process (all CPUs monitored), process.cpuUsage`));
+    rows.push(
+      row(
+        `${n} threads alive`,
+        s,
+        3,
+        `\`build/threads ${n} 120\`; 200 passes of the daemon's pass() in-process (all CPUs monitored), process.cpuUsage`,
+      ),
+    );
   }
   return { rows, worst };
 }
@@ -76,7 +97,11 @@ export async function fig5PassCost() {
 /** A pass's CPU time without and with metrics (counting, rendering, the textfile written), alternated. */
 export async function fig7MetricsCost() {
   note("figure 7: cost of metrics in a pass");
-  const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true }, onlineCpus(), possibleCpus().length);
+  const cfg: RunConfig = parseRunConfig(
+    { "log-only": true, "no-idle-detect": true },
+    onlineCpus(),
+    possibleCpus().length,
+  );
   const file = join(ROOT, "build/bench-metrics.prom");
   const per = { without: [] as number[], with: [] as number[] };
   const backend = makeBackend("task_scan", cfg);
@@ -100,13 +125,17 @@ export async function fig7MetricsCost() {
   const wo = summarize(per.without);
   const w = summarize(per.with);
   const ratio = summarize(per.with.map((x, i) => (100 * x) / per.without[i]!));
-  const cmd = "200 passes of the daemon's pass() in-process, task_scan, all CPUs, 5 rounds alternated; with = --metrics-file (counters, render, write + rename each pass)";
+  const cmd =
+    "200 passes of the daemon's pass() in-process, task_scan, all CPUs, 5 rounds alternated; with = --metrics-file (counters, render, write + rename each pass)";
   figures.push({
     title: "7. Cost of metrics: one pass's CPU time (ms) without and with",
-    body: table(["pass", "min", "median", "max", "command"], [
-      ["without metrics", ...fmtSummary(wo, 3), cmd],
-      ["with --metrics-file", ...fmtSummary(w, 3), "same"],
-      ["with / without (%)", ...fmtSummary(ratio, 1), "per round"],
-    ]),
+    body: table(
+      ["pass", "min", "median", "max", "command"],
+      [
+        ["without metrics", ...fmtSummary(wo, 3), cmd],
+        ["with --metrics-file", ...fmtSummary(w, 3), "same"],
+        ["with / without (%)", ...fmtSummary(ratio, 1), "per round"],
+      ],
+    ),
   });
 }

@@ -8,7 +8,7 @@ import { libbpfVersion } from "../src/ffi/libbpf";
 import { onlineCpus } from "../src/kernel/cpus";
 import { kernelRelease } from "../src/kernel/proc";
 import { ROOT } from "../tests/helpers/rt";
-import { fmt, fmtSummary, table, type Summary } from "./lib";
+import { fmt, fmtSummary, type Summary, table } from "./lib";
 
 export const BACKENDS = ["queue_track", "task_scan", "sched_debug"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -23,7 +23,12 @@ export const targets: string[][] = [];
 export const note = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 /** One row: a label, min/median/max per backend (blank where a backend has none), the command. */
-export function row(label: string, per: Partial<Record<BackendName, Summary | number | string>>, digits = 1, command = ""): string[] {
+export function row(
+  label: string,
+  per: Partial<Record<BackendName, Summary | number | string>>,
+  digits = 1,
+  command = "",
+): string[] {
   const cells = BACKENDS.flatMap((b) => {
     const v = per[b];
     if (v === undefined) return ["", "", ""];
@@ -38,7 +43,8 @@ export const HEADER = (what: string) => [what, ...BACKENDS.flatMap((b) => [`${b}
 export const both = (f: (b: BackendName) => Summary): Record<BackendName, Summary> =>
   Object.fromEntries(BACKENDS.map((b) => [b, f(b)])) as Record<BackendName, Summary>;
 /** The same value in every backend's column (a measurement without the daemon). */
-export const same = <T,>(v: T): Record<BackendName, T> => Object.fromEntries(BACKENDS.map((b) => [b, v])) as Record<BackendName, T>;
+export const same = <T>(v: T): Record<BackendName, T> =>
+  Object.fromEntries(BACKENDS.map((b) => [b, v])) as Record<BackendName, T>;
 
 /** Replaces one figure's section in BENCHMARKS.md and says when it was re-run. */
 export function patchReport(started: Date, only: string) {

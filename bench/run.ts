@@ -5,19 +5,52 @@
 //   bun bench/run.ts [--quick | --figure 7]
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd } from "../src/ffi/libc";
 import * as bpf from "../src/ffi/libbpf";
 import { enableRunTimeStats } from "../src/ffi/libbpf";
+import { closeFd } from "../src/ffi/libc";
 import {
-  kill, lineTime, pinSelfToCpu0, requireRoot, ROOT, rtRuntime, STALLD, startDaemon, startLoad, VICTIM_CPU,
-  withRtLock, type Daemon as DaemonProc, type Load,
+  type Daemon as DaemonProc,
+  kill,
+  type Load,
+  lineTime,
+  pinSelfToCpu0,
+  ROOT,
+  requireRoot,
+  rtRuntime,
+  STALLD,
+  startDaemon,
+  startLoad,
+  VICTIM_CPU,
+  withRtLock,
 } from "../tests/helpers/rt";
 import {
-  CYCLICTEST_ARGS, cpuByThread, cpuDelta, cyclictest, fmt, percentile, perfPipe, progStats, rssKb, summarize,
-  table, type Summary,
+  CYCLICTEST_ARGS,
+  cpuByThread,
+  cpuDelta,
+  cyclictest,
+  fmt,
+  percentile,
+  perfPipe,
+  progStats,
+  rssKb,
+  type Summary,
+  summarize,
+  table,
 } from "./lib";
 import { fig5PassCost, fig7MetricsCost } from "./passes";
-import { BACKENDS, type BackendName, both, figures, HEADER, note, patchReport, row, same, targets, writeReport } from "./report";
+import {
+  BACKENDS,
+  type BackendName,
+  both,
+  figures,
+  HEADER,
+  note,
+  patchReport,
+  row,
+  same,
+  targets,
+  writeReport,
+} from "./report";
 
 const QUICK = process.argv.includes("--quick");
 /** `--figure 7`: only that figure (in-process, no RT load), patched into the existing BENCHMARKS.md. */
@@ -28,7 +61,6 @@ const CT_SECONDS = QUICK ? 4 : 8;
 const EPISODES = QUICK ? 4 : 12;
 const IDLE_S = QUICK ? 15 : 60;
 const LONG_RUN_S = QUICK ? 90 : 600;
-
 
 /** Children alive right now: on SIGINT/SIGTERM the bench ends them (daemons first, so they restore). */
 const liveDaemons = new Set<DaemonProc>();
@@ -66,8 +98,14 @@ function onSignal(rtBefore: number) {
 }
 
 /** Without, with backend A, with backend B, repeated: every series from the same stretch of time. */
-async function alternate<T>(rounds: number, run: () => Promise<T>): Promise<{ without: T[]; with: Record<BackendName, T[]> }> {
-  const out = { without: [] as T[], with: Object.fromEntries(BACKENDS.map((b) => [b, [] as T[]])) as Record<BackendName, T[]> };
+async function alternate<T>(
+  rounds: number,
+  run: () => Promise<T>,
+): Promise<{ without: T[]; with: Record<BackendName, T[]> }> {
+  const out = {
+    without: [] as T[],
+    with: Object.fromEntries(BACKENDS.map((b) => [b, [] as T[]])) as Record<BackendName, T[]>,
+  };
   for (let i = 0; i < rounds; i++) {
     out.without.push(await run());
     for (const b of BACKENDS) {
@@ -91,11 +129,20 @@ async function fig2Throughput() {
     title: "2. Context-switch throughput, with vs without the daemon",
     body: table(HEADER("ops/s"), [
       row("without daemon", same(without), 0, `\`perf bench sched pipe -l ${PIPE_LOOPS}\``),
-      row("with daemon", both((b) => summarize(r.with[b])), 0, "same, while `dist/stalld run -b <backend>` runs"),
+      row(
+        "with daemon",
+        both((b) => summarize(r.with[b])),
+        0,
+        "same, while `dist/stalld run -b <backend>` runs",
+      ),
       row("with / without, per round (%)", ratio, 1, `${PAIRS} rounds of without, ${BACKENDS.join(", ")}`),
     ]),
   });
-  targets.push(["2: throughput with daemon >= 98 % of without", BACKENDS.map((b) => `${b} ${fmt(ratio[b].median)} %`).join("; "), BACKENDS.map((b) => `${b} ${ratio[b].median >= 98 ? "met" : "missed"}`).join(", ")]);
+  targets.push([
+    "2: throughput with daemon >= 98 % of without",
+    BACKENDS.map((b) => `${b} ${fmt(ratio[b].median)} %`).join("; "),
+    BACKENDS.map((b) => `${b} ${ratio[b].median >= 98 ? "met" : "missed"}`).join(", "),
+  ]);
 }
 
 async function fig3Latency() {
@@ -106,10 +153,27 @@ async function fig3Latency() {
   for (const k of ["avg", "p99", "max"] as const) {
     const without = summarize(r.without.map((x) => x[k]));
     rows.push(row(`${k} without (us)`, same(without), 0, cmd));
-    rows.push(row(`${k} with (us)`, both((b) => summarize(r.with[b].map((x) => x[k]))), 0, "same, while `dist/stalld run -b <backend>` runs"));
-    rows.push(row(`${k} with / without (%)`, both((b) => summarize(r.with[b].map((x, i) => (100 * x[k]) / Math.max(1, r.without[i]![k])))), 0, "per round"));
+    rows.push(
+      row(
+        `${k} with (us)`,
+        both((b) => summarize(r.with[b].map((x) => x[k]))),
+        0,
+        "same, while `dist/stalld run -b <backend>` runs",
+      ),
+    );
+    rows.push(
+      row(
+        `${k} with / without (%)`,
+        both((b) => summarize(r.with[b].map((x, i) => (100 * x[k]) / Math.max(1, r.without[i]![k])))),
+        0,
+        "per round",
+      ),
+    );
   }
-  figures.push({ title: "3. Wake-up latency on the monitored CPU 1 (cyclictest, FIFO 95)", body: table(HEADER("latency"), rows) });
+  figures.push({
+    title: "3. Wake-up latency on the monitored CPU 1 (cyclictest, FIFO 95)",
+    body: table(HEADER("latency"), rows),
+  });
   const avgWo = summarize(r.without.map((x) => x.avg));
   const maxWo = summarize(r.without.map((x) => x.max));
   const verdict = (b: BackendName) => {
@@ -182,15 +246,26 @@ async function fig1EventCost() {
   }
   const cmd = `\`perf bench sched pipe -l ${PIPE_LOOPS}\` with BPF_ENABLE_STATS, \`bpftool prog show\` run_time_ns/run_cnt`;
   const rows: string[][] = [
-    row("programs on scheduler tracepoints", { queue_track: "5", task_scan: "0", sched_debug: "0 (no BPF)" }, 0, "`bpftool link show` while each daemon runs"),
+    row(
+      "programs on scheduler tracepoints",
+      { queue_track: "5", task_scan: "0", sched_debug: "0 (no BPF)" },
+      0,
+      "`bpftool link show` while each daemon runs",
+    ),
   ];
   for (const [name, xs] of [...perProg.entries()].sort()) {
     const s = summarize(xs);
     if (name.startsWith("floor_")) rows.push(row(`${name} (empty program: the floor)`, same(s), 0, cmd));
-    else if (name === "stalld_scan") rows.push(row("stalld_scan (per task visited, in the daemon's pass, off the hot path)", { task_scan: s }, 0, cmd));
+    else if (name === "stalld_scan")
+      rows.push(
+        row("stalld_scan (per task visited, in the daemon's pass, off the hot path)", { task_scan: s }, 0, cmd),
+      );
     else rows.push(row(name, { queue_track: s }, 0, cmd));
   }
-  figures.push({ title: "1. Per-event cost of each attached BPF program (ns per run)", body: table(HEADER("program"), rows) });
+  figures.push({
+    title: "1. Per-event cost of each attached BPF program (ns per run)",
+    body: table(HEADER("program"), rows),
+  });
   const med = (name: string) => summarize(perProg.get(name) ?? []).median;
   const ours = [...perProg.keys()].filter((n) => n.startsWith("stalld_") && n !== "stalld_scan");
   const worstName = ours.reduce((a, b) => (med(a) >= med(b) ? a : b), ours[0] ?? "");
@@ -225,11 +300,18 @@ async function fig4Detection() {
   note(`figure 4: ${EPISODES} starvation episodes per backend`);
   const delays = Object.fromEntries(BACKENDS.map((b) => [b, [] as number[]])) as Record<BackendName, number[]>;
   for (let i = 0; i < EPISODES; i++) for (const b of BACKENDS) delays[b].push(await episode(b));
-  const cell = (b: BackendName) => `${delays[b].length} episodes: p50 ${fmt(percentile(delays[b], 50))}, p95 ${fmt(percentile(delays[b], 95))}, max ${fmt(Math.max(...delays[b]))}`;
+  const cell = (b: BackendName) =>
+    `${delays[b].length} episodes: p50 ${fmt(percentile(delays[b], 50))}, p95 ${fmt(percentile(delays[b], 95))}, max ${fmt(Math.max(...delays[b]))}`;
   figures.push({
     title: "4. Detection delay: threshold crossing to boost applied (ms)",
-    body: table(["backend", "delay (ms)", "command"], BACKENDS.map((b) => [b, cell(b),
-      `\`dist/stalld run -b ${b} -c 1 -t 1 -d 1\`; FIFO 1 victim behind a FIFO 10 busy loop on CPU 1; delay = boost line - (victim queued + threshold), wall clock; backends alternated`])),
+    body: table(
+      ["backend", "delay (ms)", "command"],
+      BACKENDS.map((b) => [
+        b,
+        cell(b),
+        `\`dist/stalld run -b ${b} -c 1 -t 1 -d 1\`; FIFO 1 victim behind a FIFO 10 busy loop on CPU 1; delay = boost line - (victim queued + threshold), wall clock; backends alternated`,
+      ]),
+    ),
   });
   targets.push([
     "4: p95 detection delay <= 50 ms past the threshold",
@@ -270,7 +352,10 @@ async function main() {
           await Bun.sleep(IDLE_S * 1000);
           const byThread = [...cpuDelta(cpu0, cpuByThread(d.proc.pid))];
           const total = byThread.reduce((acc, [, ns]) => acc + ns, 0);
-          idle[b] = { perHourS: (total / 1e9) * (3600 / IDLE_S), byThread: byThread.map(([c, ns]) => `${c} ${fmt(ns / 1e6, 2)} ms`).join(", ") };
+          idle[b] = {
+            perHourS: (total / 1e9) * (3600 / IDLE_S),
+            byThread: byThread.map(([c, ns]) => `${c} ${fmt(ns / 1e6, 2)} ms`).join(", "),
+          };
         } finally {
           await d.stop();
         }
@@ -288,13 +373,24 @@ async function main() {
       await fig4Detection();
       const pass = await fig5PassCost();
       await fig7MetricsCost();
-      pass.rows.push(row("daemon CPU per idle hour (s)", Object.fromEntries(BACKENDS.map((b) => [b, idle[b].perHourS])), 2,
-        `\`dist/stalld run -b <backend>\` alone on the idle machine for ${IDLE_S} s (from 2 s after start), schedstat of all its threads, x ${3600 / IDLE_S}; by thread: ` +
-          BACKENDS.map((b) => `${b}: ${idle[b].byThread}`).join("; ")));
-      figures.push({ title: "5. Cost of one detection pass (ms of CPU) and of an idle hour", body: table(HEADER("pass"), pass.rows) });
+      pass.rows.push(
+        row(
+          "daemon CPU per idle hour (s)",
+          Object.fromEntries(BACKENDS.map((b) => [b, idle[b].perHourS])),
+          2,
+          `\`dist/stalld run -b <backend>\` alone on the idle machine for ${IDLE_S} s (from 2 s after start), schedstat of all its threads, x ${3600 / IDLE_S}; by thread: ` +
+            BACKENDS.map((b) => `${b}: ${idle[b].byThread}`).join("; "),
+        ),
+      );
+      figures.push({
+        title: "5. Cost of one detection pass (ms of CPU) and of an idle hour",
+        body: table(HEADER("pass"), pass.rows),
+      });
       targets.push([
         "5: idle CPU < 1 s per hour; a pass over 10,000 threads < 10 ms",
-        BACKENDS.map((b) => `${b}: ${fmt(idle[b].perHourS, 2)} s/hour, worst pass median ${fmt(pass.worst[b], 3)} ms`).join("; "),
+        BACKENDS.map(
+          (b) => `${b}: ${fmt(idle[b].perHourS, 2)} s/hour, worst pass median ${fmt(pass.worst[b], 3)} ms`,
+        ).join("; "),
         BACKENDS.map((b) => `${b} ${idle[b].perHourS < 1 && pass.worst[b] < 10 ? "met" : "missed"}`).join(", "),
       ]);
 
@@ -310,19 +406,33 @@ async function main() {
         delete long[b];
       }
       const size = statSync(STALLD).size;
-      const mb = (kb: Record<BackendName, number>) => Object.fromEntries(BACKENDS.map((b) => [b, kb[b] / 1024])) as Record<BackendName, number>;
+      const mb = (kb: Record<BackendName, number>) =>
+        Object.fromEntries(BACKENDS.map((b) => [b, kb[b] / 1024])) as Record<BackendName, number>;
       figures.push({
         title: "6. Memory, start-up time, binary size",
         body: table(HEADER("what"), [
           row("RSS 2 s after start (MB)", mb(rssStart), 1, "`dist/stalld run -b <backend>`, VmRSS"),
-          row(`RSS after ${LONG_RUN_S / 60} min (MB)`, mb(rssEnd), 1, "same processes, running through figures 1, 4, 5 (10,000 threads) and 7"),
-          row("exec to \"monitoring\" (ms)", startup, 0, "`dist/stalld run -l -b <backend>`, 5 starts each, alternated: spawn time to the monitoring line's timestamp"),
+          row(
+            `RSS after ${LONG_RUN_S / 60} min (MB)`,
+            mb(rssEnd),
+            1,
+            "same processes, running through figures 1, 4, 5 (10,000 threads) and 7",
+          ),
+          row(
+            'exec to "monitoring" (ms)',
+            startup,
+            0,
+            "`dist/stalld run -l -b <backend>`, 5 starts each, alternated: spawn time to the monitoring line's timestamp",
+          ),
           row("binary size (MB, one binary for all)", same(size / 1e6), 1, "`stat -c %s dist/stalld`"),
         ]),
       });
       targets.push([
         "6: start-up < 200 ms; RSS < 50 MB",
-        BACKENDS.map((b) => `${b}: start-up median ${fmt(startup[b].median, 0)} ms, RSS ${fmt(rssStart[b] / 1024)} -> ${fmt(rssEnd[b] / 1024)} MB`).join("; "),
+        BACKENDS.map(
+          (b) =>
+            `${b}: start-up median ${fmt(startup[b].median, 0)} ms, RSS ${fmt(rssStart[b] / 1024)} -> ${fmt(rssEnd[b] / 1024)} MB`,
+        ).join("; "),
         BACKENDS.map((b) => `${b} ${startup[b].median < 200 && rssEnd[b] / 1024 < 50 ? "met" : "missed"}`).join(", "),
       ]);
     });

@@ -55,7 +55,10 @@ export function parseConsole(kernel: string, text: string): Guest {
     const line = line0.replace(/\r$/, "");
     let i = line.indexOf("@@LAB ");
     if (i >= 0) {
-      const [name, ...rest] = line.slice(i + 6).trim().split(/\s+/);
+      const [name, ...rest] = line
+        .slice(i + 6)
+        .trim()
+        .split(/\s+/);
       if (!name || rest[0] === "log-begin" || rest[0] === "log-end") continue;
       g.marks.set(name, { ...g.marks.get(name), ...fieldsOf(rest) });
       continue;
@@ -70,7 +73,13 @@ export function parseConsole(kernel: string, text: string): Guest {
       continue;
     }
     i = line.indexOf("@@HOST ");
-    if (i >= 0) g.host = fieldsOf(line.slice(i + 7).trim().split(/\s+/));
+    if (i >= 0)
+      g.host = fieldsOf(
+        line
+          .slice(i + 7)
+          .trim()
+          .split(/\s+/),
+      );
   }
   return g;
 }
@@ -91,11 +100,20 @@ function hogMissing(g: Guest, ...names: string[]): string | false {
 
 function restoredSeconds(lines: string[], pid: string): number[] {
   const re = new RegExp(`^.*restored pid ${pid} \\(.*? after ([0-9.]+) s \\(boost ended\\)`);
-  return lines.map((l) => re.exec(l)).filter((m) => m !== null).map((m) => Number(m![1]));
+  return lines
+    .map((l) => re.exec(l))
+    .filter((m) => m !== null)
+    .map((m) => Number(m![1]));
 }
 
 function doctorRow(g: Guest): Row {
-  const row = (ok: boolean, result: string): Row => ({ kernel: g.kernel, scenario: "1 doctor", ok, result, figure: "" });
+  const row = (ok: boolean, result: string): Row => ({
+    kernel: g.kernel,
+    scenario: "1 doctor",
+    ok,
+    result,
+    figure: "",
+  });
   const facts = g.marks.get("facts");
   let doc: { checks: { id: string; status: string; found: string }[] };
   try {
@@ -107,7 +125,8 @@ function doctorRow(g: Guest): Row {
   const wrong: string[] = [];
   const rt = facts?.preempt_rt === "1";
   const pre = check("preempt-rt");
-  const saysRt = pre !== undefined && pre.found.includes("PREEMPT_RT") && !/not PREEMPT_RT|no PREEMPT_RT/.test(pre.found);
+  const saysRt =
+    pre !== undefined && pre.found.includes("PREEMPT_RT") && !/not PREEMPT_RT|no PREEMPT_RT/.test(pre.found);
   if (!pre || saysRt !== rt) wrong.push(`preempt-rt: ${pre?.found}`);
   if (check("btf")?.status !== "OK") wrong.push("btf");
   const lock = check("lockdown");
@@ -118,7 +137,8 @@ function doctorRow(g: Guest): Row {
   const dlRuntime = facts?.dl_runtime;
   if (!dl) wrong.push("no dl-server row");
   else if (dlRuntime === "none" && !/none in this kernel/.test(dl.found)) wrong.push(`dl-server: ${dl.found}`);
-  else if (dlRuntime !== "none" && Number(dlRuntime) > 0 && !/50\/1000 ms/.test(dl.found)) wrong.push(`dl-server: ${dl.found}`);
+  else if (dlRuntime !== "none" && Number(dlRuntime) > 0 && !/50\/1000 ms/.test(dl.found))
+    wrong.push(`dl-server: ${dl.found}`);
   else if (dlRuntime === "0" && !/off|0\/1000/.test(dl.found)) wrong.push(`dl-server: ${dl.found}`);
   if (!/deadline|SCHED_DEADLINE/.test(check("boost")?.found ?? "")) wrong.push(`boost: ${check("boost")?.found}`);
   return row(wrong.length === 0, wrong.length ? `wrong rows: ${wrong.join("; ")}` : "every row true for this kernel");
@@ -127,7 +147,13 @@ function doctorRow(g: Guest): Row {
 function backendRow(g: Guest, b: string): Row {
   const m = g.marks.get(`backend-${b}`);
   const log = g.logs.get(`backend-${b}`) ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario: `2 ${b}`, ok, result, figure });
+  const r = (ok: boolean, result: string, figure = ""): Row => ({
+    kernel: g.kernel,
+    scenario: `2 ${b}`,
+    ok,
+    result,
+    figure,
+  });
   if (!m?.pid) return r(false, "the victim did not report");
   const gap = num(m.maxgap);
   const boosted = log.some((l) => l.includes(`boosted pid ${m.pid} (`));
@@ -141,7 +167,11 @@ function backendRow(g: Guest, b: string): Row {
     m.throttling !== g.marks.get("facts")?.throttling && `throttling left at ${m.throttling}`,
     hogMissing(g, `backend-${b}`),
   ].filter(Boolean);
-  return r(problems.length === 0, problems.length ? problems.join("; ") : "rescued; SCHED_FIFO 10 back", `longest gap ${gap.toFixed(2)} s`);
+  return r(
+    problems.length === 0,
+    problems.length ? problems.join("; ") : "rescued; SCHED_FIFO 10 back",
+    `longest gap ${gap.toFixed(2)} s`,
+  );
 }
 
 function refreshRow(g: Guest): Row {
@@ -156,10 +186,13 @@ function refreshRow(g: Guest): Row {
     !(withS <= RESCUE_BOUND_S) && `with stalld ${withS} s > ${RESCUE_BOUND_S} s`,
     hogMissing(g, "refresh-alone", "refresh-stalld"),
     // The lab's own write back after the loop (seen once on 6.12: refused, so later scenarios began with throttling off).
-    g.marks.get("refresh-alone")?.throttling_restore_failed !== undefined && "the lab could not put RT throttling back after the loop",
+    g.marks.get("refresh-alone")?.throttling_restore_failed !== undefined &&
+      "the lab could not put RT throttling back after the loop",
   ].filter(Boolean);
   return {
-    kernel: g.kernel, scenario: "3 stat_refresh", ok: problems.length === 0,
+    kernel: g.kernel,
+    scenario: "3 stat_refresh",
+    ok: problems.length === 0,
     result: problems.length ? problems.join("; ") : serves ? "DL-server serves it; quick either way" : "rescued",
     figure: `${alone.toFixed(2)} s alone, ${withS.toFixed(2)} s with stalld -t 3`,
   };
@@ -168,19 +201,44 @@ function refreshRow(g: Guest): Row {
 function fairRow(g: Guest): Row {
   const m = g.marks.get("fair");
   const log = g.logs.get("fair") ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario: "4 fair victim", ok, result, figure });
+  const r = (ok: boolean, result: string, figure = ""): Row => ({
+    kernel: g.kernel,
+    scenario: "4 fair victim",
+    ok,
+    result,
+    figure,
+  });
   if (!m?.pid) return r(false, "the victim did not report");
   const gap = num(m.maxgap);
   const left = log.some((l) => l.includes(`-${m.pid} starved on CPU 1`) && l.includes("left to the DL-server"));
   const boosted = log.some((l) => l.includes(`boosted pid ${m.pid} (`));
   if (dlServerServes(g)) {
     const ok = !boosted && gap <= RESCUE_BOUND_S;
-    return r(ok, ok ? `left to the DL-server${left ? " (said)" : " (never starved long)"}` : boosted ? "boosted, though a DL-server serves it" : `gap ${gap} s`, `longest gap ${gap.toFixed(2)} s`);
+    return r(
+      ok,
+      ok
+        ? `left to the DL-server${left ? " (said)" : " (never starved long)"}`
+        : boosted
+          ? "boosted, though a DL-server serves it"
+          : `gap ${gap} s`,
+      `longest gap ${gap.toFixed(2)} s`,
+    );
   }
   const bound = fairSleeperBound(g);
-  const hops = bound === TWO_HOP_BOUND_S ? ` (PREEMPT_RT: its timer fires in the starving ktimers/1, two waits of -t: bound ${bound} s)` : "";
+  const hops =
+    bound === TWO_HOP_BOUND_S
+      ? ` (PREEMPT_RT: its timer fires in the starving ktimers/1, two waits of -t: bound ${bound} s)`
+      : "";
   const ok = boosted && gap <= bound;
-  return r(ok, ok ? `no DL-server serves it: boosted, rescued${hops}` : boosted ? `boosted, gap ${gap} s > ${bound} s${hops}` : "never boosted", `longest gap ${gap.toFixed(2)} s`);
+  return r(
+    ok,
+    ok
+      ? `no DL-server serves it: boosted, rescued${hops}`
+      : boosted
+        ? `boosted, gap ${gap} s > ${bound} s${hops}`
+        : "never boosted",
+    `longest gap ${gap.toFixed(2)} s`,
+  );
 }
 
 function crashRow(g: Guest): Row {
@@ -193,15 +251,26 @@ function crashRow(g: Guest): Row {
     m.throttling_after !== m.throttling_before && `throttling ${m.throttling_after}, was ${m.throttling_before}`,
   ].filter(Boolean);
   return {
-    kernel: g.kernel, scenario: "5 SIGKILL mid-boost", ok: problems.length === 0,
-    result: problems.length ? problems.join("; ") : "restart put the victim and throttling back", figure: "",
+    kernel: g.kernel,
+    scenario: "5 SIGKILL mid-boost",
+    ok: problems.length === 0,
+    result: problems.length ? problems.join("; ") : "restart put the victim and throttling back",
+    figure: "",
   };
 }
 
 function kthreadsRow(g: Guest): Row {
   const log = g.logs.get("kthreads") ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario: "6 kthreads", ok, result, figure });
-  const boosts = log.map((l) => /^(\S+) .*boosted pid (\d+) \(([^)]*)\)/.exec(l)).filter((x) => x !== null) as RegExpExecArray[];
+  const r = (ok: boolean, result: string, figure = ""): Row => ({
+    kernel: g.kernel,
+    scenario: "6 kthreads",
+    ok,
+    result,
+    figure,
+  });
+  const boosts = log
+    .map((l) => /^(\S+) .*boosted pid (\d+) \(([^)]*)\)/.exec(l))
+    .filter((x) => x !== null) as RegExpExecArray[];
   const names = new Set(boosts.map((b) => b[3]!.replace(/-.*$/, "")));
   const rt = g.marks.get("facts")?.preempt_rt === "1";
   // Name prefixes: on PREEMPT_RT the per-CPU kthreads that run softirqs,
@@ -215,24 +284,42 @@ function kthreadsRow(g: Guest): Row {
   const missing = want.filter((n) => !has(n));
   const late = boosts.flatMap((b) => restoredSeconds(log, b[2]!)).filter((s) => s > BOOST_S + 1);
   // Each one's first boost: they all starve from the loop's start, so one pass should catch them all.
-  const first = want.map((n) => boosts.find((b) => b[3]!.startsWith(n))).filter((b) => b !== undefined).map((b) => Date.parse(b[1]!));
+  const first = want
+    .map((n) => boosts.find((b) => b[3]!.startsWith(n)))
+    .filter((b) => b !== undefined)
+    .map((b) => Date.parse(b[1]!));
   const spread = first.length ? (Math.max(...first) - Math.min(...first)) / 1000 : 0;
   const sleeper = num(g.marks.get("kthreads")?.sleeper_maxgap);
   const problems = [
     missing.length && `not boosted: ${missing.join(", ")}`,
     late.length && `restored late: ${late.map((s) => `${s} s`).join(", ")}`,
     spread > 1 && `first boosts ${spread.toFixed(2)} s apart`,
-    !(sleeper <= fairSleeperBound(g)) && `the SCHED_OTHER sleeper's longest gap ${sleeper} s > ${fairSleeperBound(g)} s`,
+    !(sleeper <= fairSleeperBound(g)) &&
+      `the SCHED_OTHER sleeper's longest gap ${sleeper} s > ${fairSleeperBound(g)} s`,
   ].filter(Boolean);
-  return r(problems.length === 0, problems.length ? problems.join("; ") : `boosted ${[...names].sort().join(", ")}; every restore on time`,
-    `SCHED_OTHER sleeper's longest gap ${sleeper.toFixed(2)} s`);
+  return r(
+    problems.length === 0,
+    problems.length ? problems.join("; ") : `boosted ${[...names].sort().join(", ")}; every restore on time`,
+    `SCHED_OTHER sleeper's longest gap ${sleeper.toFixed(2)} s`,
+  );
 }
 
 export function judge(g: Guest, scenarios: Set<string>): Row[] {
-  if (g.marks.has("missing")) return [{ kernel: g.kernel, scenario: "all", ok: false, result: "no Debian kernel package could be had", figure: "" }];
+  if (g.marks.has("missing"))
+    return [
+      { kernel: g.kernel, scenario: "all", ok: false, result: "no Debian kernel package could be had", figure: "" },
+    ];
   if (!g.marks.has("done")) {
     const last = [...g.marks.keys()].at(-1) ?? "none";
-    return [{ kernel: g.kernel, scenario: "all", ok: false, result: `the guest never finished (last marker: ${last}; qemu rc ${g.host.rc})`, figure: "" }];
+    return [
+      {
+        kernel: g.kernel,
+        scenario: "all",
+        ok: false,
+        result: `the guest never finished (last marker: ${last}; qemu rc ${g.host.rc})`,
+        figure: "",
+      },
+    ];
   }
   const rows: Row[] = [];
   if (scenarios.has("1")) rows.push(doctorRow(g));
@@ -268,7 +355,9 @@ function main(argv: string[]): number {
     "|---|---|---|---|---|---|---|---|",
     ...guests.map((g) => {
       const f = g.marks.get("facts") ?? {};
-      const note = g.host.retried ? `booted twice: the first guest kernel crashed (${g.host.retried.replace(/_+/g, " ").trim()})` : "";
+      const note = g.host.retried
+        ? `booted twice: the first guest kernel crashed (${g.host.retried.replace(/_+/g, " ").trim()})`
+        : "";
       return `| ${g.kernel} | ${g.host.package ?? "?"} | ${g.host.accel ?? "?"} | ${g.host.seconds ?? "?"} | ${f.dl_runtime === "none" ? "none" : f.dl_runtime === "0" ? "off (runtime 0)" : `${Number(f.dl_runtime) / 1e6} ms/s`} | ${f.preempt_rt === "1" ? "yes" : "no"} | ${f.hrtick_dl ?? "?"} | ${note} |`;
     }),
     "",
@@ -279,7 +368,10 @@ function main(argv: string[]): number {
     "",
     "| kernel | scenario | result | figure |",
     "|---|---|---|---|",
-    ...rows.map((r) => `| ${r.kernel} | ${r.scenario} | ${r.ok ? "pass" : "**FAIL**"}: ${r.result.replace(/\|/g, "\\|")} | ${r.figure} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.kernel} | ${r.scenario} | ${r.ok ? "pass" : "**FAIL**"}: ${r.result.replace(/\|/g, "\\|")} | ${r.figure} |`,
+    ),
     "",
     `${passed} passed, ${failed} failed.`,
     "",
@@ -290,7 +382,10 @@ function main(argv: string[]): number {
     // no findings written yet
   }
   writeFileSync(out, md.join("\n"));
-  for (const r of rows) console.log(`lab: ${r.ok ? "pass" : "FAIL"} ${r.kernel} ${r.scenario}: ${r.result}${r.figure ? ` (${r.figure})` : ""}`);
+  for (const r of rows)
+    console.log(
+      `lab: ${r.ok ? "pass" : "FAIL"} ${r.kernel} ${r.scenario}: ${r.result}${r.figure ? ` (${r.figure})` : ""}`,
+    );
   console.log(`lab: wrote ${out}`);
   console.log(`lab: ${passed} passed, ${failed} failed`);
   return failed === 0 && rows.length > 0 ? 0 : 1;

@@ -1,22 +1,27 @@
 // Entry point. Dispatches subcommands itself so that `stalld [flags]` (no
 // subcommand) keeps working as the original's command line, and so that every
 // error is one line on stderr with a deliberate exit code.
-import { renderUsage, runCommand, type CommandDef } from "citty";
+
 import { writeSync } from "node:fs";
+import { type CommandDef, renderUsage, runCommand } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import run from "./cli/run";
-import throttle from "./cli/throttle";
+import { BTF_ENUM_COMMAND } from "./boost/hrtick";
 import doctor from "./cli/doctor";
-import top from "./cli/top";
 import { EXIT, Exit } from "./cli/exit";
 import { UsageError } from "./cli/options";
-import { BTF_ENUM_COMMAND } from "./boost/hrtick";
+import run from "./cli/run";
+import throttle from "./cli/throttle";
+import top from "./cli/top";
 import { kernelBtfEnumValue } from "./kernel/sched_features";
 
 const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle, doctor, top };
 
 const main: CommandDef = {
-  meta: { name: "stalld", version: pkg.version, description: "Boost threads starving on a CPU run queue (eBPF, SCHED_DEADLINE)" },
+  meta: {
+    name: "stalld",
+    version: pkg.version,
+    description: "Boost threads starving on a CPU run queue (eBPF, SCHED_DEADLINE)",
+  },
   subCommands: SUBCOMMANDS,
 };
 
@@ -42,7 +47,13 @@ async function dispatch(argv: string[]): Promise<void> {
   if (rest.includes("--help") || rest.includes("-h")) {
     // The original's -h lists its flags: so does ours, then names the other commands.
     console.log(await renderUsage(cmd, main));
-    if (!sub) console.log(`Without a command, stalld behaves as \`stalld run\`. Other commands: ${Object.keys(SUBCOMMANDS).filter((c) => c !== "run").map((c) => `stalld ${c}`).join(", ")} (each with --help).`);
+    if (!sub)
+      console.log(
+        `Without a command, stalld behaves as \`stalld run\`. Other commands: ${Object.keys(SUBCOMMANDS)
+          .filter((c) => c !== "run")
+          .map((c) => `stalld ${c}`)
+          .join(", ")} (each with --help).`,
+      );
     return;
   }
   await runCommand(cmd, { rawArgs: rest });

@@ -59,7 +59,10 @@ export interface Backend {
 }
 
 export class BackendUnavailable extends Error {
-  constructor(readonly backend: string, readonly reason: string) {
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
     super(`backend ${backend} unavailable: ${reason}`);
     this.name = "BackendUnavailable";
   }

@@ -1,7 +1,8 @@
 // What both BPF backends do the same way: route libbpf's log, run an
 // iterator to its end, and condense a load failure into one line.
-import * as bpf from "../ffi/libbpf";
+
 import { SysError } from "../ffi/errno";
+import * as bpf from "../ffi/libbpf";
 import { closeFd, readFd } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 
@@ -37,7 +38,10 @@ export class LibbpfLog {
     this.loading = false;
     const held = this.held.splice(0);
     for (const h of held) emit(this.log, h.level === "warn" ? "info" : h.level, h.msg);
-    return condenseFailure(condense(e), held.filter((h) => h.level === "warn").map((h) => h.msg));
+    return condenseFailure(
+      condense(e),
+      held.filter((h) => h.level === "warn").map((h) => h.msg),
+    );
   }
 }
 
@@ -46,10 +50,19 @@ export class LibbpfLog {
  * consequences) and, for a verifier rejection, the verifier's last line.
  */
 export function condenseFailure(error: string, warnings: string[]): string {
-  const lines = warnings.flatMap((w) => w.split("\n")).map((l) => l.trim().replace(/^libbpf: /, "")).filter(Boolean);
+  const lines = warnings
+    .flatMap((w) => w.split("\n"))
+    .map((l) => l.trim().replace(/^libbpf: /, ""))
+    .filter(Boolean);
   const begin = lines.findIndex((l) => l.includes("-- BEGIN PROG LOAD LOG --"));
   const end = lines.findIndex((l, i) => i > begin && l.includes("-- END PROG LOAD LOG --"));
-  const verifier = begin >= 0 && end > begin + 1 ? lines.slice(begin + 1, end).filter((l) => !/^(processed|verification time|stack depth)/.test(l)).at(-1) : undefined;
+  const verifier =
+    begin >= 0 && end > begin + 1
+      ? lines
+          .slice(begin + 1, end)
+          .filter((l) => !/^(processed|verification time|stack depth)/.test(l))
+          .at(-1)
+      : undefined;
   const first = lines.find((l) => !l.includes("PROG LOAD LOG"));
   const text = [error, first, verifier && `verifier: ${verifier}`].filter(Boolean).join(": ");
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;

@@ -13,7 +13,8 @@ import { TaskScanBackend } from "./task_scan";
 /** Without -b, the first of these that starts (order from BENCHMARKS.md): BPF first, then the debug file. */
 export const DEFAULT_BACKENDS: readonly BackendName[] = ["task_scan", "queue_track", "sched_debug"];
 
-const BPF_REMEDY = "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN).";
+const BPF_REMEDY =
+  "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON (or CAP_SYS_ADMIN).";
 
 /** What to do when nothing starts, after the reasons: one sentence per kind of backend that failed. */
 export const REMEDY: Record<BackendName, string> = {
@@ -23,7 +24,11 @@ export const REMEDY: Record<BackendName, string> = {
     "sched_debug needs CONFIG_SCHED_DEBUG and a readable debug file (mount -t debugfs none /sys/kernel/debug; lockdown=confidentiality forbids reading it).",
 };
 
-export function makeBackend(name: BackendName, cfg: Pick<RunConfig, "cpus" | "thresholdS" | "granularityS" | "btfPath">, log: Logger): Backend {
+export function makeBackend(
+  name: BackendName,
+  cfg: Pick<RunConfig, "cpus" | "thresholdS" | "granularityS" | "btfPath">,
+  log: Logger,
+): Backend {
   switch (name) {
     case "task_scan":
       return new TaskScanBackend({
@@ -34,7 +39,13 @@ export function makeBackend(name: BackendName, cfg: Pick<RunConfig, "cpus" | "th
         btfPath: cfg.btfPath ?? undefined,
       });
     case "queue_track":
-      return new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log, btfPath: cfg.btfPath ?? undefined });
+      return new QueueTrackBackend({
+        object: stalldBpfObject(),
+        possibleCpus: possibleCpus().length,
+        pidMax: pidMax(),
+        log,
+        btfPath: cfg.btfPath ?? undefined,
+      });
     case "sched_debug":
       return new SchedDebugBackend({ cpus: cfg.cpus, log });
   }

@@ -2,18 +2,31 @@
 // stamp when it runs (bpf/stalld.bpf.c). A pass reads the whole `waiting` map in
 // a few batch calls and what runs on each CPU from an mmapped array: no
 // per-task syscalls, nothing proportional to the threads alive.
-import { toArrayBuffer, type Pointer } from "bun:ffi";
-import * as bpf from "../ffi/libbpf";
+import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { SysError } from "../ffi/errno";
-import { monotonicNs, mmapRead, munmap } from "../ffi/libc";
-import type { Logger } from "../log/logger";
-import { type Backend, BackendUnavailable, type BackendStats, type Snapshot, type Waiter, type RunningTask } from "./backend";
+import * as bpf from "../ffi/libbpf";
+import { mmapRead, monotonicNs, munmap } from "../ffi/libc";
 import { readTaskStat } from "../kernel/proc";
+import type { Logger } from "../log/logger";
+import {
+  type Backend,
+  type BackendStats,
+  BackendUnavailable,
+  type RunningTask,
+  type Snapshot,
+  type Waiter,
+} from "./backend";
 import { LibbpfLog, runIterator } from "./bpf_common";
 import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "./records";
 
 /** Tracepoint programs, attached in this order before the snapshot iterator runs. */
-export const TRACEPOINT_PROGRAMS = ["stalld_wakeup", "stalld_wake_new", "stalld_switch", "stalld_migrate", "stalld_exit"] as const;
+export const TRACEPOINT_PROGRAMS = [
+  "stalld_wakeup",
+  "stalld_wake_new",
+  "stalld_switch",
+  "stalld_migrate",
+  "stalld_exit",
+] as const;
 export const SNAPSHOT_PROGRAM = "stalld_snapshot";
 
 export interface QueueTrackOptions {
@@ -112,7 +125,15 @@ export class QueueTrackBackend implements Backend {
     const out: Waiter[] = [];
     for (const w of waiters) {
       const waited = nowNs > w.sinceNs ? Number(nowNs - w.sinceNs) : 0;
-      out.push({ pid: w.pid, tgid: w.tgid, cpu: w.cpu, prio: w.prio, policy: w.policy, waitedNs: waited, customSlice: (w.flags & TASK_FLAG.customSlice) !== 0 });
+      out.push({
+        pid: w.pid,
+        tgid: w.tgid,
+        cpu: w.cpu,
+        prio: w.prio,
+        policy: w.policy,
+        waitedNs: waited,
+        customSlice: (w.flags & TASK_FLAG.customSlice) !== 0,
+      });
     }
     const running: (RunningTask | undefined)[] = [];
     for (let cpu = 0; cpu < this.opts.possibleCpus; cpu++) {
@@ -120,7 +141,14 @@ export class QueueTrackBackend implements Backend {
       // No switch on this CPU since start: what the start-up snapshot saw still runs.
       if (r.sinceNs === 0n) r = decodeRunning(cpu, this.bootRunningMap!.view, cpu * RUNNING_LAYOUT.size);
       if (r.sinceNs === 0n) continue;
-      running[cpu] = { cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: nowNs > r.sinceNs ? Number(nowNs - r.sinceNs) : 0 };
+      running[cpu] = {
+        cpu,
+        pid: r.pid,
+        tgid: r.tgid,
+        prio: r.prio,
+        policy: r.policy,
+        ranNs: nowNs > r.sinceNs ? Number(nowNs - r.sinceNs) : 0,
+      };
     }
     for (const cpu of new Set(out.map((w) => w.cpu))) running[cpu] = refreshRunner(running[cpu]);
     return { nowNs, waiters: out, running };
@@ -133,7 +161,14 @@ export class QueueTrackBackend implements Backend {
       this.count[0] = this.cap;
       let r: { n: number; done: boolean };
       try {
-        r = bpf.lookupBatch(this.waitingFd, first ? null : this.batchIn, this.batchOut, this.keys, this.values, this.count);
+        r = bpf.lookupBatch(
+          this.waitingFd,
+          first ? null : this.batchIn,
+          this.batchOut,
+          this.keys,
+          this.values,
+          this.count,
+        );
       } catch (e) {
         if (e instanceof SysError && e.code === "ENOSPC" && this.cap < this.maxEntries) {
           this.grow();
@@ -143,7 +178,8 @@ export class QueueTrackBackend implements Backend {
       }
       const keys = new DataView(this.keys.buffer);
       const values = new DataView(this.values.buffer);
-      for (let i = 0; i < r.n; i++) result.push(decodeWaiter(keys.getUint32(i * 4, true), values, i * WAITER_LAYOUT.size));
+      for (let i = 0; i < r.n; i++)
+        result.push(decodeWaiter(keys.getUint32(i * 4, true), values, i * WAITER_LAYOUT.size));
       if (r.done) break;
       this.batchIn.set(this.batchOut);
       first = false;

@@ -50,7 +50,11 @@ export interface RunningRecord {
 }
 
 /** The task fields a waiter and a scan record share, at each layout's own offsets. */
-function readTaskFields(view: DataView, offset: number, L: { tgid: number; cpu: number; prio: number; policy: number; flags: number }) {
+function readTaskFields(
+  view: DataView,
+  offset: number,
+  L: { tgid: number; cpu: number; prio: number; policy: number; flags: number },
+) {
   return {
     tgid: view.getUint32(offset + L.tgid, true),
     cpu: view.getUint32(offset + L.cpu, true),
@@ -61,7 +65,11 @@ function readTaskFields(view: DataView, offset: number, L: { tgid: number; cpu: 
 }
 
 export function decodeWaiter(pid: number, view: DataView, offset: number): WaiterRecord {
-  return { pid, sinceNs: view.getBigUint64(offset + WAITER_LAYOUT.since_ns, true), ...readTaskFields(view, offset, WAITER_LAYOUT) };
+  return {
+    pid,
+    sinceNs: view.getBigUint64(offset + WAITER_LAYOUT.since_ns, true),
+    ...readTaskFields(view, offset, WAITER_LAYOUT),
+  };
 }
 
 export function decodeRunning(cpu: number, view: DataView, offset: number): RunningRecord {
@@ -111,7 +119,11 @@ export function decodeScan(view: DataView, offset: number): ScanRecord {
   };
 }
 
-export function encodeScanCfg(reportNs: bigint, cpus: readonly number[], out = new Uint8Array(SCAN_CFG_LAYOUT.size)): Uint8Array {
+export function encodeScanCfg(
+  reportNs: bigint,
+  cpus: readonly number[],
+  out = new Uint8Array(SCAN_CFG_LAYOUT.size),
+): Uint8Array {
   out.fill(0);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   v.setBigUint64(SCAN_CFG_LAYOUT.report_ns, reportNs, true);

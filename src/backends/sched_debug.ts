@@ -11,7 +11,14 @@ import { readTaskStat, readTgid } from "../kernel/proc";
 import { ProcFile } from "../kernel/proc_file";
 import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask } from "../kernel/sched_debug";
 import type { Logger } from "../log/logger";
-import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
+import {
+  type Backend,
+  type BackendStats,
+  BackendUnavailable,
+  type RunningTask,
+  type Snapshot,
+  type Waiter,
+} from "./backend";
 import { MAX_RT_PRIO } from "./records";
 
 const MIN_BUFFER = 256 * 1024;
@@ -117,7 +124,9 @@ export class SchedDebugBackend implements Backend {
       this.path = this.opts.path ?? this.findFile();
       const sd = parseSchedDebug(this.readText(this.path));
       this.format = `${sd.layout === "state" ? "task states shown" : "legacy table: task states from /proc"}${sd.version ? `, format ${sd.version}` : ""}`;
-      this.opts.log.info(`sched_debug: reading ${this.path} (${this.format}); waits are dated from the first pass that sees a task runnable`);
+      this.opts.log.info(
+        `sched_debug: reading ${this.path} (${this.format}); waits are dated from the first pass that sees a task runnable`,
+      );
     } catch (e) {
       this.stop();
       throw new BackendUnavailable(this.name, (e as Error).message);
@@ -132,7 +141,9 @@ export class SchedDebugBackend implements Backend {
       try {
         this.mountedDebugfs = ensureMounted("debugfs");
       } catch (e) {
-        throw new Error(`neither ${SCHED_DEBUG_PATHS.join(" nor ")} exists and debugfs cannot be mounted: ${(e as Error).message}`);
+        throw new Error(
+          `neither ${SCHED_DEBUG_PATHS.join(" nor ")} exists and debugfs cannot be mounted: ${(e as Error).message}`,
+        );
       }
       if (this.mountedDebugfs) this.opts.log.info("mounted debugfs on /sys/kernel/debug to read sched/debug");
       path = found();
@@ -140,7 +151,8 @@ export class SchedDebugBackend implements Backend {
     if (!path) {
       // Not there, or not ours to see: debugfs is root-only (0700).
       const denied = SCHED_DEBUG_PATHS.map((p) => accessError(p)).find((c) => c === "EACCES" || c === "EPERM");
-      if (denied) throw new Error(`${SCHED_DEBUG_PATHS.join(" and ")} cannot be read (${denied}: stalld must run as root)`);
+      if (denied)
+        throw new Error(`${SCHED_DEBUG_PATHS.join(" and ")} cannot be read (${denied}: stalld must run as root)`);
       throw new Error(`no ${SCHED_DEBUG_PATHS.join(" or ")}: the kernel has no CONFIG_SCHED_DEBUG`);
     }
     return path;
@@ -173,7 +185,14 @@ export class SchedDebugBackend implements Backend {
         const s = this.track(t, cpu, nowNs, problems);
         if (!s) continue;
         waiting.set(t.pid, s);
-        waiters.push({ pid: t.pid, tgid: s.tgid, cpu, prio: t.prio, policy: s.policy, waitedNs: Number(nowNs - s.sinceNs) });
+        waiters.push({
+          pid: t.pid,
+          tgid: s.tgid,
+          cpu,
+          prio: t.prio,
+          policy: s.policy,
+          waitedNs: Number(nowNs - s.sinceNs),
+        });
       }
     }
     this.waiting = waiting;
@@ -206,10 +225,25 @@ export class SchedDebugBackend implements Backend {
     if (!s || s.pid !== row.pid || s.switches !== row.switches) {
       // FIFO or RR, and the tgid, only matter (and are only read) for an RT holder.
       const f = row.prio < MAX_RT_PRIO ? this.facts(row.pid) : null;
-      s = { pid: row.pid, switches: row.switches, comm: row.comm, sinceNs: nowNs, tgid: f?.tgid ?? row.pid, policy: f && row.prio >= 0 ? f.policy : policyOfPrio(row.prio), cpu: sec.cpu };
+      s = {
+        pid: row.pid,
+        switches: row.switches,
+        comm: row.comm,
+        sinceNs: nowNs,
+        tgid: f?.tgid ?? row.pid,
+        policy: f && row.prio >= 0 ? f.policy : policyOfPrio(row.prio),
+        cpu: sec.cpu,
+      };
       this.runners.set(sec.cpu, s);
     }
-    return { cpu: sec.cpu, pid: row.pid, tgid: s.tgid, prio: row.prio, policy: s.policy, ranNs: Number(nowNs - s.sinceNs) };
+    return {
+      cpu: sec.cpu,
+      pid: row.pid,
+      tgid: s.tgid,
+      prio: row.prio,
+      policy: s.policy,
+      ranNs: Number(nowNs - s.sinceNs),
+    };
   }
 
   /** A few lines at most: a kernel that prints something new should not flood the log. */

@@ -22,7 +22,11 @@ export function summarize(failures: readonly BackendUnavailable[]): string {
  * can, NoBackend carries every reason. Errors other than BackendUnavailable
  * are bugs and propagate.
  */
-export function startFirstAvailable<N extends string>(names: readonly N[], make: (name: N) => Backend, log: Logger): Backend {
+export function startFirstAvailable<N extends string>(
+  names: readonly N[],
+  make: (name: N) => Backend,
+  log: Logger,
+): Backend {
   const failures: BackendUnavailable[] = [];
   for (const name of names) {
     try {

@@ -5,7 +5,14 @@
 import * as bpf from "../ffi/libbpf";
 import { monotonicNs } from "../ffi/libc";
 import type { Logger } from "../log/logger";
-import { type Backend, BackendUnavailable, type BackendStats, type RunningTask, type Snapshot, type Waiter } from "./backend";
+import {
+  type Backend,
+  type BackendStats,
+  BackendUnavailable,
+  type RunningTask,
+  type Snapshot,
+  type Waiter,
+} from "./backend";
 import { LibbpfLog, runIterator } from "./bpf_common";
 import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "./records";
 
@@ -47,7 +54,11 @@ export class TaskScanBackend implements Backend {
       this.obj = bpf.openMem(this.opts.object, { btfPath: this.opts.btfPath });
       bpf.load(this.obj);
       const cfgFd = bpf.mapFd(bpf.findMap(this.obj, "scan_cfg"));
-      bpf.updateElem(cfgFd, new Uint8Array(4), encodeScanCfg(BigInt(Math.max(0, Math.floor(this.opts.reportNs))), this.opts.cpus));
+      bpf.updateElem(
+        cfgFd,
+        new Uint8Array(4),
+        encodeScanCfg(BigInt(Math.max(0, Math.floor(this.opts.reportNs))), this.opts.cpus),
+      );
       this.link = bpf.attachIter(bpf.findProgram(this.obj, SCAN_PROGRAM), SCAN_PROGRAM);
     } catch (e) {
       this.stop();
@@ -72,7 +83,15 @@ export class TaskScanBackend implements Backend {
       const r = decodeScan(view, off);
       if (r.kind === SCAN_KIND.header) features = r.pid;
       else if (r.kind === SCAN_KIND.waiter) {
-        waiters.push({ pid: r.pid, tgid: r.tgid, cpu: r.cpu, prio: r.prio, policy: r.policy, waitedNs: Number(r.ns), customSlice: (r.flags & TASK_FLAG.customSlice) !== 0 });
+        waiters.push({
+          pid: r.pid,
+          tgid: r.tgid,
+          cpu: r.cpu,
+          prio: r.prio,
+          policy: r.policy,
+          waitedNs: Number(r.ns),
+          customSlice: (r.flags & TASK_FLAG.customSlice) !== 0,
+        });
       } else if (r.kind === SCAN_KIND.running) {
         running[r.cpu] = { cpu: r.cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: Number(r.ns) };
       }

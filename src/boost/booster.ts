@@ -8,8 +8,16 @@ import { sleepNs } from "../ffi/process";
 import type { Logger } from "../log/logger";
 import { checkIntervalMs, judgeProgress, nextRung, type Progress, type Rung, StrengthMemory } from "./escalation";
 import {
-  attrEqual, describeAttr, isFairPolicy, kernelSchedOps, policyName, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK,
-  type SchedAttr, type SchedOps,
+  attrEqual,
+  describeAttr,
+  isFairPolicy,
+  kernelSchedOps,
+  policyName,
+  SCHED_DEADLINE,
+  SCHED_FIFO,
+  SCHED_FLAG_RESET_ON_FORK,
+  type SchedAttr,
+  type SchedOps,
 } from "./sched_attr";
 
 export type BoostMethod = "deadline" | "fifo";
@@ -41,7 +49,16 @@ export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
 
 /** Where boosts are written before they are applied (journal.ts), so a crash leaves nothing boosted for good. */
 export interface BoostJournal {
-  recordBoost(r: { pid: number; starttime: number; comm: string; cpu: number; method: BoostMethod; saved: SchedAttr; applied: SchedAttr; raisedFrom?: SchedAttr }): void;
+  recordBoost(r: {
+    pid: number;
+    starttime: number;
+    comm: string;
+    cpu: number;
+    method: BoostMethod;
+    saved: SchedAttr;
+    applied: SchedAttr;
+    raisedFrom?: SchedAttr;
+  }): void;
   forgetBoost(pid: number, starttime: number): void;
 }
 
@@ -97,8 +114,14 @@ function errText(e: unknown): string {
 /** The JSON fields of a boost event (--log-format json). */
 function fields(event: string, t: BoostTarget, before?: number, after?: number) {
   return {
-    event, pid: t.pid, tgid: t.tgid ?? null, comm: t.comm, cpu: t.cpu, waited_ns: Math.round(t.waitedNs),
-    policy_before: before === undefined ? null : policyName(before), policy_after: after === undefined ? null : policyName(after),
+    event,
+    pid: t.pid,
+    tgid: t.tgid ?? null,
+    comm: t.comm,
+    cpu: t.cpu,
+    waited_ns: Math.round(t.waitedNs),
+    policy_before: before === undefined ? null : policyName(before),
+    policy_after: after === undefined ? null : policyName(after),
   };
 }
 
@@ -164,8 +187,24 @@ export class Booster {
   private boostAttr(saved: SchedAttr, rung: Rung): SchedAttr {
     const p = this.params;
     if (this.methodOn(rung) === "fifo")
-      return { policy: SCHED_FIFO, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: FIFO_BOOST_PRIORITY, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n };
-    return { policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice, priority: 0, runtimeNs: rung.runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
+      return {
+        policy: SCHED_FIFO,
+        flags: SCHED_FLAG_RESET_ON_FORK,
+        nice: saved.nice,
+        priority: FIFO_BOOST_PRIORITY,
+        runtimeNs: 0n,
+        deadlineNs: 0n,
+        periodNs: 0n,
+      };
+    return {
+      policy: SCHED_DEADLINE,
+      flags: SCHED_FLAG_RESET_ON_FORK,
+      nice: saved.nice,
+      priority: 0,
+      runtimeNs: rung.runtimeNs,
+      deadlineNs: p.periodNs,
+      periodNs: p.periodNs,
+    };
   }
 
   /** Escalation applies to DEADLINE boosts, and needs the task's state. */
@@ -180,9 +219,15 @@ export class Booster {
   /** Whether `now` is what this boost left on the task (so nobody else changed it). */
   private isOurs(b: ActiveBoost, now: SchedAttr): boolean {
     if (this.methodOn(b.rung) === "fifo")
-      return (now.policy === SCHED_FIFO && now.priority === FIFO_BOOST_PRIORITY) ||
-        (now.policy === b.saved.policy && now.priority === b.saved.priority && (!isFairPolicy(now.policy) || now.nice === b.saved.nice));
-    return now.policy === SCHED_DEADLINE && now.runtimeNs === b.applied.runtimeNs && now.periodNs === b.applied.periodNs;
+      return (
+        (now.policy === SCHED_FIFO && now.priority === FIFO_BOOST_PRIORITY) ||
+        (now.policy === b.saved.policy &&
+          now.priority === b.saved.priority &&
+          (!isFairPolicy(now.policy) || now.nice === b.saved.nice))
+      );
+    return (
+      now.policy === SCHED_DEADLINE && now.runtimeNs === b.applied.runtimeNs && now.periodNs === b.applied.periodNs
+    );
   }
 
   isBoosted(pid: number): boolean {
@@ -209,10 +254,20 @@ export class Booster {
     const method = this.methodOn(rung);
     const applied = this.boostAttr(saved, rung);
     try {
-      this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method, saved, applied });
+      this.journal?.recordBoost({
+        pid: t.pid,
+        starttime: t.starttime,
+        comm: t.comm,
+        cpu: t.cpu,
+        method,
+        saved,
+        applied,
+      });
     } catch (e) {
       // A boost nobody could undo after a crash is not made.
-      this.log.error(`cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${(e as Error).message}): not boosting it`);
+      this.log.error(
+        `cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${(e as Error).message}): not boosting it`,
+      );
       this.events?.failed(t, "state");
       return "failed";
     }
@@ -224,7 +279,9 @@ export class Booster {
     }
     // The pid could have been reused between detection and the calls above.
     if (this.probe.starttime(t.pid) !== t.starttime) {
-      this.log.warn(`pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; putting its attributes back at once`);
+      this.log.warn(
+        `pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; putting its attributes back at once`,
+      );
       try {
         this.ops.set(t.pid, saved);
       } catch {
@@ -238,11 +295,25 @@ export class Booster {
       this.onBoostEnd();
     }, this.params.durationMs);
     const last = this.progress(t.pid);
-    const b: ActiveBoost = { target: t, saved, applied, rung, timer, cycle: null, startedMs: last.atMs, cpuAtStartNs: last.cpuNs, check: null, last };
+    const b: ActiveBoost = {
+      target: t,
+      saved,
+      applied,
+      rung,
+      timer,
+      cycle: null,
+      startedMs: last.atMs,
+      cpuAtStartNs: last.cpuNs,
+      check: null,
+      last,
+    };
     this.active.set(t.pid, b);
     const p = this.params;
     const how = method === "fifo" ? ` for ${rung.runtimeNs} ns every ${p.periodNs} ns` : "";
-    const why = remembered !== null && (remembered.fifo || remembered.runtimeNs !== p.runtimeNs) ? " (its last boost left it starving: starting stronger)" : "";
+    const why =
+      remembered !== null && (remembered.fifo || remembered.runtimeNs !== p.runtimeNs)
+        ? " (its last boost left it starving: starting stronger)"
+        : "";
     this.log.info({
       message:
         `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${policyName(applied.policy)}: was ${describeAttr(saved)}, ` +
@@ -258,7 +329,8 @@ export class Booster {
 
   private scheduleCheck(b: ActiveBoost): void {
     const ms = checkIntervalMs(this.params.periodNs);
-    if (this.timers.nowMs() + ms < b.startedMs + this.params.durationMs) b.check = this.timers.set(() => this.checkProgress(b), ms);
+    if (this.timers.nowMs() + ms < b.startedMs + this.params.durationMs)
+      b.check = this.timers.set(() => this.checkProgress(b), ms);
   }
 
   /**
@@ -287,13 +359,26 @@ export class Booster {
     const applied = this.boostAttr(b.saved, next);
     const ran = ranNs !== null ? `, ran ${(ranNs / 1e6).toFixed(3)} ms` : "";
     const record = (method: BoostMethod, a: SchedAttr, raisedFrom?: SchedAttr) =>
-      this.journal?.recordBoost({ pid: t.pid, starttime: t.starttime, comm: t.comm, cpu: t.cpu, method, saved: b.saved, applied: a, raisedFrom });
-    const to = next.fifo ? `SCHED_FIFO prio ${FIFO_BOOST_PRIORITY} for ${next.runtimeNs} ns every ${p.periodNs} ns` : `SCHED_DEADLINE ${next.runtimeNs}/${p.periodNs} ns`;
+      this.journal?.recordBoost({
+        pid: t.pid,
+        starttime: t.starttime,
+        comm: t.comm,
+        cpu: t.cpu,
+        method,
+        saved: b.saved,
+        applied: a,
+        raisedFrom,
+      });
+    const to = next.fifo
+      ? `SCHED_FIFO prio ${FIFO_BOOST_PRIORITY} for ${next.runtimeNs} ns every ${p.periodNs} ns`
+      : `SCHED_DEADLINE ${next.runtimeNs}/${p.periodNs} ns`;
     try {
       // The record says what a restart after a crash recognises as ours: written first.
       record(this.methodOn(next), applied, next.fifo ? b.applied : undefined);
     } catch (e) {
-      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}): cannot update its state record (${(e as Error).message})`);
+      this.log.warn(
+        `could not raise the boost of pid ${t.pid} (${t.comm}): cannot update its state record (${(e as Error).message})`,
+      );
       return;
     }
     try {
@@ -304,7 +389,9 @@ export class Booster {
       } catch {
         // the restore still recognises either record
       }
-      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.fifo ? to : `${next.runtimeNs} ns`}: ${errText(e)}; it keeps ${b.applied.runtimeNs} ns`);
+      this.log.warn(
+        `could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.fifo ? to : `${next.runtimeNs} ns`}: ${errText(e)}; it keeps ${b.applied.runtimeNs} ns`,
+      );
       return;
     }
     b.applied = applied;
@@ -337,7 +424,8 @@ export class Booster {
     if (this.active.get(b.target.pid) !== b || !this.setOrDrop(b, on ? b.applied : b.saved)) return;
     if (on) return this.rungOffIn(b);
     const restMs = Number(this.params.periodNs - b.rung.runtimeNs) / 1e6;
-    if (this.timers.nowMs() + restMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.rungSwitch(b, true), restMs);
+    if (this.timers.nowMs() + restMs < b.startedMs + this.params.durationMs)
+      b.cycle = this.timers.set(() => this.rungSwitch(b, true), restMs);
   }
 
   /** One switch of a sliced boost; false when the task is gone (its boost dropped) or the switch failed (the restore reports). */
@@ -373,7 +461,8 @@ export class Booster {
     this.timers.sleepNs(Number(this.params.runtimeNs));
     if (!this.setOrDrop(b, b.saved)) return;
     const periodMs = Number(this.params.periodNs) / 1e6;
-    if (this.timers.nowMs() + periodMs < b.startedMs + this.params.durationMs) b.cycle = this.timers.set(() => this.fifoSlice(b), periodMs);
+    if (this.timers.nowMs() + periodMs < b.startedMs + this.params.durationMs)
+      b.cycle = this.timers.set(() => this.fifoSlice(b), periodMs);
   }
 
   private failed(t: BoostTarget, e: unknown, what: string): BoostOutcome {
@@ -418,7 +507,9 @@ export class Booster {
     try {
       const now = this.ops.get(pid);
       if (!this.isOurs(b, now)) {
-        this.log.warn(`pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`);
+        this.log.warn(
+          `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`,
+        );
         return;
       }
       const cpuNow = this.probe.cpuTimeNs(pid);
@@ -449,7 +540,9 @@ export class Booster {
         this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);
         return;
       }
-      this.log.error(`restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`);
+      this.log.error(
+        `restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`,
+      );
     }
   }
 

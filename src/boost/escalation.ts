@@ -44,7 +44,9 @@ export interface Rung {
 export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
   if (r.fifo) return null;
   const runtimeNs = strongerRuntimeNs(r.runtimeNs, configuredNs, periodNs);
-  return runtimeNs === null ? { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) } : { fifo: false, runtimeNs };
+  return runtimeNs === null
+    ? { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) }
+    : { fifo: false, runtimeNs };
 }
 
 /**
@@ -94,7 +96,10 @@ export function judgeProgress(prev: Progress, now: Progress, boostStartCpuNs: nu
 export class StrengthMemory {
   private readonly rungs = new Map<string, { rung: Rung; atMs: number }>();
 
-  constructor(private readonly ttlMs = 600_000, private readonly maxEntries = 4096) {}
+  constructor(
+    private readonly ttlMs = 600_000,
+    private readonly maxEntries = 4096,
+  ) {}
 
   private static key(pid: number, starttime: number): string {
     return `${pid}:${starttime}`;

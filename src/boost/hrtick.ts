@@ -18,7 +18,12 @@ export const BTF_ENUM_COMMAND = "__btf-enum";
  * memory resident for good (measured); the copy takes ~50 ms, once, at start.
  */
 export function btfEnumValueInChild(name: string): number | null {
-  const r = Bun.spawnSync([...selfProgram(), BTF_ENUM_COMMAND, name], { stdout: "pipe", stderr: "ignore", timeout: 10_000, env: { PATH: "/usr/bin:/bin" } });
+  const r = Bun.spawnSync([...selfProgram(), BTF_ENUM_COMMAND, name], {
+    stdout: "pipe",
+    stderr: "ignore",
+    timeout: 10_000,
+    env: { PATH: "/usr/bin:/bin" },
+  });
   const out = r.stdout.toString().trim();
   return r.exitCode === 0 && /^-?\d+$/.test(out) ? Number(out) : null;
 }
@@ -46,7 +51,9 @@ export class HrtickDl {
     try {
       this.kernel.setFeature("HRTICK_DL", true);
       this.enabledByUs = true;
-      this.log.info(`HRTICK_DL enabled so that a ${runtimeNs} ns boost runtime is enforced precisely (turned off again at exit)`);
+      this.log.info(
+        `HRTICK_DL enabled so that a ${runtimeNs} ns boost runtime is enforced precisely (turned off again at exit)`,
+      );
       return runtimeNs;
     } catch (e) {
       why = (e as Error).message;

@@ -3,12 +3,31 @@
 // throttling is turned off. A stalld that dies on SIGKILL (or an OOM kill)
 // leaves those files; the next one finds them, sees their owner is dead, and
 // puts back what is still as the dead one left it.
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { readTaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import type { BoostMethod } from "./booster";
-import { describeAttr, isFairPolicy, policyName, SCHED_DEADLINE, SCHED_FIFO, type SchedAttr, type SchedOps } from "./sched_attr";
+import {
+  describeAttr,
+  isFairPolicy,
+  policyName,
+  SCHED_DEADLINE,
+  SCHED_FIFO,
+  type SchedAttr,
+  type SchedOps,
+} from "./sched_attr";
 
 export const DEFAULT_STATE_DIR = "/run/stalld";
 
@@ -18,7 +37,12 @@ export interface Owner {
   starttime: number;
 }
 
-type StoredAttr = Omit<SchedAttr, "flags" | "runtimeNs" | "deadlineNs" | "periodNs"> & { flags: string; runtimeNs: string; deadlineNs: string; periodNs: string };
+type StoredAttr = Omit<SchedAttr, "flags" | "runtimeNs" | "deadlineNs" | "periodNs"> & {
+  flags: string;
+  runtimeNs: string;
+  deadlineNs: string;
+  periodNs: string;
+};
 
 export interface BoostRecord {
   owner: Owner;
@@ -41,8 +65,20 @@ export interface ThrottlingRecord {
   runtimeUs: number;
 }
 
-const store = (a: SchedAttr): StoredAttr => ({ ...a, flags: String(a.flags), runtimeNs: String(a.runtimeNs), deadlineNs: String(a.deadlineNs), periodNs: String(a.periodNs) });
-const load = (a: StoredAttr): SchedAttr => ({ ...a, flags: BigInt(a.flags), runtimeNs: BigInt(a.runtimeNs), deadlineNs: BigInt(a.deadlineNs), periodNs: BigInt(a.periodNs) });
+const store = (a: SchedAttr): StoredAttr => ({
+  ...a,
+  flags: String(a.flags),
+  runtimeNs: String(a.runtimeNs),
+  deadlineNs: String(a.deadlineNs),
+  periodNs: String(a.periodNs),
+});
+const load = (a: StoredAttr): SchedAttr => ({
+  ...a,
+  flags: BigInt(a.flags),
+  runtimeNs: BigInt(a.runtimeNs),
+  deadlineNs: BigInt(a.deadlineNs),
+  periodNs: BigInt(a.periodNs),
+});
 
 export class StateDirError extends Error {}
 
@@ -70,7 +106,8 @@ export class Journal {
     }
     const st = lstatSync(dir);
     if (!st.isDirectory()) throw new StateDirError(`state directory ${dir} is not a directory (a symlink?)`);
-    if (st.uid !== 0 || st.mode & 0o022) throw new StateDirError(`state directory ${dir} must be owned by root and writable by root only`);
+    if (st.uid !== 0 || st.mode & 0o022)
+      throw new StateDirError(`state directory ${dir} must be owned by root and writable by root only`);
   }
 
   /** Write, sync, rename: a reader sees the whole record or none. */
@@ -92,7 +129,14 @@ export class Journal {
 
   recordBoost(r: Omit<BoostRecord, "owner" | "at">): void {
     const raisedFrom = r.raisedFrom ? store(r.raisedFrom) : undefined;
-    this.put(`boost-${r.pid}-${r.starttime}.json`, { ...r, owner: this.owner, at: Date.now(), saved: store(r.saved), applied: store(r.applied), raisedFrom });
+    this.put(`boost-${r.pid}-${r.starttime}.json`, {
+      ...r,
+      owner: this.owner,
+      at: Date.now(),
+      saved: store(r.saved),
+      applied: store(r.applied),
+      raisedFrom,
+    });
   }
 
   forgetBoost(pid: number, starttime: number): void {
@@ -114,7 +158,12 @@ export class Journal {
       if (!BOOST_FILE.test(name)) continue;
       try {
         const raw = JSON.parse(readFileSync(join(this.dir, name), "utf8"));
-        const rec: BoostRecord = { ...raw, saved: load(raw.saved), applied: load(raw.applied), raisedFrom: raw.raisedFrom ? load(raw.raisedFrom) : undefined };
+        const rec: BoostRecord = {
+          ...raw,
+          saved: load(raw.saved),
+          applied: load(raw.applied),
+          raisedFrom: raw.raisedFrom ? load(raw.raisedFrom) : undefined,
+        };
         if (!alive(rec.owner)) out.push(rec);
       } catch (e) {
         log.warn(`state file ${join(this.dir, name)} is unreadable (${(e as Error).message}); removed`);
@@ -143,10 +192,14 @@ export class Journal {
 export function stillBoosted(rec: BoostRecord, now: SchedAttr): boolean {
   // A raised boost is recorded before it is applied, so a crash in between
   // leaves the task as it was before the raise (escalation.ts): still ours.
-  const deadlineOurs = (a: SchedAttr) => now.policy === SCHED_DEADLINE && now.runtimeNs <= a.runtimeNs && now.periodNs === a.periodNs;
+  const deadlineOurs = (a: SchedAttr) =>
+    now.policy === SCHED_DEADLINE && now.runtimeNs <= a.runtimeNs && now.periodNs === a.periodNs;
   if (rec.method === "fifo") {
     // Mid-period the emulation leaves the task on its own policy: that is "restored" already.
-    return (now.policy === SCHED_FIFO && now.priority === rec.applied.priority) || (rec.raisedFrom !== undefined && deadlineOurs(rec.raisedFrom));
+    return (
+      (now.policy === SCHED_FIFO && now.priority === rec.applied.priority) ||
+      (rec.raisedFrom !== undefined && deadlineOurs(rec.raisedFrom))
+    );
   }
   return deadlineOurs(rec.applied);
 }
@@ -155,7 +208,12 @@ export function stillBoosted(rec: BoostRecord, now: SchedAttr): boolean {
  * Puts back the tasks a dead stalld left boosted: only those still alive (same
  * start time) and still as it left them. Every record is removed.
  */
-export function recoverOrphans(journal: Journal, ops: SchedOps, log: Logger, starttime: (pid: number) => number | null = (pid) => readTaskStat(pid)?.starttime ?? null): number {
+export function recoverOrphans(
+  journal: Journal,
+  ops: SchedOps,
+  log: Logger,
+  starttime: (pid: number) => number | null = (pid) => readTaskStat(pid)?.starttime ?? null,
+): number {
   let restored = 0;
   for (const rec of journal.orphanBoosts(log)) {
     const by = `stalld pid ${rec.owner.pid}, which died during the boost`;
@@ -166,18 +224,30 @@ export function recoverOrphans(journal: Journal, ops: SchedOps, log: Logger, sta
       }
       const now = ops.get(rec.pid);
       if (!stillBoosted(rec, now)) {
-        const same = now.policy === rec.saved.policy && now.priority === rec.saved.priority && (!isFairPolicy(now.policy) || now.nice === rec.saved.nice);
-        log.info(`pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${same ? " (its own policy)" : ", changed since"}: left as it is`);
+        const same =
+          now.policy === rec.saved.policy &&
+          now.priority === rec.saved.priority &&
+          (!isFairPolicy(now.policy) || now.nice === rec.saved.nice);
+        log.info(
+          `pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${same ? " (its own policy)" : ", changed since"}: left as it is`,
+        );
         continue;
       }
       ops.set(rec.pid, rec.saved);
       restored++;
       log.info({
         message: `restored pid ${rec.pid} (${rec.comm}) (cpu ${rec.cpu}) to ${describeAttr(rec.saved)} from ${describeAttr(now)}: boosted by ${by}`,
-        event: "restored_after_crash", pid: rec.pid, comm: rec.comm, cpu: rec.cpu, policy_before: policyName(now.policy), policy_after: policyName(rec.saved.policy),
+        event: "restored_after_crash",
+        pid: rec.pid,
+        comm: rec.comm,
+        cpu: rec.cpu,
+        policy_before: policyName(now.policy),
+        policy_after: policyName(rec.saved.policy),
       });
     } catch (e) {
-      log.error(`restore_policy: failed to restore sched policy for pid ${rec.pid} left boosted by ${by}: ${(e as Error).message}`);
+      log.error(
+        `restore_policy: failed to restore sched policy for pid ${rec.pid} left boosted by ${by}: ${(e as Error).message}`,
+      );
     } finally {
       journal.removeRecord(rec);
     }

@@ -17,7 +17,10 @@ export class RtThrottling {
   /** Read on every pass (is idle time trustworthy?): one open fd. */
   private readonly file: ProcFile;
 
-  constructor(private readonly log: Logger, private readonly path = RT_RUNTIME_PATH) {
+  constructor(
+    private readonly log: Logger,
+    private readonly path = RT_RUNTIME_PATH,
+  ) {
     this.file = new ProcFile(path);
   }
 
@@ -45,7 +48,9 @@ export class RtThrottling {
     if (old === -1 && orphan) {
       this.journal!.recordThrottling(orphan.runtimeUs);
       this.saved = orphan.runtimeUs;
-      this.log.info(`RT throttling was left off by stalld pid ${orphan.owner.pid}, which died; sched_rt_runtime_us will be restored to ${orphan.runtimeUs} at exit`);
+      this.log.info(
+        `RT throttling was left off by stalld pid ${orphan.owner.pid}, which died; sched_rt_runtime_us will be restored to ${orphan.runtimeUs} at exit`,
+      );
       return;
     }
     if (old === -1) {

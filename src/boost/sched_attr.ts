@@ -11,8 +11,12 @@ export const SCHED_EXT = 7;
 export const SCHED_FLAG_RESET_ON_FORK = 0x01n;
 
 const NAMES: Record<number, string> = {
-  [SCHED_OTHER]: "SCHED_OTHER", [SCHED_FIFO]: "SCHED_FIFO", [SCHED_RR]: "SCHED_RR",
-  [SCHED_BATCH]: "SCHED_BATCH", [SCHED_IDLE]: "SCHED_IDLE", [SCHED_DEADLINE]: "SCHED_DEADLINE",
+  [SCHED_OTHER]: "SCHED_OTHER",
+  [SCHED_FIFO]: "SCHED_FIFO",
+  [SCHED_RR]: "SCHED_RR",
+  [SCHED_BATCH]: "SCHED_BATCH",
+  [SCHED_IDLE]: "SCHED_IDLE",
+  [SCHED_DEADLINE]: "SCHED_DEADLINE",
   [SCHED_EXT]: "SCHED_EXT",
 };
 
@@ -85,8 +89,15 @@ export function describeKernelPrio(policy: number, prio: number): string {
 }
 
 export function attrEqual(a: SchedAttr, b: SchedAttr): boolean {
-  return a.policy === b.policy && a.flags === b.flags && a.nice === b.nice && a.priority === b.priority &&
-    a.runtimeNs === b.runtimeNs && a.deadlineNs === b.deadlineNs && a.periodNs === b.periodNs;
+  return (
+    a.policy === b.policy &&
+    a.flags === b.flags &&
+    a.nice === b.nice &&
+    a.priority === b.priority &&
+    a.runtimeNs === b.runtimeNs &&
+    a.deadlineNs === b.deadlineNs &&
+    a.periodNs === b.periodNs
+  );
 }
 
 /** The two syscalls, behind an interface so decisions can be tested with a fake. */

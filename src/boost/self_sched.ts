@@ -4,7 +4,14 @@
 // which runs every pass and every boost.
 import type { Logger } from "../log/logger";
 import type { BoostMethod } from "./booster";
-import { describeAttr, SCHED_DEADLINE, SCHED_FIFO, SCHED_FLAG_RESET_ON_FORK, type SchedAttr, type SchedOps } from "./sched_attr";
+import {
+  describeAttr,
+  SCHED_DEADLINE,
+  SCHED_FIFO,
+  SCHED_FLAG_RESET_ON_FORK,
+  type SchedAttr,
+  type SchedOps,
+} from "./sched_attr";
 
 const SELF = 0;
 /** Period of stalld's own -R reservation. */
@@ -15,10 +22,23 @@ export const AGGRESSIVE_FIFO_PRIORITY = 98;
 // A probe runtime generous enough that the probe itself is never throttled:
 // a 20 us runtime would overrun to the tick and stall the daemon for seconds.
 const PROBE: SchedAttr = {
-  policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 0,
-  runtimeNs: 10_000_000n, deadlineNs: 100_000_000n, periodNs: 100_000_000n,
+  policy: SCHED_DEADLINE,
+  flags: SCHED_FLAG_RESET_ON_FORK,
+  nice: 0,
+  priority: 0,
+  runtimeNs: 10_000_000n,
+  deadlineNs: 100_000_000n,
+  periodNs: 100_000_000n,
 };
-const PROBE_FIFO: SchedAttr = { policy: SCHED_FIFO, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 98, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n };
+const PROBE_FIFO: SchedAttr = {
+  policy: SCHED_FIFO,
+  flags: SCHED_FLAG_RESET_ON_FORK,
+  nice: 0,
+  priority: 98,
+  runtimeNs: 0n,
+  deadlineNs: 0n,
+  periodNs: 0n,
+};
 
 function tryPolicy(ops: SchedOps, attr: SchedAttr): string | null {
   const saved = ops.get(SELF);
@@ -57,8 +77,13 @@ export function probeBoostMethod(ops: SchedOps, forceFifo: boolean, log: Logger)
 export function applyReservation(ops: SchedOps, pct: number, log: Logger): void {
   const runtimeNs = (RESERVATION_PERIOD_NS * BigInt(pct)) / 100n;
   const attr: SchedAttr = {
-    policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 0,
-    runtimeNs, deadlineNs: RESERVATION_PERIOD_NS, periodNs: RESERVATION_PERIOD_NS,
+    policy: SCHED_DEADLINE,
+    flags: SCHED_FLAG_RESET_ON_FORK,
+    nice: 0,
+    priority: 0,
+    runtimeNs,
+    deadlineNs: RESERVATION_PERIOD_NS,
+    periodNs: RESERVATION_PERIOD_NS,
   };
   ops.set(SELF, attr);
   log.info(`stalld runs with a SCHED_DEADLINE reservation of ${pct} % (${describeAttr(attr)})`);

@@ -1,23 +1,33 @@
 // `stalld doctor`: everything `run` depends on, one row per check (OK / WARN /
 // FAIL, what was found, the remedy), then what `run` would do. --json for
 // machines. Exit 0: run works with boosting; 1: only log-only would; 2: it cannot run.
-import { type ArgsDef, defineCommand } from "citty";
-import { createConsola } from "consola";
+
 import { writeSync } from "node:fs";
 import { resolve } from "node:path";
-import { chosenBackend, type Check, doctorExit, evaluate } from "../doctor/checks";
+import { type ArgsDef, defineCommand } from "citty";
+import { createConsola } from "consola";
+import { type Check, chosenBackend, doctorExit, evaluate } from "../doctor/checks";
 import { gatherFacts } from "../doctor/gather";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
 import type { Logger } from "../log/logger";
 import { cpuListArg, rejectUnknown, UsageError } from "./options";
 
 const args = {
-  cpu: { type: "string", alias: "c", valueHint: "list", description: "the CPUs run would monitor (default: all online)" },
+  cpu: {
+    type: "string",
+    alias: "c",
+    valueHint: "list",
+    description: "the CPUs run would monitor (default: all online)",
+  },
   json: { type: "boolean", description: "one JSON object instead of the table" },
   btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends, as run --btf" },
 } as const satisfies ArgsDef;
 
-const VERDICT = ["run works, with boosting", "run would only log (-l): no boost policy can be set", "run cannot start here"] as const;
+const VERDICT = [
+  "run works, with boosting",
+  "run would only log (-l): no boost policy can be set",
+  "run cannot start here",
+] as const;
 
 export function renderTable(checks: readonly Check[]): string {
   const w = Math.max(...checks.map((c) => c.id.length));
@@ -33,7 +43,8 @@ export default defineCommand({
   run: ({ args: parsed }) => {
     rejectUnknown(parsed, args);
     const online = onlineCpus();
-    const monitored = parsed.cpu === undefined ? online : cpuListArg("-c/--cpu", parsed.cpu, online, possibleCpus().length);
+    const monitored =
+      parsed.cpu === undefined ? online : cpuListArg("-c/--cpu", parsed.cpu, online, possibleCpus().length);
     if (parsed.btf === "") throw new UsageError("--btf needs a value");
     const btfPath = parsed.btf === undefined ? undefined : resolve(String(parsed.btf));
     // libbpf's own lines would interleave with the table: they stay quiet here.
@@ -42,10 +53,21 @@ export default defineCommand({
     const checks = evaluate(facts);
     const exit = doctorExit(facts, checks);
     if (parsed.json) {
-      const out = { kernel: facts.release, monitored: formatCpuList(monitored), checks, backend: chosenBackend(facts), boost: facts.boost.method, exit, verdict: VERDICT[exit] };
+      const out = {
+        kernel: facts.release,
+        monitored: formatCpuList(monitored),
+        checks,
+        backend: chosenBackend(facts),
+        boost: facts.boost.method,
+        exit,
+        verdict: VERDICT[exit],
+      };
       writeSync(1, `${JSON.stringify(out, null, 2)}\n`);
     } else {
-      writeSync(1, `stalld doctor: kernel ${facts.release}, monitoring CPUs ${formatCpuList(monitored)}\n\n${renderTable(checks)}\n\n${VERDICT[exit]} (exit ${exit})\n`);
+      writeSync(
+        1,
+        `stalld doctor: kernel ${facts.release}, monitoring CPUs ${formatCpuList(monitored)}\n\n${renderTable(checks)}\n\n${VERDICT[exit]} (exit ${exit})\n`,
+      );
     }
     process.exit(exit);
   },

@@ -11,7 +11,10 @@ export const EXIT = {
 
 /** Ends the program with a one-line message and a chosen code. */
 export class Exit extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
     this.name = "Exit";
   }

@@ -1,12 +1,13 @@
 // Turns parsed command-line arguments into a validated RunConfig, or one
 // UsageError line naming the flag and what it accepts. Nothing here touches
 // the system beyond reading which CPUs exist.
-import type { ArgsDef } from "citty";
+
 import { statSync } from "node:fs";
-import { DEFAULT_STATE_DIR } from "../boost/journal";
 import { dirname, resolve } from "node:path";
-import { parseListen } from "../metrics/metrics";
+import type { ArgsDef } from "citty";
+import { DEFAULT_STATE_DIR } from "../boost/journal";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
+import { parseListen } from "../metrics/metrics";
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -17,7 +18,12 @@ export class UsageError extends Error {
 
 export type BackendName = "task_scan" | "queue_track" | "sched_debug";
 export const BACKENDS: Record<string, BackendName> = {
-  task_scan: "task_scan", T: "task_scan", queue_track: "queue_track", Q: "queue_track", sched_debug: "sched_debug", S: "sched_debug",
+  task_scan: "task_scan",
+  T: "task_scan",
+  queue_track: "queue_track",
+  Q: "queue_track",
+  sched_debug: "sched_debug",
+  S: "sched_debug",
 };
 
 /** The original's threading modes, given a meaning in this design (see README). */
@@ -90,9 +96,13 @@ export const RANGES = {
 export function integer(raw: unknown, r: Range, fallback: number): number {
   if (raw === undefined) return fallback;
   const s = String(raw).trim();
-  if (!/^\d+$/.test(s)) throw new UsageError(`${r.flag}: "${raw}" is not a whole number of ${r.unit} (allowed ${r.min}-${r.max} ${r.unit})`);
+  if (!/^\d+$/.test(s))
+    throw new UsageError(
+      `${r.flag}: "${raw}" is not a whole number of ${r.unit} (allowed ${r.min}-${r.max} ${r.unit})`,
+    );
   const v = Number(s);
-  if (v < r.min || v > r.max) throw new UsageError(`${r.flag}: ${v} ${r.unit} is out of range (allowed ${r.min}-${r.max} ${r.unit})`);
+  if (v < r.min || v > r.max)
+    throw new UsageError(`${r.flag}: ${v} ${r.unit} is out of range (allowed ${r.min}-${r.max} ${r.unit})`);
   return v;
 }
 
@@ -121,7 +131,11 @@ export function rejectUnknown(parsed: Record<string, unknown>, defs: ArgsDef): v
   if (positional && positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}" (see --help)`);
 }
 
-export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readonly number[], nrCpus: number): RunConfig {
+export function parseRunConfig(
+  args: Record<string, unknown>,
+  onlineCpus: readonly number[],
+  nrCpus: number,
+): RunConfig {
   const get = (name: string) => {
     const v = args[name];
     if (v === "") throw new UsageError(`--${name} needs a value`);
@@ -134,11 +148,17 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
   const boostRuntimeNs = BigInt(integer(get("boost-runtime"), RANGES.runtime, Number(DEFAULTS.boostRuntimeNs)));
 
   if (boostRuntimeNs > boostPeriodNs)
-    throw new UsageError(`-r/--boost-runtime (${boostRuntimeNs} ns) must not exceed -p/--boost-period (${boostPeriodNs} ns)`);
+    throw new UsageError(
+      `-r/--boost-runtime (${boostRuntimeNs} ns) must not exceed -p/--boost-period (${boostPeriodNs} ns)`,
+    );
   if (boostPeriodNs > BigInt(boostDurationS) * 1_000_000_000n)
-    throw new UsageError(`-p/--boost-period (${boostPeriodNs} ns) must not exceed -d/--boost-duration (${boostDurationS} s)`);
+    throw new UsageError(
+      `-p/--boost-period (${boostPeriodNs} ns) must not exceed -d/--boost-duration (${boostDurationS} s)`,
+    );
   if (boostDurationS > thresholdS)
-    throw new UsageError(`-d/--boost-duration (${boostDurationS} s) must not exceed -t/--starving-threshold (${thresholdS} s)`);
+    throw new UsageError(
+      `-d/--boost-duration (${boostDurationS} s) must not exceed -t/--starving-threshold (${thresholdS} s)`,
+    );
 
   const rawBackend = get("backend");
   const backend = backendArg(rawBackend);
@@ -149,8 +169,12 @@ export function parseRunConfig(args: Record<string, unknown>, onlineCpus: readon
   const affinity = rawAffinity === undefined ? null : cpuListArg("-a/--affinity", rawAffinity, onlineCpus, nrCpus);
 
   const modes = (["aggressive-mode", "adaptive-mode", "power-mode"] as const).filter((m) => args[m]);
-  if (modes.length > 1) throw new UsageError(`choose one of -A/--aggressive-mode, -M/--adaptive-mode, -O/--power-mode (got ${modes.map((m) => `--${m}`).join(" and ")})`);
-  const mode: Mode = modes[0] === "aggressive-mode" ? "aggressive" : modes[0] === "adaptive-mode" ? "adaptive" : "power";
+  if (modes.length > 1)
+    throw new UsageError(
+      `choose one of -A/--aggressive-mode, -M/--adaptive-mode, -O/--power-mode (got ${modes.map((m) => `--${m}`).join(" and ")})`,
+    );
+  const mode: Mode =
+    modes[0] === "aggressive-mode" ? "aggressive" : modes[0] === "adaptive-mode" ? "adaptive" : "power";
 
   const rawReservation = get("reservation");
   const reservationPct = rawReservation === undefined ? null : integer(rawReservation, RANGES.reservation, 0);
@@ -238,7 +262,10 @@ function metricsListen(raw: unknown): RunConfig["metricsListen"] {
 export function backendArg(raw: unknown): BackendName | null {
   if (raw === undefined) return null;
   const backend = BACKENDS[String(raw)];
-  if (!backend) throw new UsageError(`-b/--backend: unknown backend "${raw}" (available: task_scan or T, queue_track or Q, sched_debug or S)`);
+  if (!backend)
+    throw new UsageError(
+      `-b/--backend: unknown backend "${raw}" (available: task_scan or T, queue_track or Q, sched_debug or S)`,
+    );
   return backend;
 }
 

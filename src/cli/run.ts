@@ -1,36 +1,40 @@
 // `stalld run`: validate everything first, then change the system, then
 // monitor until a signal; every exit path puts back what was changed.
+
+import { existsSync, readdirSync } from "node:fs";
 import { defineCommand } from "citty";
+import pkg from "../../package.json" with { type: "json" };
 import type { Backend } from "../backends/backend";
-import { NoBackend, startFirstAvailable } from "../backends/select";
 import { dlServerBpfObject } from "../backends/bpf_object";
 import { DEFAULT_BACKENDS, makeBackend, REMEDY } from "../backends/factory";
-import { type DlServerSource, openDlServerSource } from "../kernel/dl_server_bpf";
-import { Daemon } from "../daemon/daemon";
-import { Journal, recoverOrphans, selfOwner, StateDirError } from "../boost/journal";
+import { NoBackend, startFirstAvailable } from "../backends/select";
+import { Journal, recoverOrphans, StateDirError, selfOwner } from "../boost/journal";
 import { kernelSchedOps } from "../boost/sched_attr";
-import { existsSync } from "node:fs";
-import pkg from "../../package.json" with { type: "json" };
-import { Metrics, writeMetricsFile } from "../metrics/metrics";
+import { Daemon } from "../daemon/daemon";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
 import { restartWithoutGcTimer } from "../daemon/gc_timer";
 import { Pidfile, PidfileError } from "../daemon/pidfile";
 import { SystemSetup } from "../daemon/setup";
-import { readdirSync } from "node:fs";
 import { mlockallOnFault, raiseMemlockLimit, setAffinity } from "../ffi/libc";
 import { redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
+import { type DlServerSource, openDlServerSource } from "../kernel/dl_server_bpf";
 import { currentSinks, flushSuppressed, log, setLogContext, setSinks, setVerbosity } from "../log/logger";
 import { buildSinks } from "../log/sinks";
+import { Metrics, writeMetricsFile } from "../metrics/metrics";
 import { notify } from "../systemd/notify";
 import { runArgs } from "./args";
 import { EXIT, Exit } from "./exit";
-import { type BackendName, parseRunConfig, rejectUnknown, type RunConfig } from "./options";
+import { type BackendName, parseRunConfig, type RunConfig, rejectUnknown } from "./options";
 
 /** The chosen backend, started; without -b, the first of DEFAULT_BACKENDS that starts. */
 function startBackend(cfg: RunConfig): Backend {
   try {
-    return startFirstAvailable(cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS, (name) => makeBackend(name, cfg, log), log);
+    return startFirstAvailable(
+      cfg.backend ? [cfg.backend] : DEFAULT_BACKENDS,
+      (name) => makeBackend(name, cfg, log),
+      log,
+    );
   } catch (e) {
     if (e instanceof NoBackend) {
       const remedies = [...new Set(e.failures.map((f) => REMEDY[f.backend as BackendName]).filter(Boolean))];
@@ -74,12 +78,17 @@ function placeSelf(cfg: RunConfig, online: readonly number[]): void {
     moveSelf(cfg.affinity);
     const overlap = cfg.affinity.filter((c) => cfg.cpus.includes(c));
     log.info(`stalld runs on CPUs ${formatCpuList(cfg.affinity)} (-a)`);
-    if (overlap.length) log.warn(`-a/--affinity includes monitored CPU(s) ${formatCpuList(overlap)}: stalld may queue behind the tasks it watches there`);
+    if (overlap.length)
+      log.warn(
+        `-a/--affinity includes monitored CPU(s) ${formatCpuList(overlap)}: stalld may queue behind the tasks it watches there`,
+      );
     return;
   }
   const housekeeping = online.filter((c) => !cfg.cpus.includes(c));
   if (!housekeeping.length) {
-    log.info("every online CPU is monitored: stalld's own threads may queue behind the tasks it watches (leave one CPU out of -c to avoid it)");
+    log.info(
+      "every online CPU is monitored: stalld's own threads may queue behind the tasks it watches (leave one CPU out of -c to avoid it)",
+    );
     return;
   }
   moveSelf(housekeeping);
@@ -127,7 +136,8 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     cleanup(why);
     process.exit(code);
   };
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const) process.on(sig, () => shutdown(`signal ${sig}`, EXIT.ok));
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const)
+    process.on(sig, () => shutdown(`signal ${sig}`, EXIT.ok));
   process.on("uncaughtException", (e) => {
     log.error(`internal error: ${e?.stack ?? e}`);
     shutdown("internal error", EXIT.internal);
@@ -193,9 +203,14 @@ function serveMetrics(listen: NonNullable<RunConfig["metricsListen"]>, metrics: 
           : new Response("stalld: metrics are at /metrics\n", { status: 404 }),
     });
   } catch (e) {
-    throw new Exit(EXIT.environment, `--metrics-listen: cannot listen on ${listen.hostname}:${listen.port}: ${(e as Error).message}`);
+    throw new Exit(
+      EXIT.environment,
+      `--metrics-listen: cannot listen on ${listen.hostname}:${listen.port}: ${(e as Error).message}`,
+    );
   }
-  log.info(`metrics on http://${listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname}:${listen.port}/metrics`);
+  log.info(
+    `metrics on http://${listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname}:${listen.port}/metrics`,
+  );
   if (!listen.loopback) log.warn(`--metrics-listen ${listen.hostname}: metrics are served beyond this machine`);
   return server;
 }
@@ -221,7 +236,10 @@ function openJournal(cfg: RunConfig): Journal | null {
     if (!existsSync(cfg.stateDir)) return null;
     try {
       const left = new Journal(cfg.stateDir, selfOwner()).orphanBoosts(log);
-      if (left.length) log.warn(`${left.length} task(s) may still be boosted by a stalld that died (${cfg.stateDir}); run without -l to restore them`);
+      if (left.length)
+        log.warn(
+          `${left.length} task(s) may still be boosted by a stalld that died (${cfg.stateDir}); run without -l to restore them`,
+        );
     } catch (e) {
       log.debug(`state directory not read: ${(e as Error).message}`);
     }
@@ -245,7 +263,8 @@ function openJournal(cfg: RunConfig): Journal | null {
  * stdio; logs go to syslog unless -k/-s chose otherwise.
  */
 function becomeDaemon(cfg: RunConfig, ready: string): void {
-  if (!cfg.logKmsg && !cfg.logSyslog) log.info("detached: logging to syslog from now on (-k for the kernel log, -f to stay in the foreground)");
+  if (!cfg.logKmsg && !cfg.logSyslog)
+    log.info("detached: logging to syslog from now on (-k for the kernel log, -f to stay in the foreground)");
   const written = currentSinks().reduce((n, s) => n + (s.written ?? 0), 0);
   // Detached before READY: once the parent has returned, the daemon has no stdio left.
   setSinks(buildSinks({ ...cfg, logSyslog: cfg.logSyslog || !cfg.logKmsg }, { console: false }));

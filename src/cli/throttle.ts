@@ -1,10 +1,11 @@
 // `stalld throttle off|on|status`: RT throttling for a unit that runs the
 // daemon with --systemd. systemd runs `on` from ExecStopPost, so throttling
 // comes back even when the daemon was killed with SIGKILL.
-import { defineCommand } from "citty";
+
 import { closeSync, constants as fsc, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { defineCommand } from "citty";
 import { RtThrottling } from "../boost/rt_throttling";
-import { log, type Logger } from "../log/logger";
+import { type Logger, log } from "../log/logger";
 import { EXIT, Exit } from "./exit";
 import { UsageError } from "./options";
 
@@ -22,13 +23,21 @@ function savedValue(path: string): number | null {
   }
 }
 
-export function throttle(action: string, paths = { saved: SAVED_PATH, runtime: undefined as string | undefined }, logger: Logger = log): void {
+export function throttle(
+  action: string,
+  paths = { saved: SAVED_PATH, runtime: undefined as string | undefined },
+  logger: Logger = log,
+): void {
   const log = logger;
   const rt = new RtThrottling(log, paths.runtime);
   const now = rt.read();
   switch (action) {
     case "status":
-      console.log(now === -1 ? "RT throttling is off (sched_rt_runtime_us = -1)" : `RT throttling is on (sched_rt_runtime_us = ${now})`);
+      console.log(
+        now === -1
+          ? "RT throttling is off (sched_rt_runtime_us = -1)"
+          : `RT throttling is on (sched_rt_runtime_us = ${now})`,
+      );
       return;
     case "off": {
       if (now === -1) {
@@ -64,10 +73,21 @@ export function throttle(action: string, paths = { saved: SAVED_PATH, runtime: u
 }
 
 export default defineCommand({
-  meta: { name: "throttle", description: "Turn RT throttling off or back on, for units that run stalld with --systemd" },
-  args: { action: { type: "positional", required: true, valueHint: "off|on|status", description: "off: save and disable; on: restore the saved value (or 950000); status" } },
+  meta: {
+    name: "throttle",
+    description: "Turn RT throttling off or back on, for units that run stalld with --systemd",
+  },
+  args: {
+    action: {
+      type: "positional",
+      required: true,
+      valueHint: "off|on|status",
+      description: "off: save and disable; on: restore the saved value (or 950000); status",
+    },
+  },
   run: ({ args }) => {
-    if (args.action !== "status" && process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld throttle must run as root");
+    if (args.action !== "status" && process.geteuid?.() !== 0)
+      throw new Exit(EXIT.environment, "stalld throttle must run as root");
     throttle(String(args.action));
   },
 });

@@ -3,10 +3,11 @@
 // and refreshes about once a second: per CPU what runs and what waits, the
 // DL-server, boosts the running daemon has in progress, recent events.
 // On a terminal it redraws in place (q quits); otherwise it prints plain blocks.
-import { type ArgsDef, defineCommand } from "citty";
-import { createConsola } from "consola";
+
 import { readdirSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { type ArgsDef, defineCommand } from "citty";
+import { createConsola } from "consola";
 import type { Backend, Snapshot } from "../backends/backend";
 import { dlServerBpfObject } from "../backends/bpf_object";
 import { DEFAULT_BACKENDS, makeBackend } from "../backends/factory";
@@ -14,20 +15,34 @@ import { NoBackend, startFirstAvailable } from "../backends/select";
 import { DEFAULT_STATE_DIR } from "../boost/journal";
 import { describeAttr } from "../boost/sched_attr";
 import { onlineCpus, possibleCpus } from "../kernel/cpus";
-import { readComm } from "../kernel/proc";
 import { describeDlServer } from "../kernel/dl_server";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
+import { readComm } from "../kernel/proc";
 import type { Logger } from "../log/logger";
-import { type TopCpu, type TopModel, renderTop } from "../top/render";
+import { renderTop, type TopCpu, type TopModel } from "../top/render";
 import { EXIT, Exit } from "./exit";
 import { backendArg, cpuListArg, DEFAULTS, integer, RANGES, rejectUnknown } from "./options";
 
 const args = {
   cpu: { type: "string", alias: "c", valueHint: "list", description: "CPUs to watch (default: all online)" },
-  backend: { type: "string", alias: "b", valueHint: "name", description: "task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts)" },
-  "starving-threshold": { type: "string", alias: "t", valueHint: "s", description: "mark waits from this many seconds as starving (default 20)" },
+  backend: {
+    type: "string",
+    alias: "b",
+    valueHint: "name",
+    description: "task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts)",
+  },
+  "starving-threshold": {
+    type: "string",
+    alias: "t",
+    valueHint: "s",
+    description: "mark waits from this many seconds as starving (default 20)",
+  },
   iterations: { type: "string", alias: "n", valueHint: "N", description: "stop after N refreshes" },
-  "state-dir": { type: "string", valueHint: "dir", description: "where the running daemon records its boosts (default /run/stalld)" },
+  "state-dir": {
+    type: "string",
+    valueHint: "dir",
+    description: "where the running daemon records its boosts (default /run/stalld)",
+  },
   btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends" },
 } as const satisfies ArgsDef;
 
@@ -47,7 +62,9 @@ function boostsInProgress(dir: string): string[] {
     try {
       const r = JSON.parse(readFileSync(join(dir, n), "utf8"));
       const applied = { ...r.applied, runtimeNs: BigInt(r.applied.runtimeNs), periodNs: BigInt(r.applied.periodNs) };
-      return [`${r.comm}-${r.pid} on CPU ${r.cpu}: ${describeAttr(applied)} since ${clock(new Date(r.at))} (stalld pid ${r.owner.pid})`];
+      return [
+        `${r.comm}-${r.pid} on CPU ${r.cpu}: ${describeAttr(applied)} since ${clock(new Date(r.at))} (stalld pid ${r.owner.pid})`,
+      ];
     } catch {
       return [];
     }
@@ -69,11 +86,17 @@ class EventLog {
       const cur = prev && Math.abs(prev.since - since) < 1e8 ? prev : { since, comm: commOf(w.pid), cpu: w.cpu };
       if (cur !== prev) {
         const r = snap.running[w.cpu];
-        this.push(`${clock(now)} ${cur.comm}-${w.pid} starving on CPU ${w.cpu}${r && r.pid ? ` behind ${commOf(r.pid)}-${r.pid}` : ""} (waited ${(w.waitedNs / 1e9).toFixed(1)} s)`);
+        this.push(
+          `${clock(now)} ${cur.comm}-${w.pid} starving on CPU ${w.cpu}${r && r.pid ? ` behind ${commOf(r.pid)}-${r.pid}` : ""} (waited ${(w.waitedNs / 1e9).toFixed(1)} s)`,
+        );
       }
       seen.set(w.pid, cur);
     }
-    for (const [pid, s] of this.starving) if (!seen.has(pid)) this.push(`${clock(now)} ${s.comm}-${pid} no longer starving on CPU ${s.cpu} (after ${((nowNs - s.since) / 1e9).toFixed(1)} s)`);
+    for (const [pid, s] of this.starving)
+      if (!seen.has(pid))
+        this.push(
+          `${clock(now)} ${s.comm}-${pid} no longer starving on CPU ${s.cpu} (after ${((nowNs - s.since) / 1e9).toFixed(1)} s)`,
+        );
     this.starving = seen;
   }
 
@@ -101,7 +124,11 @@ export default defineCommand({
     let backend: Backend;
     try {
       // Every waiter is wanted here, not only those near a threshold.
-      backend = startFirstAvailable(backendName ? [backendName] : DEFAULT_BACKENDS, (n) => makeBackend(n, { cpus, thresholdS: 1, granularityS: 1, btfPath }, quiet), quiet);
+      backend = startFirstAvailable(
+        backendName ? [backendName] : DEFAULT_BACKENDS,
+        (n) => makeBackend(n, { cpus, thresholdS: 1, granularityS: 1, btfPath }, quiet),
+        quiet,
+      );
     } catch (e) {
       if (e instanceof NoBackend) throw new Exit(EXIT.environment, `no backend can run: ${e.message}`);
       throw e;
@@ -163,7 +190,9 @@ export default defineCommand({
           return {
             cpu,
             running: r ? { pid: r.pid, comm: r.pid ? commOf(r.pid) : "", policy: r.policy, prio: r.prio } : null,
-            waiters: snap.waiters.filter((w) => w.cpu === cpu).map((w) => ({ pid: w.pid, comm: commOf(w.pid), policy: w.policy, prio: w.prio, waitedNs: w.waitedNs })),
+            waiters: snap.waiters
+              .filter((w) => w.cpu === cpu)
+              .map((w) => ({ pid: w.pid, comm: commOf(w.pid), policy: w.policy, prio: w.prio, waitedNs: w.waitedNs })),
             dlServer: describeDlServer(dlView, cpu),
           };
         }),

@@ -1,24 +1,24 @@
 // The daemon: one pass per wake-up (snapshot, decide from scratch, confirm
 // from /proc, boost), a timer for the next pass, and a synchronous stop that
 // undoes everything it changed.
+
+import { LogLevels } from "consola";
 import type { Backend, Waiter } from "../backends/backend";
-import { type BoostJournal, Booster } from "../boost/booster";
-import type { Metrics } from "../metrics/metrics";
+import { Booster, type BoostJournal } from "../boost/booster";
 import { describeAttr, describeKernelPrio, policyName } from "../boost/sched_attr";
 import type { RunConfig } from "../cli/options";
 import { monotonicNs } from "../ffi/libc";
-import { formatCpuList } from "../kernel/cpus";
 import { readIdleTicks } from "../kernel/cpu_idle";
-import { onlineCpus } from "../kernel/cpus";
-import { readCpuSomeTotalUs } from "../kernel/psi";
-import { describeDlServers, type DlServerView, readDlServers, systemDlSources } from "../kernel/dl_server";
-import { dlServerDecision, DlServerWatch } from "./dl_policy";
+import { formatCpuList, onlineCpus } from "../kernel/cpus";
+import { type DlServerView, describeDlServers, readDlServers, systemDlSources } from "../kernel/dl_server";
 import { readComm, readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
+import { readCpuSomeTotalUs } from "../kernel/psi";
 import type { Logger } from "../log/logger";
-import { LogLevels } from "consola";
-import { detect, type DetectConfig, passLines, passStepNs, type Starving } from "./detect";
-import { QuietGate, quietSpacingNs } from "./quiet_gate";
+import type { Metrics } from "../metrics/metrics";
+import { type DetectConfig, detect, passLines, passStepNs, type Starving } from "./detect";
+import { DlServerWatch, dlServerDecision } from "./dl_policy";
 import { IgnoreList } from "./ignore";
+import { QuietGate, quietSpacingNs } from "./quiet_gate";
 import { SystemSetup } from "./setup";
 
 export interface DaemonDeps {
@@ -47,9 +47,16 @@ const RUNNABLE_STATES = new Set(["R", "S", "D", "I"]);
 
 /** The JSON fields of a task event (--log-format json). */
 function taskFields(event: string, w: Waiter, st: TaskStat) {
-  return { event, pid: w.pid, tgid: w.tgid, comm: st.comm, cpu: w.cpu, waited_ns: Math.round(w.waitedNs), policy_before: policyName(st.policy) };
+  return {
+    event,
+    pid: w.pid,
+    tgid: w.tgid,
+    comm: st.comm,
+    cpu: w.cpu,
+    waited_ns: Math.round(w.waitedNs),
+    policy_before: policyName(st.policy),
+  };
 }
-
 
 export class Daemon {
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -80,7 +87,12 @@ export class Daemon {
   private warned = new Map<number, number>();
   passes = 0;
 
-  constructor(private readonly cfg: RunConfig, private readonly backend: Backend, private readonly log: Logger, deps: DaemonDeps = {}) {
+  constructor(
+    private readonly cfg: RunConfig,
+    private readonly backend: Backend,
+    private readonly log: Logger,
+    deps: DaemonDeps = {},
+  ) {
     this.setup = deps.setup ?? new SystemSetup(cfg, log);
     this.idleTicks = deps.idleTicks ?? readIdleTicks;
     this.cpuSomeUs = deps.cpuSomeUs ?? readCpuSomeTotalUs;
@@ -96,15 +108,18 @@ export class Daemon {
       warnNs,
     };
     this.quietGate = cfg.idleDetect
-      ? new QuietGate(cfg.cpus, horizonNs, quietSpacingNs(this.detectCfg.granularityNs, horizonNs, backend.kernelDatedWaits), deps.onlineCpus ?? onlineCpus().length)
+      ? new QuietGate(
+          cfg.cpus,
+          horizonNs,
+          quietSpacingNs(this.detectCfg.granularityNs, horizonNs, backend.kernelDatedWaits),
+          deps.onlineCpus ?? onlineCpus().length,
+        )
       : null;
     this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
     this.journal = deps.journal ?? null;
     this.metrics = deps.metrics ?? null;
     this.afterPass = deps.afterPass ?? (() => {});
-    this.dlWatch = new DlServerWatch(
-      deps.dlServers ?? (() => readDlServers(systemDlSources(cfg.cpus))),
-    );
+    this.dlWatch = new DlServerWatch(deps.dlServers ?? (() => readDlServers(systemDlSources(cfg.cpus))));
   }
 
   get boosting(): number {
@@ -122,17 +137,29 @@ export class Daemon {
     const plan = this.setup.apply();
     if (plan.method) {
       this.booster = new Booster(
-        { method: plan.method, runtimeNs: plan.runtimeNs, periodNs: c.boostPeriodNs, durationMs: c.boostDurationS * 1000 },
+        {
+          method: plan.method,
+          runtimeNs: plan.runtimeNs,
+          periodNs: c.boostPeriodNs,
+          durationMs: c.boostDurationS * 1000,
+        },
         this.log,
-        { starttime: (pid) => readTaskStat(pid)?.starttime ?? null, cpuTimeNs: readCpuTimeNs, state: (pid) => readTaskStat(pid)?.state ?? null },
+        {
+          starttime: (pid) => readTaskStat(pid)?.starttime ?? null,
+          cpuTimeNs: readCpuTimeNs,
+          state: (pid) => readTaskStat(pid)?.state ?? null,
+        },
         { onBoostEnd: () => this.passSoon(), journal: this.journal, events: this.metrics?.boostEvents() },
       );
     }
     if (c.mode === "power") this.log.info("single threaded mode");
-    if (c.mode === "adaptive") this.log.info(`adaptive mode: tasks waiting ${c.thresholdS / 2} s are reported as might starve`);
+    if (c.mode === "adaptive")
+      this.log.info(`adaptive mode: tasks waiting ${c.thresholdS / 2} s are reported as might starve`);
     if (!c.idleDetect) this.log.info("idle detection disabled");
     this.noteDlServers();
-    const boost = plan.method ? `boost ${plan.runtimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s` : "no boosting";
+    const boost = plan.method
+      ? `boost ${plan.runtimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s`
+      : "no boosting";
     this.log.info(
       `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${this.backend.name}: threshold ${c.thresholdS} s, ` +
         `${boost}, granularity ${c.granularityS} s${this.stepNote()}`,
@@ -143,7 +170,9 @@ export class Daemon {
   /** Said when a backend without kernel-dated waits reads more often than -g (see passStepNs). */
   private stepNote(): string {
     const stepNs = this.detectCfg.granularityNs;
-    return stepNs < this.cfg.granularityS * 1e9 ? ` (read every ${+(stepNs / 1e9).toFixed(3)} s: ${this.backend.name} dates a wait by the read that first sees it)` : "";
+    return stepNs < this.cfg.granularityS * 1e9
+      ? ` (read every ${+(stepNs / 1e9).toFixed(3)} s: ${this.backend.name} dates a wait by the read that first sees it)`
+      : "";
   }
 
   private schedule(delayNs: number): void {
@@ -193,12 +222,18 @@ export class Daemon {
   private passInner(): number {
     this.passes++;
     if (this.quietGate) {
-      const skip = this.quietGate.check(this.nowNs(), { idle: this.idleTrustworthy() ? this.idleTicks() : null, someUs: this.cpuSomeUs() });
+      const skip = this.quietGate.check(this.nowNs(), {
+        idle: this.idleTrustworthy() ? this.idleTicks() : null,
+        someUs: this.cpuSomeUs(),
+      });
       if (skip) {
-        const why = skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
+        const why =
+          skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
         // The original's phrase first (scripts wait for "skipping"), then why.
         if (skip.sign === "idle") this.log.debug("all CPUs had idle time, skipping parse");
-        this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
+        this.log.debug(
+          `${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`,
+        );
         this.metrics?.skipped.add(1, { sign: skip.sign });
         return skip.skipNs;
       }
@@ -277,9 +312,16 @@ export class Daemon {
   private noteDlServers(): void {
     const view = this.dlWatch.get(this.nowNs());
     const what = describeDlServers(view, this.cfg.cpus);
-    if (view.kind === "known" && !this.cfg.boostAll && this.cfg.cpus.some((cpu) => dlServerDecision(0, cpu, view, false).boost === false)) {
-      this.log.info(`DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`);
-    } else if (view.kind === "known") this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
+    if (
+      view.kind === "known" &&
+      !this.cfg.boostAll &&
+      this.cfg.cpus.some((cpu) => dlServerDecision(0, cpu, view, false).boost === false)
+    ) {
+      this.log.info(
+        `DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`,
+      );
+    } else if (view.kind === "known")
+      this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
     else this.log.info(`DL-server: ${what}; every starving task is boosted`);
   }
 
@@ -311,17 +353,29 @@ export class Daemon {
     });
     if (!this.booster) return;
     if (this.cfg.systemd && this.setup.throttling.read() !== -1) {
-      this.log.warn(`not boosting pid ${w.pid} (${st.comm}): RT throttling was turned back on and --systemd leaves it to the unit`);
+      this.log.warn(
+        `not boosting pid ${w.pid} (${st.comm}): RT throttling was turned back on and --systemd leaves it to the unit`,
+      );
       return;
     }
-    const outcome = this.booster.boost({ pid: w.pid, tgid: w.tgid, comm: st.comm, cpu: w.cpu, waitedNs: w.waitedNs, starttime: st.starttime, customSlice: w.customSlice });
+    const outcome = this.booster.boost({
+      pid: w.pid,
+      tgid: w.tgid,
+      comm: st.comm,
+      cpu: w.cpu,
+      waitedNs: w.waitedNs,
+      starttime: st.starttime,
+      customSlice: w.customSlice,
+    });
     if (outcome === "gone") this.backend.forget(w.pid);
   }
 
   private noteDropped(): void {
     const { dropped } = this.backend.stats();
     if (dropped > this.lastDropped) {
-      this.log.warn(`${dropped - this.lastDropped} task(s) could not be tracked: the ${this.backend.name} map is full (${dropped} in all)`);
+      this.log.warn(
+        `${dropped - this.lastDropped} task(s) could not be tracked: the ${this.backend.name} map is full (${dropped} in all)`,
+      );
       this.lastDropped = dropped;
     }
   }

@@ -72,7 +72,10 @@ export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number>
       }
       if (Date.now() > until) {
         child.kill("SIGTERM");
-        throw new Exit(EXIT.environment, `the daemon (pid ${child.pid}) did not report ready within ${timeoutMs / 1000} s; stopped it`);
+        throw new Exit(
+          EXIT.environment,
+          `the daemon (pid ${child.pid}) did not report ready within ${timeoutMs / 1000} s; stopped it`,
+        );
       }
       await Bun.sleep(20);
     }

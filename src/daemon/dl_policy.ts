@@ -16,7 +16,10 @@ export function dlServerDecision(policy: number, cpu: number, view: DlServerView
   if (boostAll || !FAIR_POLICIES.has(policy)) return { boost: true };
   if (dlServerEnabled(view, cpu) !== true) return { boost: true };
   const c = view.cpus.get(cpu)!;
-  return { boost: false, why: `the DL-server gives fair tasks ${c.runtimeNs / 1e6}/${c.periodNs / 1e6} ms on CPU ${cpu}` };
+  return {
+    boost: false,
+    why: `the DL-server gives fair tasks ${c.runtimeNs / 1e6}/${c.periodNs / 1e6} ms on CPU ${cpu}`,
+  };
 }
 
 /** How often the view is read again when a decision needs it: an admin may change a server's runtime. */

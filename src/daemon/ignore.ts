@@ -18,7 +18,8 @@ export class IgnoreList {
 
   ignored(st: Pick<TaskStat, "pid" | "comm" | "starttime">, tgid: number): boolean {
     let line: string | null = null;
-    if (this.threads.some((r) => r.test(st.comm))) line = `Ignoring the thread ${st.comm} from consideration for boosting`;
+    if (this.threads.some((r) => r.test(st.comm)))
+      line = `Ignoring the thread ${st.comm} from consideration for boosting`;
     else if (this.processes.length) {
       const proc = this.nameOfProcess(tgid);
       if (proc !== null && this.processes.some((r) => r.test(proc)))

@@ -1,7 +1,17 @@
 // The pidfile: opened without following a symlink (a root daemon must not be
 // tricked into truncating another file), locked for the daemon's life so a
 // second instance is refused, and removed on exit only if it is still ours.
-import { closeSync, constants as fsc, fstatSync, ftruncateSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants as fsc,
+  fstatSync,
+  ftruncateSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { flock } from "../ffi/libc";
 
 const LOCK_EX = 2;
@@ -17,7 +27,12 @@ export class PidfileError extends Error {
 export class Pidfile {
   private fd: number | null;
 
-  private constructor(readonly path: string, fd: number, private readonly dev: number, private readonly ino: number) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    private readonly dev: number,
+    private readonly ino: number,
+  ) {
     this.fd = fd;
   }
 

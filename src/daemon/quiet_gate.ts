@@ -55,7 +55,11 @@ export class QuietGate {
     const prev = this.last;
     this.last = { atNs: nowNs, sample };
     if (!prev) return null;
-    const sign = this.allIdled(prev.sample.idle, sample.idle) ? "idle" : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs) ? "no wait" : null;
+    const sign = this.allIdled(prev.sample.idle, sample.idle)
+      ? "idle"
+      : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs)
+        ? "no wait"
+        : null;
     if (!sign) return null;
     this.skipped++;
     return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(this.spacingNs, prev.atNs + this.horizonNs - nowNs)), sign };

@@ -6,8 +6,8 @@ import { HrtickDl } from "../boost/hrtick";
 import { RtThrottling } from "../boost/rt_throttling";
 import { kernelSchedOps, type SchedOps } from "../boost/sched_attr";
 import { applyAggressive, applyReservation, probeBoostMethod } from "../boost/self_sched";
-import type { RunConfig } from "../cli/options";
 import { EXIT, Exit } from "../cli/exit";
+import type { RunConfig } from "../cli/options";
 import { dlServerPresent } from "../kernel/dl_server";
 import { ensureMounted, unmount } from "../kernel/mounts";
 import type { Logger } from "../log/logger";
@@ -23,7 +23,11 @@ export class SystemSetup {
   readonly throttling: RtThrottling;
   private readonly hrtick: HrtickDl;
 
-  constructor(private readonly cfg: RunConfig, private readonly log: Logger, private readonly ops: SchedOps = kernelSchedOps) {
+  constructor(
+    private readonly cfg: RunConfig,
+    private readonly log: Logger,
+    private readonly ops: SchedOps = kernelSchedOps,
+  ) {
     this.throttling = new RtThrottling(log);
     this.hrtick = new HrtickDl(log);
   }
@@ -33,7 +37,10 @@ export class SystemSetup {
     if (this.cfg.systemd && !this.cfg.logOnly) {
       const v = this.throttling.read();
       if (v !== -1)
-        throw new Exit(EXIT.environment, `RT throttling is on (sched_rt_runtime_us = ${v}) and --systemd leaves it to the unit: turn it off before starting stalld (\`stalld throttle off\`)`);
+        throw new Exit(
+          EXIT.environment,
+          `RT throttling is on (sched_rt_runtime_us = ${v}) and --systemd leaves it to the unit: turn it off before starting stalld (\`stalld throttle off\`)`,
+        );
     }
   }
 
@@ -54,14 +61,19 @@ export class SystemSetup {
       try {
         applyReservation(this.ops, c.reservationPct, this.log);
       } catch (e) {
-        throw new Exit(EXIT.environment, `-R/--reservation: cannot give stalld a SCHED_DEADLINE reservation of ${c.reservationPct} %: ${(e as Error).message}`);
+        throw new Exit(
+          EXIT.environment,
+          `-R/--reservation: cannot give stalld a SCHED_DEADLINE reservation of ${c.reservationPct} %: ${(e as Error).message}`,
+        );
       }
     }
     if (c.mode === "aggressive") {
       try {
         applyAggressive(this.ops, this.log);
       } catch (e) {
-        this.log.warn(`aggressive mode: stalld could not make itself SCHED_FIFO (${(e as Error).message}); it runs with its default policy`);
+        this.log.warn(
+          `aggressive mode: stalld could not make itself SCHED_FIFO (${(e as Error).message}); it runs with its default policy`,
+        );
       }
     }
     if (method === null) this.log.warn("log-only mode: no boost policy can be set on this system");
@@ -73,7 +85,8 @@ export class SystemSetup {
     if (!this.cfg.logOnly) {
       try {
         this.mountedDebugfs = ensureMounted("debugfs");
-        if (this.mountedDebugfs) this.log.info("mounted debugfs on /sys/kernel/debug to read the DL-server and HRTICK state");
+        if (this.mountedDebugfs)
+          this.log.info("mounted debugfs on /sys/kernel/debug to read the DL-server and HRTICK state");
       } catch (e) {
         this.log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
       }

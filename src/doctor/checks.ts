@@ -1,9 +1,10 @@
 // `stalld doctor`'s decisions: facts about the machine in (gather.ts reads
 // them), one row per check out, each OK / WARN / FAIL with what was found and
 // the exact remedy. Pure, so every decision is tested with fake facts.
-import { formatCpuList } from "../kernel/cpus";
-import { describeDlServers, type DlServerView, dlServerEnabled } from "../kernel/dl_server";
+
 import type { Isolation } from "../kernel/cmdline";
+import { formatCpuList } from "../kernel/cpus";
+import { type DlServerView, describeDlServers, dlServerEnabled } from "../kernel/dl_server";
 import type { FeatureState } from "../kernel/sched_features";
 
 export type Status = "OK" | "WARN" | "FAIL";
@@ -66,93 +67,241 @@ export function evaluate(f: Facts): Check[] {
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
 
-  add(versionAtLeast(f.release, 5, 8)
-    ? ok("kernel", `${f.release}`)
-    : warn("kernel", `${f.release}: older than 5.8, no BPF task iterator`, "the BPF backends need Linux 5.8+; stalld falls back to sched_debug"));
+  add(
+    versionAtLeast(f.release, 5, 8)
+      ? ok("kernel", `${f.release}`)
+      : warn(
+          "kernel",
+          `${f.release}: older than 5.8, no BPF task iterator`,
+          "the BPF backends need Linux 5.8+; stalld falls back to sched_debug",
+        ),
+  );
 
   const preemptRt = f.realtimeFile || /\bPREEMPT_RT\b/.test(f.version);
-  const model = preemptRt ? "PREEMPT_RT" : /\bPREEMPT_DYNAMIC\b/.test(f.version) ? "PREEMPT_DYNAMIC (not PREEMPT_RT)" : /\bPREEMPT\b/.test(f.version) ? "PREEMPT (not PREEMPT_RT)" : "not preemptible (not PREEMPT_RT)";
+  const model = preemptRt
+    ? "PREEMPT_RT"
+    : /\bPREEMPT_DYNAMIC\b/.test(f.version)
+      ? "PREEMPT_DYNAMIC (not PREEMPT_RT)"
+      : /\bPREEMPT\b/.test(f.version)
+        ? "PREEMPT (not PREEMPT_RT)"
+        : "not preemptible (not PREEMPT_RT)";
   add(ok("preempt-rt", model));
 
-  add(f.root && (f.caps.sysAdmin || (f.caps.bpf && f.caps.perfmon))
-    ? ok("privileges", `root, ${f.caps.sysAdmin ? "CAP_SYS_ADMIN" : "CAP_BPF + CAP_PERFMON"}`)
-    : fail("privileges", f.root ? "root without CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN" : "not root", "run stalld (and doctor) as root with its full capability set"));
+  add(
+    f.root && (f.caps.sysAdmin || (f.caps.bpf && f.caps.perfmon))
+      ? ok("privileges", `root, ${f.caps.sysAdmin ? "CAP_SYS_ADMIN" : "CAP_BPF + CAP_PERFMON"}`)
+      : fail(
+          "privileges",
+          f.root ? "root without CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN" : "not root",
+          "run stalld (and doctor) as root with its full capability set",
+        ),
+  );
 
-  add(f.btf.present
-    ? ok("btf", f.btf.path)
-    : warn("btf", `no ${f.btf.path}`, "the BPF backends need kernel BTF: a kernel with CONFIG_DEBUG_INFO_BTF, or --btf FILE (e.g. from BTFHub)"));
+  add(
+    f.btf.present
+      ? ok("btf", f.btf.path)
+      : warn(
+          "btf",
+          `no ${f.btf.path}`,
+          "the BPF backends need kernel BTF: a kernel with CONFIG_DEBUG_INFO_BTF, or --btf FILE (e.g. from BTFHub)",
+        ),
+  );
 
-  add(versionAtLeast(f.libbpf, 1, 0) ? ok("libbpf", f.libbpf) : warn("libbpf", f.libbpf, "install libbpf 1.0 or newer (libbpf1)"));
+  add(
+    versionAtLeast(f.libbpf, 1, 0)
+      ? ok("libbpf", f.libbpf)
+      : warn("libbpf", f.libbpf, "install libbpf 1.0 or newer (libbpf1)"),
+  );
 
   const bpfWhy = (b: BackendName) => f.backends[b];
-  add(bpfWhy("task_scan") === null
-    ? ok("bpf-iterator", "task_scan loaded; its task iterator ran")
-    : warn("bpf-iterator", `task_scan: ${bpfWhy("task_scan")}`, "needs BTF, iter/task (5.8+), CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED; stalld uses the next backend"));
-  add(bpfWhy("queue_track") === null
-    ? ok("bpf-tracepoints", "queue_track loaded; its sched_* tracepoint programs attached")
-    : warn("bpf-tracepoints", `queue_track: ${bpfWhy("queue_track")}`, "needs BTF and tp_btf tracepoints (5.5+); stalld uses the next backend"));
-  add("error" in f.schedDebug
-    ? warn("sched-debug", f.schedDebug.error, "needs CONFIG_SCHED_DEBUG and a readable debug file: mount -t debugfs none /sys/kernel/debug (lockdown=confidentiality forbids it)")
-    : ok("sched-debug", `${f.schedDebug.path} (${f.schedDebug.detail})`));
+  add(
+    bpfWhy("task_scan") === null
+      ? ok("bpf-iterator", "task_scan loaded; its task iterator ran")
+      : warn(
+          "bpf-iterator",
+          `task_scan: ${bpfWhy("task_scan")}`,
+          "needs BTF, iter/task (5.8+), CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED; stalld uses the next backend",
+        ),
+  );
+  add(
+    bpfWhy("queue_track") === null
+      ? ok("bpf-tracepoints", "queue_track loaded; its sched_* tracepoint programs attached")
+      : warn(
+          "bpf-tracepoints",
+          `queue_track: ${bpfWhy("queue_track")}`,
+          "needs BTF and tp_btf tracepoints (5.5+); stalld uses the next backend",
+        ),
+  );
+  add(
+    "error" in f.schedDebug
+      ? warn(
+          "sched-debug",
+          f.schedDebug.error,
+          "needs CONFIG_SCHED_DEBUG and a readable debug file: mount -t debugfs none /sys/kernel/debug (lockdown=confidentiality forbids it)",
+        )
+      : ok("sched-debug", `${f.schedDebug.path} (${f.schedDebug.detail})`),
+  );
 
   const chosen = chosenBackend(f);
-  add(chosen
-    ? ok("backend", `run would use ${chosen}${chosen === BACKEND_ORDER[0] ? " (the first choice)" : `: ${BACKEND_ORDER.slice(0, BACKEND_ORDER.indexOf(chosen)).join(", ")} cannot start`}`)
-    : fail("backend", "no backend can start", "see the bpf-* and sched-debug rows: give the kernel BTF (or --btf), or make sched/debug readable"));
+  add(
+    chosen
+      ? ok(
+          "backend",
+          `run would use ${chosen}${chosen === BACKEND_ORDER[0] ? " (the first choice)" : `: ${BACKEND_ORDER.slice(0, BACKEND_ORDER.indexOf(chosen)).join(", ")} cannot start`}`,
+        )
+      : fail(
+          "backend",
+          "no backend can start",
+          "see the bpf-* and sched-debug rows: give the kernel BTF (or --btf), or make sched/debug readable",
+        ),
+  );
 
   for (const fs of ["debugfs", "tracefs", "bpf"] as const) {
     const m = f.mounts[fs];
     const name = fs === "bpf" ? "bpffs" : fs;
     if (m.mounted) add(ok(name, "mounted"));
-    else if (m.supported) add(ok(name, `not mounted; the kernel has it (${fs === "debugfs" ? "stalld mounts it when it needs it" : "stalld does not need it"})`));
-    else add(warn(name, "not in this kernel", fs === "debugfs" ? "sched_debug, HRTICK_DL and the DL-server's debugfs files need CONFIG_DEBUG_FS" : `stalld does not need ${name}; tools like bpftool do`));
+    else if (m.supported)
+      add(
+        ok(
+          name,
+          `not mounted; the kernel has it (${fs === "debugfs" ? "stalld mounts it when it needs it" : "stalld does not need it"})`,
+        ),
+      );
+    else
+      add(
+        warn(
+          name,
+          "not in this kernel",
+          fs === "debugfs"
+            ? "sched_debug, HRTICK_DL and the DL-server's debugfs files need CONFIG_DEBUG_FS"
+            : `stalld does not need ${name}; tools like bpftool do`,
+        ),
+      );
   }
 
   const lock = f.lockdown.mode;
-  if (lock === null) add(warn("lockdown", `unknown (${f.lockdown.detail})`, "nothing to do unless the rows below fail; mount securityfs to see it"));
+  if (lock === null)
+    add(
+      warn(
+        "lockdown",
+        `unknown (${f.lockdown.detail})`,
+        "nothing to do unless the rows below fail; mount securityfs to see it",
+      ),
+    );
   else if (lock === "none") add(ok("lockdown", "none"));
   else if (lock === "integrity")
-    add(ok("lockdown", "integrity: debugfs files with a write bit cannot be read or written (sched/features, fair_server); stalld reads them from sched/debug's bitmask and through BPF"));
-  else add(warn("lockdown", `${lock}: BPF reads of kernel memory and debugfs are refused`, "stalld cannot see run queues under lockdown=confidentiality; boot with lockdown=integrity or none"));
-
-  if (f.rt.runtimeUs === -1) add(ok("rt-throttling", "off (sched_rt_runtime_us = -1): no DEADLINE admission control, boosting pinned tasks works"));
+    add(
+      ok(
+        "lockdown",
+        "integrity: debugfs files with a write bit cannot be read or written (sched/features, fair_server); stalld reads them from sched/debug's bitmask and through BPF",
+      ),
+    );
   else
-    add(ok("rt-throttling", `on (${f.rt.runtimeUs} of ${f.rt.periodUs} us): DEADLINE admission control refuses to boost pinned tasks (EPERM); stalld run turns throttling off while it runs and puts ${f.rt.runtimeUs} back (with --systemd, the unit must: stalld throttle off)`));
+    add(
+      warn(
+        "lockdown",
+        `${lock}: BPF reads of kernel memory and debugfs are refused`,
+        "stalld cannot see run queues under lockdown=confidentiality; boot with lockdown=integrity or none",
+      ),
+    );
+
+  if (f.rt.runtimeUs === -1)
+    add(
+      ok("rt-throttling", "off (sched_rt_runtime_us = -1): no DEADLINE admission control, boosting pinned tasks works"),
+    );
+  else
+    add(
+      ok(
+        "rt-throttling",
+        `on (${f.rt.runtimeUs} of ${f.rt.periodUs} us): DEADLINE admission control refuses to boost pinned tasks (EPERM); stalld run turns throttling off while it runs and puts ${f.rt.runtimeUs} back (with --systemd, the unit must: stalld throttle off)`,
+      ),
+    );
 
   const bits = (s: FeatureState) => `${s.state}${s.source ? ` (${s.source})` : ""}`;
   const hr = `HRTICK ${bits(f.hrtick)}, HRTICK_DL ${bits(f.hrtickDl)}`;
   if (f.hrtickDl.state === "on") add(ok("hrtick", `${hr}: microsecond boost runtimes are enforced`));
   else if (f.featuresWritable) add(ok("hrtick", `${hr}: stalld run turns HRTICK_DL on while it runs`));
   else
-    add(warn("hrtick", `${hr}; sched/features is not writable (${f.hrtickDl.detail})`,
-      `boosts shorter than the tick (${f.tickNs / 1e6} ms) run a whole tick: stalld raises -r to one tick; boot without lockdown to enforce microseconds`));
+    add(
+      warn(
+        "hrtick",
+        `${hr}; sched/features is not writable (${f.hrtickDl.detail})`,
+        `boosts shorter than the tick (${f.tickNs / 1e6} ms) run a whole tick: stalld raises -r to one tick; boot without lockdown to enforce microseconds`,
+      ),
+    );
 
   const dlText = describeDlServers(f.dl, f.monitored);
   if (f.dl.kind === "none") add(ok("dl-server", "none in this kernel (< 6.12): stalld boosts every starving task"));
-  else if (f.dl.kind === "unknown") add(warn("dl-server", dlText, "stalld boosts every starving task; make BPF loadable or debugfs readable to know"));
+  else if (f.dl.kind === "unknown")
+    add(warn("dl-server", dlText, "stalld boosts every starving task; make BPF loadable or debugfs readable to know"));
   else {
     const off = f.monitored.filter((c) => dlServerEnabled(f.dl, c) === false);
-    add(ok("dl-server", `${dlText} (${f.dl.source}): fair tasks ${off.length ? `on CPUs other than ${formatCpuList(off)} ` : ""}are left to it, RT starvation is stalld's`));
+    add(
+      ok(
+        "dl-server",
+        `${dlText} (${f.dl.source}): fair tasks ${off.length ? `on CPUs other than ${formatCpuList(off)} ` : ""}are left to it, RT starvation is stalld's`,
+      ),
+    );
   }
 
   const iso = f.isolation;
   const isolated = [...new Set([...iso.isolcpus, ...iso.nohzFull])].sort((a, b) => a - b);
-  const cmd = [iso.isolcpus.length && `isolcpus=${formatCpuList(iso.isolcpus)}`, iso.nohzFull.length && `nohz_full=${formatCpuList(iso.nohzFull)}`, iso.rcuNocbs.length && `rcu_nocbs=${formatCpuList(iso.rcuNocbs)}`].filter(Boolean).join(" ");
-  if (iso.unparsed.length) add(warn("isolation", `cannot read ${iso.unparsed.join(" ")}`, "check the kernel command line"));
-  else if (!isolated.length) add(ok("isolation", `no isolcpus/nohz_full on the kernel command line; monitoring ${formatCpuList(f.monitored)}`));
+  const cmd = [
+    iso.isolcpus.length && `isolcpus=${formatCpuList(iso.isolcpus)}`,
+    iso.nohzFull.length && `nohz_full=${formatCpuList(iso.nohzFull)}`,
+    iso.rcuNocbs.length && `rcu_nocbs=${formatCpuList(iso.rcuNocbs)}`,
+  ]
+    .filter(Boolean)
+    .join(" ");
+  if (iso.unparsed.length)
+    add(warn("isolation", `cannot read ${iso.unparsed.join(" ")}`, "check the kernel command line"));
+  else if (!isolated.length)
+    add(ok("isolation", `no isolcpus/nohz_full on the kernel command line; monitoring ${formatCpuList(f.monitored)}`));
   else {
     const missed = isolated.filter((c) => !f.monitored.includes(c));
     const nocbMissing = iso.nohzFull.filter((c) => !iso.rcuNocbs.includes(c));
-    if (missed.length) add(warn("isolation", `${cmd}; isolated CPU(s) ${formatCpuList(missed)} not monitored`, `monitor the isolated CPUs: -c ${formatCpuList(isolated)}`));
-    else if (nocbMissing.length) add(warn("isolation", `${cmd}; nohz_full CPU(s) ${formatCpuList(nocbMissing)} still run RCU callbacks`, `add rcu_nocbs=${formatCpuList(iso.nohzFull)} to the kernel command line`));
+    if (missed.length)
+      add(
+        warn(
+          "isolation",
+          `${cmd}; isolated CPU(s) ${formatCpuList(missed)} not monitored`,
+          `monitor the isolated CPUs: -c ${formatCpuList(isolated)}`,
+        ),
+      );
+    else if (nocbMissing.length)
+      add(
+        warn(
+          "isolation",
+          `${cmd}; nohz_full CPU(s) ${formatCpuList(nocbMissing)} still run RCU callbacks`,
+          `add rcu_nocbs=${formatCpuList(iso.nohzFull)} to the kernel command line`,
+        ),
+      );
     else add(ok("isolation", `${cmd}; all isolated CPUs monitored`));
   }
 
-  add(f.psi ? ok("psi", "/proc/pressure/cpu: passes with nothing waiting are skipped") : ok("psi", "not available (psi=0 or CONFIG_PSI off): idle skipping uses /proc/stat only"));
+  add(
+    f.psi
+      ? ok("psi", "/proc/pressure/cpu: passes with nothing waiting are skipped")
+      : ok("psi", "not available (psi=0 or CONFIG_PSI off): idle skipping uses /proc/stat only"),
+  );
 
   if (f.boost.method === "deadline") add(ok("boost", `SCHED_DEADLINE can be set (${f.boost.detail})`));
-  else if (f.boost.method === "fifo") add(warn("boost", `only SCHED_FIFO can be set: ${f.boost.detail}`, "boosts use the FIFO emulation (as -F); check sched_rt_runtime_us and cgroup cpu.rt settings"));
-  else add(fail("boost", `neither SCHED_DEADLINE nor SCHED_FIFO can be set: ${f.boost.detail}`, "stalld would only log (-l): run it as root outside a restricting cgroup or container"));
+  else if (f.boost.method === "fifo")
+    add(
+      warn(
+        "boost",
+        `only SCHED_FIFO can be set: ${f.boost.detail}`,
+        "boosts use the FIFO emulation (as -F); check sched_rt_runtime_us and cgroup cpu.rt settings",
+      ),
+    );
+  else
+    add(
+      fail(
+        "boost",
+        `neither SCHED_DEADLINE nor SCHED_FIFO can be set: ${f.boost.detail}`,
+        "stalld would only log (-l): run it as root outside a restricting cgroup or container",
+      ),
+    );
   return checks;
 }
 

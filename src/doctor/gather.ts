@@ -4,8 +4,8 @@
 // if the kernel has it and it is not mounted, is mounted for the reads (as run
 // would) and unmounted after them. Nothing else changes.
 import { existsSync, readFileSync } from "node:fs";
-import { dlServerBpfObject } from "../backends/bpf_object";
 import { BackendUnavailable } from "../backends/backend";
+import { dlServerBpfObject } from "../backends/bpf_object";
 import { makeBackend } from "../backends/factory";
 import { SchedDebugBackend } from "../backends/sched_debug";
 import { kernelSchedOps } from "../boost/sched_attr";
@@ -85,7 +85,10 @@ export function gatherFacts(monitored: number[], btfPath: string | undefined, lo
   const version = readOr("/proc/sys/kernel/version").trim();
   const filesystems = readOr("/proc/filesystems");
   const mounts = readOr("/proc/self/mounts");
-  const fsFact = (fs: "debugfs" | "tracefs" | "bpf") => ({ mounted: isMounted(fs, mounts), supported: new RegExp(`\\b${fs}\\b`).test(filesystems) });
+  const fsFact = (fs: "debugfs" | "tracefs" | "bpf") => ({
+    mounted: isMounted(fs, mounts),
+    supported: new RegExp(`\\b${fs}\\b`).test(filesystems),
+  });
   const fsFacts = { debugfs: fsFact("debugfs"), tracefs: fsFact("tracefs"), bpf: fsFact("bpf") };
   // HRTICK, sched_debug and the DL-server's files are read the way run sees
   // them: run mounts debugfs, so the doctor does too, for its reads only.
@@ -106,10 +109,18 @@ export function gatherFacts(monitored: number[], btfPath: string | undefined, lo
   }
 }
 
-function gatherMounted(monitored: number[], btfPath: string | undefined, log: Logger, pre: Pick<Facts, "release" | "version" | "mounts">): Facts {
+function gatherMounted(
+  monitored: number[],
+  btfPath: string | undefined,
+  log: Logger,
+  pre: Pick<Facts, "release" | "version" | "mounts">,
+): Facts {
   const { release, version } = pre;
 
-  const backends = Object.fromEntries(BACKEND_ORDER.map((b) => [b, tryBackend(b, monitored, btfPath, log)])) as Record<BackendName, string | null>;
+  const backends = Object.fromEntries(BACKEND_ORDER.map((b) => [b, tryBackend(b, monitored, btfPath, log)])) as Record<
+    BackendName,
+    string | null
+  >;
 
   let schedDebug: Facts["schedDebug"];
   const sd = new SchedDebugBackend({ cpus: monitored, log });
@@ -133,14 +144,21 @@ function gatherMounted(monitored: number[], btfPath: string | undefined, log: Lo
 
   const messages: string[] = [];
   // The probe says what it found through info and warn: kept for the row instead of logged.
-  const capture = { info: (m: string) => messages.push(m), warn: (m: string) => messages.push(m), debug: () => {} } as unknown as Logger;
+  const capture = {
+    info: (m: string) => messages.push(m),
+    warn: (m: string) => messages.push(m),
+    debug: () => {},
+  } as unknown as Logger;
   const method = process.geteuid?.() === 0 ? probeLikeRun(capture) : null;
 
   const nr = possibleCpus().length;
   const isolation = parseIsolation(readOr("/proc/cmdline"), nr);
   try {
     const sysIsolated = readOr("/sys/devices/system/cpu/isolated").trim();
-    if (sysIsolated) isolation.isolcpus = [...new Set([...isolation.isolcpus, ...parseCpuList(sysIsolated, nr)])].sort((a, b) => a - b);
+    if (sysIsolated)
+      isolation.isolcpus = [...new Set([...isolation.isolcpus, ...parseCpuList(sysIsolated, nr)])].sort(
+        (a, b) => a - b,
+      );
   } catch {}
 
   return {
@@ -155,7 +173,10 @@ function gatherMounted(monitored: number[], btfPath: string | undefined, log: Lo
     schedDebug,
     mounts: pre.mounts,
     lockdown: readLockdown(),
-    rt: { runtimeUs: Number(readOr("/proc/sys/kernel/sched_rt_runtime_us", "NaN")), periodUs: Number(readOr("/proc/sys/kernel/sched_rt_period_us", "NaN")) },
+    rt: {
+      runtimeUs: Number(readOr("/proc/sys/kernel/sched_rt_runtime_us", "NaN")),
+      periodUs: Number(readOr("/proc/sys/kernel/sched_rt_period_us", "NaN")),
+    },
     hrtick: readFeature("HRTICK"),
     hrtickDl: readFeature("HRTICK_DL"),
     featuresWritable,

@@ -1,6 +1,6 @@
 // Thin typed bindings to the system libbpf.so.1. Pointer-returning calls give
 // NULL and set errno; int-returning ones give -errno. Both become SysError.
-import { dlopen, JSCallback, ptr, type Pointer } from "bun:ffi";
+import { dlopen, JSCallback, type Pointer, ptr } from "bun:ffi";
 import { SysError } from "./errno";
 import { cstr, errno, vsnprintf } from "./libc";
 
@@ -92,7 +92,8 @@ export interface OpenOptions {
 
 /** The object keeps pointing into `bytes`: the caller keeps it alive until close. */
 export function openMem(bytes: Uint8Array, options: OpenOptions = {}): BpfObject {
-  if (!options.btfPath) return checkPtr("bpf_object__open_mem", b.bpf_object__open_mem(ptr(bytes), bytes.byteLength, null));
+  if (!options.btfPath)
+    return checkPtr("bpf_object__open_mem", b.bpf_object__open_mem(ptr(bytes), bytes.byteLength, null));
   const path = Buffer.from(`${options.btfPath}\0`);
   const opts = new BigUint64Array(OPEN_OPTS_LAYOUT.size / 8);
   opts[0] = BigInt(OPEN_OPTS_LAYOUT.size);
@@ -168,7 +169,15 @@ export function lookupBatch(
   values: Uint8Array,
   count: Uint32Array,
 ): { n: number; done: boolean } {
-  const r = b.bpf_map_lookup_batch(fd, inBatch ? ptr(inBatch) : null, ptr(outBatch), ptr(keys), ptr(values), ptr(count), null);
+  const r = b.bpf_map_lookup_batch(
+    fd,
+    inBatch ? ptr(inBatch) : null,
+    ptr(outBatch),
+    ptr(keys),
+    ptr(values),
+    ptr(count),
+    null,
+  );
   if (r === 0) return { n: count[0]!, done: false };
   const e = -r;
   if (e === 2) return { n: count[0]!, done: true }; // ENOENT: end of map

@@ -1,5 +1,5 @@
 // Thin typed bindings to the libc calls stalld needs. Nothing here decides anything.
-import { dlopen, ptr, read, type Pointer } from "bun:ffi";
+import { dlopen, type Pointer, ptr, read } from "bun:ffi";
 import { SysError } from "./errno";
 
 const lib = dlopen("libc.so.6", {
@@ -103,7 +103,8 @@ export function vsnprintf(buf: Uint8Array, fmt: Pointer, args: Pointer): number 
 }
 
 export function mount(source: string, target: string, fstype: string): void {
-  if (c.mount(cstr(source), cstr(target), cstr(fstype), 0, null) !== 0) throw new SysError(`mount ${fstype} on ${target}`, errno());
+  if (c.mount(cstr(source), cstr(target), cstr(fstype), 0, null) !== 0)
+    throw new SysError(`mount ${fstype} on ${target}`, errno());
 }
 
 export function umount(target: string): void {

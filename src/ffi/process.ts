@@ -52,7 +52,12 @@ export function execve(path: string, argv: readonly string[], env: Record<string
   const keep: Buffer[] = [];
   const file = cstr(path);
   const args = cArray(argv, keep);
-  const envp = cArray(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`), keep);
+  const envp = cArray(
+    Object.entries(env)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`),
+    keep,
+  );
   c.execve(ptr(file), ptr(args), ptr(envp));
   throw new SysError(`execve ${path}`, errno());
 }

@@ -46,7 +46,14 @@ export function sendDatagram(path: string, data: string | Uint8Array): void {
   const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   const fd = openSocket();
   try {
-    const r = c.sendto(fd, ptr(bytes.byteLength ? bytes : new Uint8Array(1)), bytes.byteLength, MSG_DONTWAIT | MSG_NOSIGNAL, ptr(addr), len);
+    const r = c.sendto(
+      fd,
+      ptr(bytes.byteLength ? bytes : new Uint8Array(1)),
+      bytes.byteLength,
+      MSG_DONTWAIT | MSG_NOSIGNAL,
+      ptr(addr),
+      len,
+    );
     if (r < 0n) throw new SysError("sendto", errno(), path);
   } finally {
     closeFd(fd);
@@ -58,7 +65,10 @@ export class DatagramReceiver {
   private readonly pollfd = new Uint8Array(8);
   private closed = false;
 
-  private constructor(readonly fd: number, readonly path: string) {
+  private constructor(
+    readonly fd: number,
+    readonly path: string,
+  ) {
     new DataView(this.pollfd.buffer).setInt32(0, fd, true);
     new DataView(this.pollfd.buffer).setInt16(4, POLLIN, true);
   }

@@ -17,7 +17,11 @@ export function parseIsolation(cmdline: string, nrCpus: number): Isolation {
     const m = /^(isolcpus|nohz_full|rcu_nocbs)(?:=(.*))?$/.exec(word);
     if (!m) continue;
     let value = m[2] ?? "";
-    if (m[1] === "isolcpus") value = value.split(",").filter((p) => !/^[a-z_]+$/.test(p)).join(",");
+    if (m[1] === "isolcpus")
+      value = value
+        .split(",")
+        .filter((p) => !/^[a-z_]+$/.test(p))
+        .join(",");
     let cpus: number[];
     try {
       cpus = value === "" || value === "all" ? (m[1] === "isolcpus" ? [] : all) : parseCpuList(value, nrCpus);

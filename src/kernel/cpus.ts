@@ -17,7 +17,10 @@ export function parseCpuList(text: string, nrCpus: number): number[] {
     const first = Number(m[1]);
     const last = m[2] === undefined ? first : Number(m[2]);
     if (last < first) throw new CpuListError(`invalid cpu list "${text}": range ${token} goes backwards`);
-    if (last >= nrCpus) throw new CpuListError(`invalid cpu list "${text}": cpu ${last} does not exist (this machine has cpus 0-${nrCpus - 1})`);
+    if (last >= nrCpus)
+      throw new CpuListError(
+        `invalid cpu list "${text}": cpu ${last} does not exist (this machine has cpus 0-${nrCpus - 1})`,
+      );
     for (let c = first; c <= last; c++) cpus.add(c);
   }
   return [...cpus].sort((a, b) => a - b);

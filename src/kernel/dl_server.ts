@@ -111,6 +111,7 @@ export function readDlServers(src: DlServerSources): DlServerView {
       why.push(`debugfs: ${(e as Error).message}`);
     }
   }
-  if (src.present && !src.present() && src.release && !kernelHasDlServer(src.release)) return { kind: "none", source: `kernel ${src.release}`, cpus: new Map() };
+  if (src.present && !src.present() && src.release && !kernelHasDlServer(src.release))
+    return { kind: "none", source: `kernel ${src.release}`, cpus: new Map() };
   return { kind: "unknown", source: why.join("; ") || "no source", cpus: new Map() };
 }

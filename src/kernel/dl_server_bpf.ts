@@ -2,7 +2,7 @@
 // writes one record per CPU. Loaded once, run on demand (a walk of the task
 // list, like a task_scan pass), detached on close.
 import { LibbpfLog, runIterator } from "../backends/bpf_common";
-import { decodeDl, DL_FLAG, DL_LAYOUT } from "../backends/records";
+import { DL_FLAG, DL_LAYOUT, decodeDl } from "../backends/records";
 import * as bpf from "../ffi/libbpf";
 import type { Logger } from "../log/logger";
 import { type DlServerCpu, type DlServerView, readDlServers, systemDlSources } from "./dl_server";
@@ -15,7 +15,11 @@ export class DlServerReader {
   private readonly buf = { bytes: new Uint8Array(4096) };
 
   /** Throws with libbpf's reason in one line. */
-  constructor(private readonly object: Uint8Array, log: Logger, btfPath?: string) {
+  constructor(
+    private readonly object: Uint8Array,
+    log: Logger,
+    btfPath?: string,
+  ) {
     const libbpfLog = new LibbpfLog(log);
     try {
       this.obj = bpf.openMem(object, { btfPath });
@@ -38,7 +42,12 @@ export class DlServerReader {
       const r = decodeDl(view, off);
       if (!(r.flags & DL_FLAG.present)) continue;
       present = true;
-      cpus.set(r.cpu, { cpu: r.cpu, runtimeNs: r.runtimeNs, periodNs: r.periodNs, active: r.flags & DL_FLAG.knowsActive ? (r.flags & DL_FLAG.active) !== 0 : null });
+      cpus.set(r.cpu, {
+        cpu: r.cpu,
+        runtimeNs: r.runtimeNs,
+        periodNs: r.periodNs,
+        active: r.flags & DL_FLAG.knowsActive ? (r.flags & DL_FLAG.active) !== 0 : null,
+      });
     }
     if (!present && len > 0) return { kind: "none", source: "BPF: no rq->fair_server in this kernel", cpus };
     return { kind: "known", source: "BPF rq->fair_server", cpus };
@@ -59,7 +68,12 @@ export interface DlServerSource {
 }
 
 /** BPF where it loads, then debugfs, then the kernel version: readDlServers' order. */
-export function openDlServerSource(object: Uint8Array, cpus: readonly number[], log: Logger, btfPath?: string): DlServerSource {
+export function openDlServerSource(
+  object: Uint8Array,
+  cpus: readonly number[],
+  log: Logger,
+  btfPath?: string,
+): DlServerSource {
   let reader: DlServerReader | null = null;
   let bpfError = "";
   try {

@@ -20,13 +20,15 @@ export interface Lockdown {
 
 export function readLockdown(path = LOCKDOWN_PATH): Lockdown {
   if (existsSync(path)) return { mode: parseLockdown(readFileSync(path, "utf8")), detail: path };
-  if (!/\bsecurityfs\b/.test(readFileSync("/proc/filesystems", "utf8"))) return { mode: null, detail: "no securityfs in this kernel" };
+  if (!/\bsecurityfs\b/.test(readFileSync("/proc/filesystems", "utf8")))
+    return { mode: null, detail: "no securityfs in this kernel" };
   const dir = mkdtempSync(join(tmpdir(), "stalld-securityfs-"));
   try {
     mount("securityfs", dir, "securityfs");
     try {
       const file = join(dir, "lockdown");
-      if (!existsSync(file)) return { mode: null, detail: "securityfs has no lockdown file (CONFIG_SECURITY_LOCKDOWN_LSM off)" };
+      if (!existsSync(file))
+        return { mode: null, detail: "securityfs has no lockdown file (CONFIG_SECURITY_LOCKDOWN_LSM off)" };
       return { mode: parseLockdown(readFileSync(file, "utf8")), detail: "securityfs mounted for the read" };
     } finally {
       umount(dir);

@@ -26,7 +26,10 @@ export function parseTaskStat(text: string): TaskStat | null {
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) return null;
   const pid = Number(text.slice(0, open).trim());
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state); field N is rest[N - 3].
   const field = (n: number) => Number(rest[n - 3]);
   if (!Number.isInteger(pid) || rest.length < 41 - 2) return null;
@@ -41,7 +44,8 @@ export function parseTaskStat(text: string): TaskStat | null {
     policy: field(41),
     prio: field(18) + 100,
   };
-  if (![stat.starttime, stat.nice, stat.cpu, stat.rtPriority, stat.policy, stat.prio].every(Number.isFinite)) return null;
+  if (![stat.starttime, stat.nice, stat.cpu, stat.rtPriority, stat.policy, stat.prio].every(Number.isFinite))
+    return null;
   return stat;
 }
 

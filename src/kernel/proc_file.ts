@@ -9,7 +9,10 @@ export class ProcFile {
   private fd: number | null = null;
   private buf: Buffer;
 
-  constructor(readonly path: string, private readonly minBytes = 4096) {
+  constructor(
+    readonly path: string,
+    private readonly minBytes = 4096,
+  ) {
     this.buf = Buffer.allocUnsafe(minBytes);
   }
 
@@ -35,7 +38,8 @@ export class ProcFile {
         len += n;
       }
       const out = this.buf.subarray(0, len);
-      if (this.buf.length > this.minBytes && this.buf.length >= 4 * len) this.buf = Buffer.allocUnsafe(Math.max(this.minBytes, 2 * len));
+      if (this.buf.length > this.minBytes && this.buf.length >= 4 * len)
+        this.buf = Buffer.allocUnsafe(Math.max(this.minBytes, 2 * len));
       return out;
     } catch (e) {
       this.close();

@@ -64,9 +64,16 @@ export interface TableHeader {
 
 export function parseTableHeader(line: string): TableHeader {
   const trimmed = line.trimStart();
-  const layout: TaskTableLayout | null = /^S\s+task\s/.test(trimmed) ? "state" : /^task\s+PID\s/.test(trimmed) ? "legacy" : null;
+  const layout: TaskTableLayout | null = /^S\s+task\s/.test(trimmed)
+    ? "state"
+    : /^task\s+PID\s/.test(trimmed)
+      ? "legacy"
+      : null;
   if (!layout) throw new SchedDebugFormatError(`unknown task table header "${line.trim().slice(0, 60)}"`);
-  if (!/\sswitches\s+prio(\s|$)/.test(line)) throw new SchedDebugFormatError(`task table header without switches and prio columns: "${line.trim().slice(0, 60)}"`);
+  if (!/\sswitches\s+prio(\s|$)/.test(line))
+    throw new SchedDebugFormatError(
+      `task table header without switches and prio columns: "${line.trim().slice(0, 60)}"`,
+    );
   return { layout, commEnd: line.indexOf("task") + 4, weight: /\sPID\s+weight\s/.test(line) };
 }
 
@@ -168,9 +175,13 @@ export function parseSchedDebug(input: string | Uint8Array, opts: ParseOptions =
   const text = typeof input === "string" ? input : "";
   const nextNewline = bytes ? (from: number) => bytes.indexOf(10, from) : (from: number) => text.indexOf("\n", from);
   const charAt = bytes ? (i: number) => bytes[i] ?? -1 : (i: number) => text.charCodeAt(i);
-  const slice = bytes ? (a: number, b: number) => bytes.toString("utf8", a, b) : (a: number, b: number) => text.slice(a, b);
+  const slice = bytes
+    ? (a: number, b: number) => bytes.toString("utf8", a, b)
+    : (a: number, b: number) => text.slice(a, b);
 
-  const version = /^Sched Debug Version: (.*)$/m.exec(slice(0, Math.min(200, bytes ? bytes.length : text.length)))?.[1]?.trim() ?? null;
+  const version =
+    /^Sched Debug Version: (.*)$/m.exec(slice(0, Math.min(200, bytes ? bytes.length : text.length)))?.[1]?.trim() ??
+    null;
   const cpus = new Map<number, SchedDebugCpu>();
   const problems: string[] = [];
   let layout: TaskTableLayout | null = null;
@@ -188,7 +199,8 @@ export function parseSchedDebug(input: string | Uint8Array, opts: ParseOptions =
       // Rows: the hot loop. Skipped ones are never sliced.
       if (!readRows) continue;
       const c0 = charAt(pos);
-      if (opts.runnableOnly && header!.layout === "state" && !(c0 === GT || (c0 === SPACE && charAt(pos + 1) === R))) continue;
+      if (opts.runnableOnly && header!.layout === "state" && !(c0 === GT || (c0 === SPACE && charAt(pos + 1) === R)))
+        continue;
       const line = slice(pos, end);
       if (line.trim() !== "") {
         const row = parseTaskRow(line, header!);
@@ -201,7 +213,15 @@ export function parseSchedDebug(input: string | Uint8Array, opts: ParseOptions =
     if (charAt(pos) === 99 /* c */) {
       const cpuHead = CPU_LINE.exec(line);
       if (cpuHead) {
-        cur = { cpu: Number(cpuHead[1]), currPid: null, nrRunning: null, rtNrRunning: null, dlNrRunning: null, tasks: [], complete: false };
+        cur = {
+          cpu: Number(cpuHead[1]),
+          currPid: null,
+          nrRunning: null,
+          rtNrRunning: null,
+          dlNrRunning: null,
+          tasks: [],
+          complete: false,
+        };
         cpus.set(cur.cpu, cur);
         block = "cpu";
         rtSeen = false;
@@ -221,13 +241,15 @@ export function parseSchedDebug(input: string | Uint8Array, opts: ParseOptions =
     if (table === 1) {
       if (line.trim() === "") continue;
       header = parseTableHeader(line);
-      if (layout && layout !== header.layout) throw new SchedDebugFormatError(`cpu ${cur.cpu}: task table layout changes mid-file`);
+      if (layout && layout !== header.layout)
+        throw new SchedDebugFormatError(`cpu ${cur.cpu}: task table layout changes mid-file`);
       layout = header.layout;
       table = 2;
       continue;
     }
     if (table === 2) {
-      if (!/^-+\s*$/.test(line)) throw new SchedDebugFormatError(`cpu ${cur.cpu}: no dashed line under the task table header`);
+      if (!/^-+\s*$/.test(line))
+        throw new SchedDebugFormatError(`cpu ${cur.cpu}: no dashed line under the task table header`);
       table = 3;
       continue;
     }

@@ -12,16 +12,38 @@ export const FEATURE_PATHS = {
 };
 
 const BTF_MAGIC = 0xeb9f;
-const KIND = { INT: 1, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, DECL_TAG: 17, ENUM64: 19 };
+const KIND = {
+  INT: 1,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  DECL_TAG: 17,
+  ENUM64: 19,
+};
 
 /** Bytes that follow a btf_type of this kind (with vlen members). */
 function trailing(kind: number, vlen: number): number {
   switch (kind) {
-    case KIND.INT: case KIND.VAR: case KIND.DECL_TAG: return 4;
-    case KIND.ARRAY: return 12;
-    case KIND.STRUCT: case KIND.UNION: case KIND.DATASEC: case KIND.ENUM64: return vlen * 12;
-    case KIND.ENUM: case KIND.FUNC_PROTO: return vlen * 8;
-    default: return 0;
+    case KIND.INT:
+    case KIND.VAR:
+    case KIND.DECL_TAG:
+      return 4;
+    case KIND.ARRAY:
+      return 12;
+    case KIND.STRUCT:
+    case KIND.UNION:
+    case KIND.DATASEC:
+    case KIND.ENUM64:
+      return vlen * 12;
+    case KIND.ENUM:
+    case KIND.FUNC_PROTO:
+      return vlen * 8;
+    default:
+      return 0;
   }
 }
 
@@ -63,7 +85,12 @@ class BtfWindow {
 /** Value of the enum member `name` in raw BTF, or null. Anonymous enums count. */
 export function btfEnumValue(name: string, btf: Uint8Array | ((into: Buffer, pos: number) => number)): number | null {
   const w = new BtfWindow(
-    typeof btf === "function" ? btf : (into, pos) => (pos >= btf.byteLength ? 0 : Buffer.from(btf.buffer, btf.byteOffset + pos, Math.min(into.byteLength, btf.byteLength - pos)).copy(into)),
+    typeof btf === "function"
+      ? btf
+      : (into, pos) =>
+          pos >= btf.byteLength
+            ? 0
+            : Buffer.from(btf.buffer, btf.byteOffset + pos, Math.min(into.byteLength, btf.byteLength - pos)).copy(into),
   );
   try {
     const head = w.at(0, 24);
@@ -160,7 +187,8 @@ export function readFeature(
   let featuresWhy: string;
   try {
     const on = parseFeaturesFile(readFileSync(paths.features, "utf8")).get(name);
-    if (on !== undefined) return { state: on ? "on" : "off", source: paths.features, detail: "read from sched/features" };
+    if (on !== undefined)
+      return { state: on ? "on" : "off", source: paths.features, detail: "read from sched/features" };
     featuresWhy = `${name} not listed in ${paths.features}`;
   } catch (e) {
     const code = errCode(e);
@@ -177,7 +205,12 @@ export function readFeature(
       // try the next one
     }
   }
-  if (mask === null) return { state: "unknown", source: "", detail: `${featuresWhy} and no .sysctl_sched_features in ${paths.schedDebug.join(" or ")}` };
+  if (mask === null)
+    return {
+      state: "unknown",
+      source: "",
+      detail: `${featuresWhy} and no .sysctl_sched_features in ${paths.schedDebug.join(" or ")}`,
+    };
   const bit = enumValue(`__SCHED_FEAT_${name}`);
   if (bit === null) return { state: "unknown", source, detail: `${featuresWhy} and no BTF enum __SCHED_FEAT_${name}` };
   const on = Math.floor(mask / 2 ** bit) % 2 === 1;

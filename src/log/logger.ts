@@ -1,9 +1,9 @@
 // The project logger: consola with one reporter that fans each message out to
 // the chosen sinks (console, /dev/kmsg, syslog), synchronously, so nothing is
 // lost on an exit path. Repeated warnings and errors are rate-limited.
-import { closeSync, openSync, writeSync, constants as fsc } from "node:fs";
+import { closeSync, constants as fsc, openSync, writeSync } from "node:fs";
 import { format } from "node:util";
-import { createConsola, LogLevels, type ConsolaReporter, type LogObject } from "consola";
+import { type ConsolaReporter, createConsola, LogLevels, type LogObject } from "consola";
 import { sendDatagram } from "../ffi/unix_socket";
 import { NonBlockingFd } from "./nonblocking";
 import { RateLimiter } from "./rate_limit";
@@ -11,8 +11,17 @@ import { RateLimiter } from "./rate_limit";
 export type Severity = "error" | "warn" | "info" | "debug";
 
 const SEVERITY: Record<string, Severity> = {
-  fatal: "error", error: "error", warn: "warn", log: "info", info: "info",
-  success: "info", ready: "info", start: "info", box: "info", debug: "debug", trace: "debug",
+  fatal: "error",
+  error: "error",
+  warn: "warn",
+  log: "info",
+  info: "info",
+  success: "info",
+  ready: "info",
+  start: "info",
+  box: "info",
+  debug: "debug",
+  trace: "debug",
 };
 
 /** syslog(3) priorities; journald reads them as `<N>` prefixes too. */
@@ -48,7 +57,14 @@ export function setLogContext(fields: Fields): void {
 
 /** One JSON object per line: time, level, event ("log" for plain lines), message, the event's fields, the context. */
 export function jsonLine(sev: Severity, message: string, date: Date, fields: Fields): string {
-  return JSON.stringify({ time: date.toISOString(), level: sev, event: fields.event ?? "log", message, ...fields, ...context });
+  return JSON.stringify({
+    time: date.toISOString(),
+    level: sev,
+    event: fields.event ?? "log",
+    message,
+    ...fields,
+    ...context,
+  });
 }
 
 export function formatLine(obj: Pick<LogObject, "date" | "type" | "args">): string {
@@ -73,7 +89,10 @@ function safeWrite(fd: number, text: string): number {
  * refused lines are counted, and the next line that goes through is preceded
  * by one saying how many (a refused note is not counted again).
  */
-function reportingDrops(tryWrite: (sev: Severity, msg: string, date: Date, fields: Fields) => boolean, note: (n: number) => string): LogSink["write"] {
+function reportingDrops(
+  tryWrite: (sev: Severity, msg: string, date: Date, fields: Fields) => boolean,
+  note: (n: number) => string,
+): LogSink["write"] {
   let dropped = 0;
   return (sev, msg, date, fields) => {
     if (dropped && tryWrite("warn", note(dropped), date, { event: "log_dropped", count: dropped })) dropped = 0;
@@ -96,11 +115,14 @@ export function consoleSink(fd: number, journal: boolean, format: "text" | "json
     get written() {
       return written;
     },
-    write: reportingDrops((sev, msg, date, fields) => {
-      const n = out.write(line(sev, msg, date, fields));
-      written += n;
-      return n > 0;
-    }, (n) => `${n} log line(s) dropped: ${name} was not being read`),
+    write: reportingDrops(
+      (sev, msg, date, fields) => {
+        const n = out.write(line(sev, msg, date, fields));
+        written += n;
+        return n > 0;
+      },
+      (n) => `${n} log line(s) dropped: ${name} was not being read`,
+    ),
   };
 }
 
@@ -110,7 +132,8 @@ export function kmsgSink(path = "/dev/kmsg"): LogSink {
   return {
     name: "kmsg",
     // The kernel cuts records at ~1 KiB.
-    write: (sev, msg) => void safeWrite(fd, `<${LOG_DAEMON | PRIORITY[sev]}>stalld[${process.pid}]: ${msg.slice(0, 900)}\n`),
+    write: (sev, msg) =>
+      void safeWrite(fd, `<${LOG_DAEMON | PRIORITY[sev]}>stalld[${process.pid}]: ${msg.slice(0, 900)}\n`),
     close: () => closeSync(fd),
   };
 }
@@ -133,14 +156,17 @@ export function syslogDatagram(priority: number, date: Date, ident: string, pid:
 export function syslogSink(path = "/dev/log"): LogSink {
   return {
     name: "syslog",
-    write: reportingDrops((sev, msg, date) => {
-      try {
-        sendDatagram(path, syslogDatagram(LOG_DAEMON | PRIORITY[sev], date, "stalld", process.pid, msg));
-        return true;
-      } catch {
-        return false;
-      }
-    }, (n) => `${n} syslog message(s) dropped: ${path} was full or absent`),
+    write: reportingDrops(
+      (sev, msg, date) => {
+        try {
+          sendDatagram(path, syslogDatagram(LOG_DAEMON | PRIORITY[sev], date, "stalld", process.pid, msg));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      (n) => `${n} syslog message(s) dropped: ${path} was full or absent`,
+    ),
   };
 }
 
@@ -181,6 +207,9 @@ export function currentSinks(): readonly LogSink[] {
 /** At exit: one line for whatever the rate limiter still holds back. */
 export function flushSuppressed(): void {
   for (const { sample, suppressed } of limiter.drain()) {
-    for (const s of sinks) s.write("info", `${suppressed} more message(s) like this were suppressed: ${sample}`, new Date(), { event: "suppressed" });
+    for (const s of sinks)
+      s.write("info", `${suppressed} more message(s) like this were suppressed: ${sample}`, new Date(), {
+        event: "suppressed",
+      });
   }
 }

@@ -2,7 +2,7 @@
 // otherwise, with journald priority prefixes when stderr is the journal),
 // the kernel log (-k) and syslog (-s).
 import { journalStream } from "../systemd/notify";
-import { consoleSink, kmsgSink, log, type LogSink, syslogSink } from "./logger";
+import { consoleSink, kmsgSink, type LogSink, log, syslogSink } from "./logger";
 
 export interface SinkChoice {
   verbose: boolean;

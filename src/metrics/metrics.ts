@@ -40,7 +40,8 @@ class Family {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
     if (!this.values.size && this.type === "counter") lines.push(`${this.name} 0`);
-    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${formatLabels(labels)} ${formatValue(value)}`);
+    for (const { labels, value } of this.values.values())
+      lines.push(`${this.name}${formatLabels(labels)} ${formatValue(value)}`);
     return lines.join("\n");
   }
 }
@@ -61,20 +62,71 @@ function formatValue(v: number): string {
 export class Metrics {
   readonly info = new Family("stalld_info", "gauge", "Always 1; labels say the version and the backend.");
   readonly passes = new Family("stalld_passes_total", "counter", "Detection passes.");
-  readonly skipped = new Family("stalld_passes_skipped_total", "counter", "Passes that skipped the snapshot, by sign (idle CPUs, or PSI showing no wait).");
-  readonly passSeconds = new Family("stalld_pass_duration_seconds_sum", "counter", "Wall time spent in detection passes.");
-  readonly lastPassSeconds = new Family("stalld_pass_duration_seconds_last", "gauge", "Wall time of the last detection pass.");
-  readonly starving = new Family("stalld_starving_detected_total", "counter", "Starving tasks found (each pass that finds a task counts it).");
-  readonly boosts = new Family("stalld_boosts_total", "counter", "Boosts applied, by the task's policy before the boost.");
-  readonly failures = new Family("stalld_boost_failures_total", "counter", "Boosts that could not be applied, by errno.");
-  readonly restores = new Family("stalld_restores_total", "counter", "Boosted tasks put back to their saved attributes.");
-  readonly leftToDl = new Family("stalld_left_to_dl_server_total", "counter", "Starving fair tasks left to the kernel's DL-server.");
-  readonly longestWait = new Family("stalld_longest_wait_seconds", "gauge", "Longest current wait of a runnable task on each monitored CPU, at the last snapshot.");
+  readonly skipped = new Family(
+    "stalld_passes_skipped_total",
+    "counter",
+    "Passes that skipped the snapshot, by sign (idle CPUs, or PSI showing no wait).",
+  );
+  readonly passSeconds = new Family(
+    "stalld_pass_duration_seconds_sum",
+    "counter",
+    "Wall time spent in detection passes.",
+  );
+  readonly lastPassSeconds = new Family(
+    "stalld_pass_duration_seconds_last",
+    "gauge",
+    "Wall time of the last detection pass.",
+  );
+  readonly starving = new Family(
+    "stalld_starving_detected_total",
+    "counter",
+    "Starving tasks found (each pass that finds a task counts it).",
+  );
+  readonly boosts = new Family(
+    "stalld_boosts_total",
+    "counter",
+    "Boosts applied, by the task's policy before the boost.",
+  );
+  readonly failures = new Family(
+    "stalld_boost_failures_total",
+    "counter",
+    "Boosts that could not be applied, by errno.",
+  );
+  readonly restores = new Family(
+    "stalld_restores_total",
+    "counter",
+    "Boosted tasks put back to their saved attributes.",
+  );
+  readonly leftToDl = new Family(
+    "stalld_left_to_dl_server_total",
+    "counter",
+    "Starving fair tasks left to the kernel's DL-server.",
+  );
+  readonly longestWait = new Family(
+    "stalld_longest_wait_seconds",
+    "gauge",
+    "Longest current wait of a runnable task on each monitored CPU, at the last snapshot.",
+  );
   readonly boosting = new Family("stalld_boosting", "gauge", "Tasks boosted right now.");
-  readonly dropped = new Family("stalld_dropped_tasks_total", "counter", "Tasks the backend could not track (a full map).");
+  readonly dropped = new Family(
+    "stalld_dropped_tasks_total",
+    "counter",
+    "Tasks the backend could not track (a full map).",
+  );
   private readonly families = [
-    this.info, this.passes, this.skipped, this.passSeconds, this.lastPassSeconds, this.starving, this.boosts, this.failures,
-    this.restores, this.leftToDl, this.longestWait, this.boosting, this.dropped,
+    this.info,
+    this.passes,
+    this.skipped,
+    this.passSeconds,
+    this.lastPassSeconds,
+    this.starving,
+    this.boosts,
+    this.failures,
+    this.restores,
+    this.leftToDl,
+    this.longestWait,
+    this.boosting,
+    this.dropped,
   ];
 
   constructor(version: string, backend: string) {

@@ -51,9 +51,13 @@ const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + " ".r
 /** Lines of one screen; each cut to `width` columns. */
 export function renderTop(m: TopModel, width = 100, maxWaiters = 5): string[] {
   const out: string[] = [];
-  out.push(`stalld top - ${m.time.toISOString().slice(11, 19)}  backend ${m.backend}  starving after ${m.thresholdS} s  (q quits)`);
+  out.push(
+    `stalld top - ${m.time.toISOString().slice(11, 19)}  backend ${m.backend}  starving after ${m.thresholdS} s  (q quits)`,
+  );
   out.push("");
-  out.push(`${pad("CPU", 4)} ${pad("RUNNING", 28)} ${pad("POLICY", 14)} ${pad("WAITING", 28)} ${pad("POLICY", 14)} ${pad("WAIT", 8)} DL-SERVER`);
+  out.push(
+    `${pad("CPU", 4)} ${pad("RUNNING", 28)} ${pad("POLICY", 14)} ${pad("WAITING", 28)} ${pad("POLICY", 14)} ${pad("WAIT", 8)} DL-SERVER`,
+  );
   for (const c of m.cpus) {
     const run = c.running ? (c.running.pid === 0 ? "(idle)" : `${c.running.comm}-${c.running.pid}`) : "?";
     const runPolicy = c.running && c.running.pid !== 0 ? describeTask(c.running) : "";
@@ -65,7 +69,9 @@ export function renderTop(m: TopModel, width = 100, maxWaiters = 5): string[] {
         `${pad(first ? describeTask(first) : "", 14)} ${pad(first ? formatWait(first.waitedNs) : "", 8)} ${c.dlServer}${first ? mark(first) : ""}`,
     );
     for (const w of waiters.slice(1, maxWaiters)) {
-      out.push(`${pad("", 4)} ${pad("", 28)} ${pad("", 14)} ${pad(`${w.comm}-${w.pid}`, 28)} ${pad(describeTask(w), 14)} ${pad(formatWait(w.waitedNs), 8)}${mark(w)}`);
+      out.push(
+        `${pad("", 4)} ${pad("", 28)} ${pad("", 14)} ${pad(`${w.comm}-${w.pid}`, 28)} ${pad(describeTask(w), 14)} ${pad(formatWait(w.waitedNs), 8)}${mark(w)}`,
+      );
     }
     if (waiters.length > maxWaiters) out.push(`${pad("", 48)}(${waiters.length - maxWaiters} more waiting)`);
   }

@@ -83,5 +83,11 @@ export class FakeSched implements SchedOps {
 }
 
 export const fifo = (priority: number, flags = 0n): SchedAttr => ({
-  policy: 1, flags, nice: 0, priority, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n,
+  policy: 1,
+  flags,
+  nice: 0,
+  priority,
+  runtimeNs: 0n,
+  deadlineNs: 0n,
+  periodNs: 0n,
 });

@@ -11,4 +11,3 @@ export function parseExposition(text: string): Map<string, number> {
   }
   return out;
 }
-

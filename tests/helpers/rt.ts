@@ -15,7 +15,8 @@ export const LOCK_PATH = "/tmp/stalld-rt.lock";
 export const VICTIM_CPU = 1;
 
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error("integration tests need root (CAP_BPF, CAP_SYS_NICE): run them with sudo");
+  if (process.getuid?.() !== 0)
+    throw new Error("integration tests need root (CAP_BPF, CAP_SYS_NICE): run them with sudo");
   for (const f of [STALLD, RTLOAD]) if (!existsSync(f)) throw new Error(`${f} is missing: run scripts/setup.sh first`);
 }
 
@@ -55,8 +56,16 @@ export interface Load {
 }
 
 /** Starts rtload and waits until it has set its policy (before it moves onto `cpu`). */
-export async function startLoad(policy: "fifo" | "other", prio: number, seconds: number, cpu = VICTIM_CPU): Promise<Load> {
-  const proc = Bun.spawn([RTLOAD, policy, String(prio), String(cpu), String(seconds)], { stdout: "pipe", stderr: "inherit" });
+export async function startLoad(
+  policy: "fifo" | "other",
+  prio: number,
+  seconds: number,
+  cpu = VICTIM_CPU,
+): Promise<Load> {
+  const proc = Bun.spawn([RTLOAD, policy, String(prio), String(cpu), String(seconds)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = proc.stdout.getReader();
   let text = "";
   const until = Date.now() + 5000;
@@ -109,9 +118,18 @@ export interface Daemon {
  * STALLD_TEST_BACKEND=<name> runs every daemon that names no -b on that backend.
  */
 export function startDaemon(args: string[], env: Record<string, string> = {}): Daemon {
-  const forced = process.env.STALLD_TEST_BACKEND && !args.includes("-b") && !args.includes("--btf") ? ["-b", process.env.STALLD_TEST_BACKEND] : [];
+  const forced =
+    process.env.STALLD_TEST_BACKEND && !args.includes("-b") && !args.includes("--btf")
+      ? ["-b", process.env.STALLD_TEST_BACKEND]
+      : [];
   const argv = args[0] === "run" ? ["run", "-f", ...forced, ...args.slice(1)] : ["-f", ...forced, ...args];
-  const proc = Bun.spawn(["taskset", "-c", "0", STALLD, ...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: "/", env: { ...process.env, ...env } });
+  const proc = Bun.spawn(["taskset", "-c", "0", STALLD, ...argv], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: "/",
+    env: { ...process.env, ...env },
+  });
   const lines: string[] = [];
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     let buf = "";
@@ -169,7 +187,11 @@ export type ScenarioBody = (d: Daemon, hog: Load, victim: Load, waitingSince: nu
  * The daemon (`stalld run -f -c 1 <args>`) monitoring CPU 1, then a FIFO 10
  * hog on it, then a FIFO 1 victim (comm "rtload") queued behind the hog.
  */
-export async function starvationScenario(args: string[], body: ScenarioBody, env: Record<string, string> = {}): Promise<void> {
+export async function starvationScenario(
+  args: string[],
+  body: ScenarioBody,
+  env: Record<string, string> = {},
+): Promise<void> {
   await withRtLock(async () => {
     let d: Daemon | undefined;
     let hog: Load | undefined;

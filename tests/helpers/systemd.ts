@@ -18,7 +18,8 @@ export function parseEnvironmentFile(text: string): Record<string, string> {
     const eq = line.indexOf("=");
     if (eq < 0) continue;
     let value = line.slice(eq + 1).trim();
-    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]!)) value = value.slice(1, -1);
+    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]!))
+      value = value.slice(1, -1);
     env[line.slice(0, eq).trim()] = value;
   }
   return env;

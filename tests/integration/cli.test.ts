@@ -2,12 +2,15 @@
 // exit before anything on the system changes.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
-import { requireRoot, ROOT, rtRuntime, STALLD } from "../helpers/rt";
+import { ROOT, requireRoot, rtRuntime, STALLD } from "../helpers/rt";
 
 beforeAll(requireRoot);
 
 function run(args: string[], opts: { uid?: number } = {}) {
-  const argv = opts.uid === undefined ? [STALLD, ...args] : ["setpriv", `--reuid=${opts.uid}`, `--regid=${opts.uid}`, "--clear-groups", STALLD, ...args];
+  const argv =
+    opts.uid === undefined
+      ? [STALLD, ...args]
+      : ["setpriv", `--reuid=${opts.uid}`, `--regid=${opts.uid}`, "--clear-groups", STALLD, ...args];
   const r = Bun.spawnSync(argv, { cwd: "/", stdout: "pipe", stderr: "pipe", timeout: 20_000 });
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 }
@@ -35,9 +38,9 @@ describe("stalld command line", () => {
 
   test.each([
     [["run", "-t", "0"], "stalld: -t/--starving-threshold: 0 s is out of range (allowed 1-3600 s)"],
-    [["run", "-c", "99"], "stalld: -c/--cpu: invalid cpu list \"99\": cpu 99 does not exist"],
+    [["run", "-c", "99"], 'stalld: -c/--cpu: invalid cpu list "99": cpu 99 does not exist'],
     [["run", "-d", "30"], "stalld: -d/--boost-duration (30 s) must not exceed -t/--starving-threshold (20 s)"],
-    [["run", "-b", "nope"], "stalld: -b/--backend: unknown backend \"nope\""],
+    [["run", "-b", "nope"], 'stalld: -b/--backend: unknown backend "nope"'],
     [["run", "--bogus"], "stalld: unknown option --bogus"],
     [["-t", "0"], "stalld: -t/--starving-threshold: 0 s is out of range"],
   ])("%p: one line, exit 1, nothing changed", (args, message) => {
@@ -86,7 +89,9 @@ describe("stalld command line", () => {
   });
 
   test("the build flags of scripts/build.sh stop .env and bunfig.toml autoload (and a build without them does not)", async () => {
-    const flags = [...readFileSync(`${ROOT}/scripts/build.sh`, "utf8").matchAll(/--no-compile-autoload-[a-z]+/g)].map((m) => m[0]);
+    const flags = [...readFileSync(`${ROOT}/scripts/build.sh`, "utf8").matchAll(/--no-compile-autoload-[a-z]+/g)].map(
+      (m) => m[0],
+    );
     expect(flags.sort()).toEqual(["--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv"]);
     const dir = `/tmp/stalld-probe-${process.pid}`;
     await Bun.write(`${dir}/probe.ts`, 'console.log(`probe=${process.env.STALLD_PROBE ?? "unset"}`);\n');
@@ -95,9 +100,17 @@ describe("stalld command line", () => {
     await Bun.write(`${dir}/cwd/evil.ts`, 'console.log("EVIL LOADED");\n');
     const bun = `${ROOT}/node_modules/.bin/bun`;
     const build = (out: string, extra: string[]) => {
-      const b = Bun.spawnSync([bun, "build", "--compile", ...extra, "--outfile", `${dir}/${out}`, `${dir}/probe.ts`], { stdout: "pipe", stderr: "pipe" });
+      const b = Bun.spawnSync([bun, "build", "--compile", ...extra, "--outfile", `${dir}/${out}`, `${dir}/probe.ts`], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       if (b.exitCode !== 0) throw new Error(`probe build failed: ${b.stderr}`);
-      return Bun.spawnSync([`${dir}/${out}`], { cwd: `${dir}/cwd`, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } }).stdout.toString();
+      return Bun.spawnSync([`${dir}/${out}`], {
+        cwd: `${dir}/cwd`,
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { PATH: process.env.PATH ?? "" },
+      }).stdout.toString();
     };
     let safe: string, unsafe: string;
     try {

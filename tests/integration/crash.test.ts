@@ -28,7 +28,10 @@ describe("crash safety", () => {
         await Bun.sleep(100);
         victim = await startLoad("fifo", 1, 25);
         await d1.waitFor(new RegExp(`boosted pid ${victim.pid} `), 8000);
-        expect(readdirSync(dir).sort()).toEqual([expect.stringMatching(new RegExp(`^boost-${victim.pid}-\\d+\\.json$`)), "rt_runtime.json"]);
+        expect(readdirSync(dir).sort()).toEqual([
+          expect.stringMatching(new RegExp(`^boost-${victim.pid}-\\d+\\.json$`)),
+          "rt_runtime.json",
+        ]);
 
         d1.proc.kill("SIGKILL");
         await d1.proc.exited;
@@ -37,10 +40,20 @@ describe("crash safety", () => {
         expect(rtRuntime()).toBe(-1);
 
         d2 = startDaemon(["run", "-c", "1", "-t", "20", "--state-dir", dir]);
-        const restored = await d2.waitFor(new RegExp(`restored pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) to SCHED_FIFO prio 1 from SCHED_(DEADLINE|FIFO)`), 10_000);
+        const restored = await d2.waitFor(
+          new RegExp(
+            `restored pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) to SCHED_FIFO prio 1 from SCHED_(DEADLINE|FIFO)`,
+          ),
+          10_000,
+        );
         expect(restored).toContain(`boosted by stalld pid ${d1.proc.pid}, which died during the boost`);
         expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
-        await d2.waitFor(new RegExp(`RT throttling was left off by stalld pid ${d1.proc.pid}, which died; sched_rt_runtime_us will be restored to ${rtAtStart} at exit`), 5000);
+        await d2.waitFor(
+          new RegExp(
+            `RT throttling was left off by stalld pid ${d1.proc.pid}, which died; sched_rt_runtime_us will be restored to ${rtAtStart} at exit`,
+          ),
+          5000,
+        );
         await d2.waitFor(/monitoring CPUs 1/, 5000);
         expect(readdirSync(dir)).toEqual(["rt_runtime.json"]);
 

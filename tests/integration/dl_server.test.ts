@@ -15,7 +15,13 @@ describe("the DL-server serves fair tasks; stalld leaves them to it", () => {
       let victim: Load | undefined;
       try {
         await d.waitFor(/monitoring CPUs 1 with backend/, 10_000);
-        expect(d.lines.some((l) => l.includes("DL-server (BPF rq->fair_server): CPU 1 50/1000 ms active; starving fair tasks there are left to it"))).toBe(true);
+        expect(
+          d.lines.some((l) =>
+            l.includes(
+              "DL-server (BPF rq->fair_server): CPU 1 50/1000 ms active; starving fair tasks there are left to it",
+            ),
+          ),
+        ).toBe(true);
         hog = await startLoad("fifo", 10, 12);
         await Bun.sleep(100);
         victim = await startLoad("other", 0, 12);
@@ -28,7 +34,9 @@ describe("the DL-server serves fair tasks; stalld leaves them to it", () => {
         expect(got).toBeLessThan(1000e6);
         expect(d.lines.filter((l) => l.includes(`boosted pid ${victim!.pid} `))).toEqual([]);
         // If its wait ever crossed the 1 s threshold, it was left to the server, said once.
-        expect(d.lines.filter((l) => l.includes(`rtload-${victim!.pid} starved`) && !l.includes("left to the DL-server"))).toEqual([]);
+        expect(
+          d.lines.filter((l) => l.includes(`rtload-${victim!.pid} starved`) && !l.includes("left to the DL-server")),
+        ).toEqual([]);
         expect(d.lines.filter((l) => l.includes(`rtload-${victim!.pid} starved`)).length).toBeLessThanOrEqual(1);
       } finally {
         await kill(hog, victim);

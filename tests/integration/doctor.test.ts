@@ -20,19 +20,32 @@ describe("stalld doctor", () => {
     const r = doctor();
     expect(r.code).toBe(0);
     expect(r.err).toBe("");
-    const rows = new Map(r.out.split("\n").filter((l) => /^(OK|WARN|FAIL) /.test(l)).map((l) => {
-      const [, status, id, found] = /^(\w+)\s+(\S+)\s+(.*)$/.exec(l)!;
-      return [id!, { status: status!, found: found! }];
-    }));
-    expect(rows.get("kernel")).toEqual({ status: "OK", found: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim() });
+    const rows = new Map(
+      r.out
+        .split("\n")
+        .filter((l) => /^(OK|WARN|FAIL) /.test(l))
+        .map((l) => {
+          const [, status, id, found] = /^(\w+)\s+(\S+)\s+(.*)$/.exec(l)!;
+          return [id!, { status: status!, found: found! }];
+        }),
+    );
+    expect(rows.get("kernel")).toEqual({
+      status: "OK",
+      found: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
+    });
     expect(rows.get("lockdown")?.found).toMatch(/^integrity: /);
     expect(rows.get("hrtick")?.status).toBe("WARN");
-    expect(rows.get("hrtick")?.found).toMatch(/HRTICK_DL off \(\/sys\/kernel\/debug\/sched\/debug \.sysctl_sched_features bit 12\)/);
-    expect(rows.get("dl-server")?.found).toMatch(/^CPU 0 50\/1000 ms active, CPU 1 50\/1000 ms active \(BPF rq->fair_server\)/);
+    expect(rows.get("hrtick")?.found).toMatch(
+      /HRTICK_DL off \(\/sys\/kernel\/debug\/sched\/debug \.sysctl_sched_features bit 12\)/,
+    );
+    expect(rows.get("dl-server")?.found).toMatch(
+      /^CPU 0 50\/1000 ms active, CPU 1 50\/1000 ms active \(BPF rq->fair_server\)/,
+    );
     expect(rows.get("rt-throttling")?.found).toMatch(rt === -1 ? /^off / : new RegExp(`^on \\(${rt} of 1000000 us\\)`));
     expect(rows.get("backend")?.found).toBe("run would use task_scan (the first choice)");
     expect(rows.get("boost")?.found).toMatch(/^SCHED_DEADLINE can be set/);
-    for (const id of ["bpf-iterator", "bpf-tracepoints", "sched-debug", "btf", "privileges", "psi", "isolation"]) expect([id, rows.get(id)?.status]).toEqual([id, "OK"]);
+    for (const id of ["bpf-iterator", "bpf-tracepoints", "sched-debug", "btf", "privileges", "psi", "isolation"])
+      expect([id, rows.get(id)?.status]).toEqual([id, "OK"]);
     expect(r.out).toContain("fix: boosts shorter than the tick (4 ms) run a whole tick");
     expect(r.out.trim().split("\n").at(-1)).toBe("run works, with boosting (exit 0)");
     // Nothing left behind: no mount, no temp dir, throttling as it was.
@@ -45,7 +58,13 @@ describe("stalld doctor", () => {
     const r = doctor("--json", "-c", "1");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    expect(j).toMatchObject({ monitored: "1", backend: "task_scan", boost: "deadline", exit: 0, verdict: "run works, with boosting" });
+    expect(j).toMatchObject({
+      monitored: "1",
+      backend: "task_scan",
+      boost: "deadline",
+      exit: 0,
+      verdict: "run works, with boosting",
+    });
     const dl = j.checks.find((c: { id: string }) => c.id === "dl-server");
     expect(dl).toMatchObject({ status: "OK", remedy: "" });
     expect(dl.found).toMatch(/^CPU 1 50\/1000 ms active/);
@@ -58,7 +77,10 @@ describe("stalld doctor", () => {
     try {
       const j = JSON.parse(doctor("--json", "--btf", bad).out);
       expect(j.backend).toBe("sched_debug");
-      expect(j.checks.find((c: { id: string }) => c.id === "bpf-iterator")).toMatchObject({ status: "WARN", found: expect.stringContaining("failed to get EHDR") });
+      expect(j.checks.find((c: { id: string }) => c.id === "bpf-iterator")).toMatchObject({
+        status: "WARN",
+        found: expect.stringContaining("failed to get EHDR"),
+      });
       expect(j.exit).toBe(0);
     } finally {
       rmSync(bad, { force: true });

@@ -3,7 +3,18 @@
 // daemon does to itself, its logs and the system.
 import { describe, expect, test } from "bun:test";
 import {
-  closeSync, existsSync, constants as fsc, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync,
+  closeSync,
+  existsSync,
+  constants as fsc,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +22,15 @@ import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sche
 import { DatagramReceiver, sendDatagram } from "../../src/ffi/unix_socket";
 import { guardRtFile } from "../helpers/guard";
 import {
-  cpuTimeNs, errors, expectedRuntimeNs, policyOf, rtRuntime, startDaemon, starvationScenario, STALLD, withRtLock,
+  cpuTimeNs,
+  errors,
+  expectedRuntimeNs,
+  policyOf,
+  rtRuntime,
+  STALLD,
+  startDaemon,
+  starvationScenario,
+  withRtLock,
 } from "../helpers/rt";
 
 guardRtFile();
@@ -32,16 +51,22 @@ const daemonPid = (d: { proc: { pid: number } }) => d.proc.pid;
 
 describe(`boost flags on real starvation${ON}`, () => {
   test("-F boosts with the SCHED_FIFO emulation: FIFO 98 slices, the victim runs, its policy comes back", async () => {
-    await starvationScenario([...T, "-F", "-d", "2", "-p", "200000000", "-r", "1000000", "-v"], async (d, _hog, victim) => {
-      expect(d.lines.some((l) => l.includes("forcing SCHED_FIFO for boosting"))).toBe(true);
-      await d.waitFor(new RegExp(`boosted pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) using SCHED_FIFO`), 6000);
-      const cpuAtBoost = cpuTimeNs(victim.pid);
-      const restored = await d.waitFor(new RegExp(`restored pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) to SCHED_FIFO prio 1 from SCHED_FIFO`), 5000);
-      expect(Number(/ran ([\d.]+) ms/.exec(restored)?.[1])).toBeGreaterThan(0);
-      expect(cpuTimeNs(victim.pid)).toBeGreaterThan(cpuAtBoost);
-      expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
-      expect(errors(d)).toEqual([]);
-    });
+    await starvationScenario(
+      [...T, "-F", "-d", "2", "-p", "200000000", "-r", "1000000", "-v"],
+      async (d, _hog, victim) => {
+        expect(d.lines.some((l) => l.includes("forcing SCHED_FIFO for boosting"))).toBe(true);
+        await d.waitFor(new RegExp(`boosted pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) using SCHED_FIFO`), 6000);
+        const cpuAtBoost = cpuTimeNs(victim.pid);
+        const restored = await d.waitFor(
+          new RegExp(`restored pid ${victim.pid} \\(rtload\\) \\(cpu 1\\) to SCHED_FIFO prio 1 from SCHED_FIFO`),
+          5000,
+        );
+        expect(Number(/ran ([\d.]+) ms/.exec(restored)?.[1])).toBeGreaterThan(0);
+        expect(cpuTimeNs(victim.pid)).toBeGreaterThan(cpuAtBoost);
+        expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
+        expect(errors(d)).toEqual([]);
+      },
+    );
   }, 60_000);
 
   test("a second boost of the same task gives it CPU again (no CBS debt left by the first)", async () => {
@@ -58,7 +83,10 @@ describe(`boost flags on real starvation${ON}`, () => {
 
   test("-i: an ignored thread is logged once with the original's phrase and never boosted", async () => {
     await starvationScenario([...T, "-d", "1", "-g", "1", "-i", "^kworker,^rtlo"], async (d, _hog, victim) => {
-      await d.waitFor(new RegExp(`Ignoring the thread rtload from consideration for boosting \\(pid ${victim.pid}\\)`), 6000);
+      await d.waitFor(
+        new RegExp(`Ignoring the thread rtload from consideration for boosting \\(pid ${victim.pid}\\)`),
+        6000,
+      );
       await Bun.sleep(2500);
       expect(d.lines.filter((l) => l.includes("Ignoring the thread rtload"))).toHaveLength(1);
       expect(d.lines.some((l) => l.includes("boosted pid") || l.includes(`rtload-${victim.pid} starved`))).toBe(false);
@@ -68,14 +96,22 @@ describe(`boost flags on real starvation${ON}`, () => {
 
   test("-I: a thread of an ignored process is named with its process", async () => {
     await starvationScenario([...T, "-d", "1", "-g", "1", "-I", "nomatch,rtl.ad"], async (d, _hog, victim) => {
-      await d.waitFor(new RegExp(`Ignoring the thread rtload \\(spawned by rtload\\) from consideration for boosting \\(pid ${victim.pid}\\)`), 6000);
+      await d.waitFor(
+        new RegExp(
+          `Ignoring the thread rtload \\(spawned by rtload\\) from consideration for boosting \\(pid ${victim.pid}\\)`,
+        ),
+        6000,
+      );
       expect(d.lines.some((l) => l.includes("boosted pid"))).toBe(false);
     });
   }, 60_000);
 
   test("-M: the early sign at half the threshold, once, then the detection and the boost", async () => {
     await starvationScenario(["-t", "4", "-M", "-d", "1"], async (d, _hog, victim, since) => {
-      const early = await d.waitFor(new RegExp(`rtload-${victim.pid} might starve on CPU 1 \\(waiting for 2 seconds\\)`), 6000);
+      const early = await d.waitFor(
+        new RegExp(`rtload-${victim.pid} might starve on CPU 1 \\(waiting for 2 seconds\\)`),
+        6000,
+      );
       const t = Date.parse(early.slice(0, early.indexOf(" ")));
       expect(t - since).toBeGreaterThanOrEqual(1900);
       await d.waitFor(new RegExp(`rtload-${victim.pid} starved on CPU 1`), 6000);
@@ -176,49 +212,57 @@ describe(`logging flags${ON}`, () => {
     expect(dmesg).toContain(`stalld[${pid}]: monitoring CPUs 1`);
   }, 20_000);
 
-  test.skipIf(existsSync("/dev/log"))("-s logs through syslog(3): daemon facility, stalld[pid], the message never used as a format", async () => {
-    const rx = DatagramReceiver.bind("/dev/log");
-    try {
-      const d = startDaemon(["-s", "-l", "-c", "1", "-i", "%s%n%x"]);
-      await d.waitFor(/monitoring CPUs 1/, 10_000);
-      await d.stop();
-      const got: string[] = [];
-      for (let m = rx.receive(500); m !== null; m = rx.receive(200)) got.push(m);
-      const monitoring = got.find((m) => m.includes("monitoring CPUs 1"));
-      expect(monitoring).toStartWith("<30>");
-      expect(monitoring).toContain(`stalld[${daemonPid(d)}]: `);
-      expect(got.some((m) => m.startsWith("<30>") && m.includes("stopping (signal SIGTERM)"))).toBe(true);
-    } finally {
-      rx.close();
-    }
-  }, 20_000);
-
-  test.skipIf(existsSync("/dev/log"))("a full /dev/log never holds the daemon up: it starts, and SIGTERM stops it at once", async () => {
-    const rx = DatagramReceiver.bind("/dev/log");
-    try {
-      let filler = 0;
-      for (;;) {
-        try {
-          sendDatagram("/dev/log", "filler");
-          filler++;
-        } catch {
-          break;
-        }
+  test.skipIf(existsSync("/dev/log"))(
+    "-s logs through syslog(3): daemon facility, stalld[pid], the message never used as a format",
+    async () => {
+      const rx = DatagramReceiver.bind("/dev/log");
+      try {
+        const d = startDaemon(["-s", "-l", "-c", "1", "-i", "%s%n%x"]);
+        await d.waitFor(/monitoring CPUs 1/, 10_000);
+        await d.stop();
+        const got: string[] = [];
+        for (let m = rx.receive(500); m !== null; m = rx.receive(200)) got.push(m);
+        const monitoring = got.find((m) => m.includes("monitoring CPUs 1"));
+        expect(monitoring).toStartWith("<30>");
+        expect(monitoring).toContain(`stalld[${daemonPid(d)}]: `);
+        expect(got.some((m) => m.startsWith("<30>") && m.includes("stopping (signal SIGTERM)"))).toBe(true);
+      } finally {
+        rx.close();
       }
-      expect(filler).toBeGreaterThan(0);
-      const d = startDaemon(["-s", "-l", "-c", "1"]);
-      await d.waitFor(/monitoring CPUs 1/, 10_000);
-      const t0 = Date.now();
-      expect(await d.stop()).toBe(0);
-      expect(Date.now() - t0).toBeLessThan(5000);
-      expect(d.lines.some((l) => l.includes("stopping (signal SIGTERM)"))).toBe(true);
-      const got: string[] = [];
-      for (let m = rx.receive(100); m !== null; m = rx.receive(100)) got.push(m);
-      expect(got.filter((m) => m === "filler").length).toBe(filler);
-    } finally {
-      rx.close();
-    }
-  }, 20_000);
+    },
+    20_000,
+  );
+
+  test.skipIf(existsSync("/dev/log"))(
+    "a full /dev/log never holds the daemon up: it starts, and SIGTERM stops it at once",
+    async () => {
+      const rx = DatagramReceiver.bind("/dev/log");
+      try {
+        let filler = 0;
+        for (;;) {
+          try {
+            sendDatagram("/dev/log", "filler");
+            filler++;
+          } catch {
+            break;
+          }
+        }
+        expect(filler).toBeGreaterThan(0);
+        const d = startDaemon(["-s", "-l", "-c", "1"]);
+        await d.waitFor(/monitoring CPUs 1/, 10_000);
+        const t0 = Date.now();
+        expect(await d.stop()).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(5000);
+        expect(d.lines.some((l) => l.includes("stopping (signal SIGTERM)"))).toBe(true);
+        const got: string[] = [];
+        for (let m = rx.receive(100); m !== null; m = rx.receive(100)) got.push(m);
+        expect(got.filter((m) => m === "filler").length).toBe(filler);
+      } finally {
+        rx.close();
+      }
+    },
+    20_000,
+  );
 
   test("stderr into a pipe nobody reads: lines are dropped, the daemon still starts, and SIGTERM stops it and restores RT throttling", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stalld-fifo-"));
@@ -240,7 +284,12 @@ describe(`logging flags${ON}`, () => {
           break;
         }
       }
-      p = Bun.spawn(["taskset", "-c", "0", STALLD, "-f", "-c", "1"], { stdin: "ignore", stdout: "ignore", stderr: daemonStderr, cwd: "/" });
+      p = Bun.spawn(["taskset", "-c", "0", STALLD, "-f", "-c", "1"], {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: daemonStderr,
+        cwd: "/",
+      });
       // Started: it has turned RT throttling off (with a blocking stderr it would wait on its first line).
       const until = Date.now() + 10_000;
       while (rtRuntime() !== -1 && Date.now() < until && p.exitCode === null) await Bun.sleep(50);
@@ -266,15 +315,25 @@ describe(`logging flags${ON}`, () => {
       writeFileSync(errPath, "");
       const st = Bun.file(errPath);
       const { dev, ino } = statSync(errPath, { bigint: true });
-      const p = Bun.spawn([STALLD, "-f", "-l", "-c", "1", "-i", "("], { stdout: "ignore", stderr: st, env: { ...process.env, JOURNAL_STREAM: `${dev}:${ino}` } });
+      const p = Bun.spawn([STALLD, "-f", "-l", "-c", "1", "-i", "("], {
+        stdout: "ignore",
+        stderr: st,
+        env: { ...process.env, JOURNAL_STREAM: `${dev}:${ino}` },
+      });
       expect(await p.exited).toBe(1);
       // A usage error is printed before logging is set up: plain.
       expect(readFileSync(errPath, "utf8")).toStartWith("stalld: -i/--ignore-threads");
-      const q = Bun.spawn([STALLD, "-f", "-l", "-c", "1"], { stdout: "ignore", stderr: st, env: { ...process.env, JOURNAL_STREAM: `${dev}:${ino}` } });
+      const q = Bun.spawn([STALLD, "-f", "-l", "-c", "1"], {
+        stdout: "ignore",
+        stderr: st,
+        env: { ...process.env, JOURNAL_STREAM: `${dev}:${ino}` },
+      });
       await Bun.sleep(1500);
       q.kill("SIGTERM");
       expect(await q.exited).toBe(0);
-      const lines = readFileSync(errPath, "utf8").split("\n").filter((l) => l.startsWith("<"));
+      const lines = readFileSync(errPath, "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("<"));
       expect(lines.some((l) => l.startsWith("<6>monitoring CPUs 1"))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -285,7 +344,8 @@ describe(`logging flags${ON}`, () => {
 describe(`life cycle flags${ON}`, () => {
   test("run starts itself again once, same pid, with Bun's idle GC timer off: between passes the main thread sleeps; a value the user set is kept", async () => {
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
-    const switches = (pid: number) => Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))![1]);
+    const switches = (pid: number) =>
+      Number(/voluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))![1]);
     const idleSwitches = async (env: Record<string, string>) => {
       const d = startDaemon(["-l", "-c", "1"], env);
       try {
@@ -366,7 +426,9 @@ describe(`life cycle flags${ON}`, () => {
       expect(rt).not.toBe(-1);
       const p = Bun.spawnSync([STALLD, "-f", "-S", "-c", "1"], { stdout: "pipe", stderr: "pipe" });
       expect(p.exitCode).toBe(2);
-      expect(p.stderr.toString()).toContain(`RT throttling is on (sched_rt_runtime_us = ${rt}) and --systemd leaves it to the unit`);
+      expect(p.stderr.toString()).toContain(
+        `RT throttling is on (sched_rt_runtime_us = ${rt}) and --systemd leaves it to the unit`,
+      );
       expect(rtRuntime()).toBe(rt);
       writeFileSync("/proc/sys/kernel/sched_rt_runtime_us", "-1\n");
       try {
@@ -389,7 +451,12 @@ describe(`life cycle flags${ON}`, () => {
         const line = await d.waitFor(/monitoring CPUs 1/, 10_000);
         const runtime = BigInt(/boost (\d+)\//.exec(line)![1]!);
         expect(runtime).toBe(expectedRuntimeNs(20_000n));
-        if (runtime !== 20_000n) expect(d.lines.some((l) => /HRTICK_DL is (off|unknown)/.test(l) && l.includes(`one-tick runtime of ${runtime} ns`))).toBe(true);
+        if (runtime !== 20_000n)
+          expect(
+            d.lines.some(
+              (l) => /HRTICK_DL is (off|unknown)/.test(l) && l.includes(`one-tick runtime of ${runtime} ns`),
+            ),
+          ).toBe(true);
         else expect(d.lines.some((l) => l.includes("HRTICK_DL"))).toBe(true);
       } finally {
         await d.stop();
@@ -400,7 +467,9 @@ describe(`life cycle flags${ON}`, () => {
   test("-b S runs the sched_debug backend: the debug file, no BPF", async () => {
     const d = startDaemon(["run", "-l", "-c", "1", "-b", "S"]);
     await d.waitFor(/monitoring CPUs 1 with backend sched_debug/, 10_000);
-    expect(d.lines.some((l) => /sched_debug: reading \/sys\/kernel\/debug\/sched\/debug \(task states shown/.test(l))).toBe(true);
+    expect(
+      d.lines.some((l) => /sched_debug: reading \/sys\/kernel\/debug\/sched\/debug \(task states shown/.test(l)),
+    ).toBe(true);
     expect(await d.stop()).toBe(0);
     expect(errors(d)).toEqual([]);
   });

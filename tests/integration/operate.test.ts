@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SCHED_FIFO } from "../../src/boost/sched_attr";
 import { guardRtFile } from "../helpers/guard";
-import { kill, type Load, policyOf, rtRuntime, STALLD, startLoad, starvationScenario, withRtLock } from "../helpers/rt";
 import { parseExposition } from "../helpers/prometheus";
+import { kill, type Load, policyOf, rtRuntime, STALLD, startLoad, starvationScenario, withRtLock } from "../helpers/rt";
 
 guardRtFile();
 const dir = mkdtempSync(join(tmpdir(), "stalld-metrics-"));
@@ -18,22 +18,52 @@ const PORT = 20000 + (process.pid % 20000);
 describe("JSON logs and metrics on real starvation", () => {
   test("every console line is one JSON object; boost events carry their fields; /metrics and the textfile agree", async () => {
     const file = join(dir, "stalld.prom");
-    const args = ["-t", "2", "-d", "1", "-g", "1", "--log-format", "json", "--metrics-listen", `127.0.0.1:${PORT}`, "--metrics-file", file];
+    const args = [
+      "-t",
+      "2",
+      "-d",
+      "1",
+      "-g",
+      "1",
+      "--log-format",
+      "json",
+      "--metrics-listen",
+      `127.0.0.1:${PORT}`,
+      "--metrics-file",
+      file,
+    ];
     await starvationScenario(args, async (d, _hog, victim) => {
       await d.waitFor(new RegExp(`"event":"restored".*"pid":${victim.pid}\\b`), 9000);
       const lines = d.lines.map((l) => JSON.parse(l));
       for (const l of lines) expect(Object.keys(l).slice(0, 4)).toEqual(["time", "level", "event", "message"]);
       const boosted = lines.find((l) => l.event === "boosted" && l.pid === victim.pid);
-      expect(boosted).toMatchObject({ level: "info", comm: "rtload", cpu: 1, policy_before: "SCHED_FIFO", policy_after: "SCHED_DEADLINE", backend: "task_scan" });
+      expect(boosted).toMatchObject({
+        level: "info",
+        comm: "rtload",
+        cpu: 1,
+        policy_before: "SCHED_FIFO",
+        policy_after: "SCHED_DEADLINE",
+        backend: "task_scan",
+      });
       expect(boosted.waited_ns).toBeGreaterThanOrEqual(2e9);
       expect(boosted.message).toStartWith(`boosted pid ${victim.pid} (rtload) (cpu 1) using SCHED_DEADLINE`);
-      expect(lines.find((l) => l.event === "starved" && l.pid === victim.pid)).toMatchObject({ tgid: victim.pid, policy_before: "SCHED_FIFO" });
+      expect(lines.find((l) => l.event === "starved" && l.pid === victim.pid)).toMatchObject({
+        tgid: victim.pid,
+        policy_before: "SCHED_FIFO",
+      });
       // A busy victim climbs escalation's rungs; the last is FIFO slices (boost_raised says so).
       const restored = lines.find((l) => l.event === "restored" && l.pid === victim.pid);
-      expect(restored).toMatchObject({ policy_before: expect.stringMatching(/^SCHED_(DEADLINE|FIFO)$/), policy_after: "SCHED_FIFO" });
+      expect(restored).toMatchObject({
+        policy_before: expect.stringMatching(/^SCHED_(DEADLINE|FIFO)$/),
+        policy_after: "SCHED_FIFO",
+      });
       if (restored.policy_before === "SCHED_FIFO")
-        expect(lines.find((l) => l.event === "boost_raised" && l.pid === victim.pid && l.policy_after === "SCHED_FIFO")).toMatchObject({ runtime_ns: 50_000_000 });
-      expect(lines.filter((l) => (l.level === "warn" || l.level === "error") && !l.message.includes("HRTICK_DL is"))).toEqual([]);
+        expect(
+          lines.find((l) => l.event === "boost_raised" && l.pid === victim.pid && l.policy_after === "SCHED_FIFO"),
+        ).toMatchObject({ runtime_ns: 50_000_000 });
+      expect(
+        lines.filter((l) => (l.level === "warn" || l.level === "error") && !l.message.includes("HRTICK_DL is")),
+      ).toEqual([]);
 
       const res = await fetch(`http://127.0.0.1:${PORT}/metrics`);
       expect(res.status).toBe(200);
@@ -44,7 +74,11 @@ describe("JSON logs and metrics on real starvation", () => {
       expect(scraped.get("stalld_starving_detected_total")).toBeGreaterThanOrEqual(1);
       expect(scraped.get("stalld_passes_total")).toBeGreaterThan(1);
       expect(scraped.has('stalld_longest_wait_seconds{cpu="1"}')).toBe(true);
-      expect([...scraped].filter(([k]) => k.startsWith("stalld_info{") && k.endsWith(',backend="task_scan"}')).map(([, v]) => v)).toEqual([1]);
+      expect(
+        [...scraped]
+          .filter(([k]) => k.startsWith("stalld_info{") && k.endsWith(',backend="task_scan"}'))
+          .map(([, v]) => v),
+      ).toEqual([1]);
       expect((await fetch(`http://127.0.0.1:${PORT}/other`)).status).toBe(404);
       // The textfile: whole, written after each pass, nothing left beside it.
       const fromFile = parseExposition(readFileSync(file, "utf8"));
@@ -58,7 +92,10 @@ describe("JSON logs and metrics on real starvation", () => {
     const holder = Bun.serve({ hostname: "127.0.0.1", port: PORT + 1, fetch: () => new Response("") });
     try {
       const rt = rtRuntime();
-      const p = Bun.spawnSync(["taskset", "-c", "0", STALLD, "run", "-f", "-c", "1", "--metrics-listen", `127.0.0.1:${PORT + 1}`], { stdout: "pipe", stderr: "pipe" });
+      const p = Bun.spawnSync(
+        ["taskset", "-c", "0", STALLD, "run", "-f", "-c", "1", "--metrics-listen", `127.0.0.1:${PORT + 1}`],
+        { stdout: "pipe", stderr: "pipe" },
+      );
       expect(p.exitCode).toBe(2);
       expect(p.stderr.toString()).toContain(`stalld: --metrics-listen: cannot listen on 127.0.0.1:${PORT + 1}`);
       expect(rtRuntime()).toBe(rt);
@@ -83,13 +120,20 @@ describe("stalld top", () => {
         hog = await startLoad("fifo", 10, 20);
         await Bun.sleep(100);
         victim = await startLoad("fifo", 1, 20);
-        expect(tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "40", `taskset -c 0 ${STALLD} top -c 1 -t 2`).exitCode).toBe(0);
+        expect(
+          tmux("new-session", "-d", "-s", session, "-x", "170", "-y", "40", `taskset -c 0 ${STALLD} top -c 1 -t 2`)
+            .exitCode,
+        ).toBe(0);
         await Bun.sleep(4000);
         const screen = tmux("capture-pane", "-p", "-t", session).stdout.toString();
         const row = screen.split("\n").find((l) => l.startsWith("1 "));
         expect(screen).toContain("stalld top - ");
         // The server is active only while a fair task is runnable there: either, at the moment of the sample.
-        expect(row).toMatch(new RegExp(`^1 +rtload-${hog.pid} +FIFO 10 +rtload-${victim.pid} +FIFO 1 +\\d+\\.\\d s +50/1000 ms (active|idle) STARVING`));
+        expect(row).toMatch(
+          new RegExp(
+            `^1 +rtload-${hog.pid} +FIFO 10 +rtload-${victim.pid} +FIFO 1 +\\d+\\.\\d s +50/1000 ms (active|idle) STARVING`,
+          ),
+        );
         expect(screen).toContain(`rtload-${victim.pid} starving on CPU 1 behind rtload-${hog.pid}`);
         tmux("send-keys", "-t", session, "q");
         for (let i = 0; i < 30 && tmux("has-session", "-t", session).exitCode === 0; i++) await Bun.sleep(100);
@@ -105,7 +149,11 @@ describe("stalld top", () => {
   }, 60_000);
 
   test("through a pipe: plain blocks, no escape codes; -n ends it", () => {
-    const p = Bun.spawnSync(["taskset", "-c", "0", STALLD, "top", "-c", "1", "-n", "2"], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+    const p = Bun.spawnSync(["taskset", "-c", "0", STALLD, "top", "-c", "1", "-n", "2"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 10_000,
+    });
     expect(p.exitCode).toBe(0);
     const out = p.stdout.toString();
     expect(out.match(/^stalld top - /gm)).toHaveLength(2);

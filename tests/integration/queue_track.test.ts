@@ -1,20 +1,28 @@
 // The queue_track backend in this process, against real run queues: the
 // start-up snapshot, what runs on a CPU, and a waiter cleared once it runs.
 import { describe, expect, test } from "bun:test";
-import { guardRtFile } from "../helpers/guard";
 import { stalldBpfObject } from "../../src/backends/bpf_object";
 import { QueueTrackBackend } from "../../src/backends/queue_track";
+import { SCHED_FIFO } from "../../src/boost/sched_attr";
 import { possibleCpus } from "../../src/kernel/cpus";
 import { pidMax } from "../../src/kernel/proc";
-import { SCHED_FIFO } from "../../src/boost/sched_attr";
-import { kill, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
 import { recordingLogger } from "../helpers/fakes";
+import { guardRtFile } from "../helpers/guard";
+import { kill, type Load, startLoad, VICTIM_CPU, withRtLock } from "../helpers/rt";
 
 guardRtFile();
 
 function backend() {
   const { log, lines } = recordingLogger();
-  return { lines, qt: new QueueTrackBackend({ object: stalldBpfObject(), possibleCpus: possibleCpus().length, pidMax: pidMax(), log }) };
+  return {
+    lines,
+    qt: new QueueTrackBackend({
+      object: stalldBpfObject(),
+      possibleCpus: possibleCpus().length,
+      pidMax: pidMax(),
+      log,
+    }),
+  };
 }
 
 describe("queue_track on real run queues", () => {

@@ -54,8 +54,15 @@ async function runUnit(conf: string, check: (pid: number, env: Record<string, st
     expect(pre.code).toBe(0);
     expect(rtRuntime()).toBe(-1);
     // Environment= first, then EnvironmentFile= over it, as systemd does.
-    const unitEnv = Object.fromEntries(unitValues(UNIT, "Environment").map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]));
-    const proc = Bun.spawn(exec("ExecStart", env), { stdout: "pipe", stderr: "pipe", cwd: "/", env: { ...process.env, ...unitEnv, ...env, NOTIFY_SOCKET: rx.path } });
+    const unitEnv = Object.fromEntries(
+      unitValues(UNIT, "Environment").map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]),
+    );
+    const proc = Bun.spawn(exec("ExecStart", env), {
+      stdout: "pipe",
+      stderr: "pipe",
+      cwd: "/",
+      env: { ...process.env, ...unitEnv, ...env, NOTIFY_SOCKET: rx.path },
+    });
     try {
       const ready = await waitNotify(rx, "READY=1", 15_000, seen);
       expect(ready).toContain(`MAINPID=${proc.pid}`);
@@ -89,7 +96,9 @@ describe("systemd/stalld.service", () => {
     // /run/stalld is also the default --state-dir: kept across a crash-restart for the recovery.
     expect(unitValues(UNIT, "RuntimeDirectoryPreserve")).toEqual(["restart"]);
     expect(unitValues(UNIT, "RestartPreventExitStatus")).toEqual(["1"]);
-    expect(unitValues(UNIT, "ExecStart")[0]).toContain("--systemd --foreground $CLIST $AGGR $BP $BR $BD $THRESH $LOGGING $FG $PF $IT $IP $BE");
+    expect(unitValues(UNIT, "ExecStart")[0]).toContain(
+      "--systemd --foreground $CLIST $AGGR $BP $BR $BD $THRESH $LOGGING $FG $PF $IT $IP $BE",
+    );
   });
 
   test("with our sysconfig file: READY=1 from the daemon, the pidfile in the RuntimeDirectory, STOPPING=1, throttling restored by ExecStopPost", async () => {
@@ -106,7 +115,9 @@ describe("systemd/stalld.service", () => {
       await runUnit(ORIGINAL_CONF, (pid) => {
         expect(readFileSync("/run/stalld.pid", "utf8")).toBe(`${pid}\n`);
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        expect(cmdline).toEqual(expect.arrayContaining(["--ignore_threads", "ksoftirqd,rcuc", "-t", "60", "--log_only", "-b", "queue_track"]));
+        expect(cmdline).toEqual(
+          expect.arrayContaining(["--ignore_threads", "ksoftirqd,rcuc", "-t", "60", "--log_only", "-b", "queue_track"]),
+        );
       });
       expect(existsSync("/run/stalld.pid")).toBe(false);
     });
@@ -128,7 +139,12 @@ describe("scripts/install.sh", () => {
   test("installs the binary, the unit pointing at it and the sysconfig file; keeps an operator's existing sysconfig", () => {
     const root = mkdtempSync(join(tmpdir(), "stalld-install-"));
     try {
-      const run = () => Bun.spawnSync(["bash", join(ROOT, "scripts/install.sh")], { env: { ...process.env, DESTDIR: root, BINDIR: "/opt/stalld/bin" }, stdout: "pipe", stderr: "pipe" });
+      const run = () =>
+        Bun.spawnSync(["bash", join(ROOT, "scripts/install.sh")], {
+          env: { ...process.env, DESTDIR: root, BINDIR: "/opt/stalld/bin" },
+          stdout: "pipe",
+          stderr: "pipe",
+        });
       expect(run().exitCode).toBe(0);
       expect(existsSync(join(root, "opt/stalld/bin/stalld"))).toBe(true);
       const unit = readFileSync(join(root, "etc/systemd/system/stalld.service"), "utf8");

@@ -2,12 +2,12 @@
 // from the scheduler's accounting, filtering done in the kernel, and nothing
 // attached to any scheduler tracepoint.
 import { describe, expect, test } from "bun:test";
-import { guardRtFile } from "../helpers/guard";
 import { taskScanBpfObject } from "../../src/backends/bpf_object";
 import { TaskScanBackend } from "../../src/backends/task_scan";
 import { SCHED_FIFO } from "../../src/boost/sched_attr";
 import { recordingLogger } from "../helpers/fakes";
-import { kill, startLoad, VICTIM_CPU, withRtLock, type Load } from "../helpers/rt";
+import { guardRtFile } from "../helpers/guard";
+import { kill, type Load, startLoad, VICTIM_CPU, withRtLock } from "../helpers/rt";
 
 guardRtFile();
 
@@ -16,9 +16,16 @@ const backend = (cpus: number[], reportNs: number) =>
 
 /** Types of the links to our programs, leaving out links that existed before (`before`, by id). */
 function ourLinkTypes(before: number[] = []): { ids: number[]; types: string[] } {
-  const progs = JSON.parse(Bun.spawnSync(["bpftool", "-j", "prog", "show"]).stdout.toString() || "[]") as { id: number; name?: string }[];
+  const progs = JSON.parse(Bun.spawnSync(["bpftool", "-j", "prog", "show"]).stdout.toString() || "[]") as {
+    id: number;
+    name?: string;
+  }[];
   const ids = progs.filter((p) => p.name?.startsWith("stalld_")).map((p) => p.id);
-  const links = JSON.parse(Bun.spawnSync(["bpftool", "-j", "link", "show"]).stdout.toString() || "[]") as { id: number; prog_id: number; type: string }[];
+  const links = JSON.parse(Bun.spawnSync(["bpftool", "-j", "link", "show"]).stdout.toString() || "[]") as {
+    id: number;
+    prog_id: number;
+    type: string;
+  }[];
   // An earlier daemon's links are released lazily (after an RCU grace period): not ours to count.
   const ours = links.filter((l) => ids.includes(l.prog_id) && !before.includes(l.id));
   return { ids: ours.map((l) => l.id), types: ours.map((l) => l.type) };
@@ -69,7 +76,9 @@ describe("task_scan on real run queues", () => {
 
         // The wait grows between passes; once the hog is gone the victim is no longer reported.
         await Bun.sleep(300);
-        expect(all.snapshot().waiters.find((x) => x.pid === victim!.pid)!.waitedNs).toBeGreaterThan(w!.waitedNs + 250e6);
+        expect(all.snapshot().waiters.find((x) => x.pid === victim!.pid)!.waitedNs).toBeGreaterThan(
+          w!.waitedNs + 250e6,
+        );
         await kill(hog);
         await Bun.sleep(200);
         expect(all.snapshot().waiters.find((x) => x.pid === victim!.pid)).toBeUndefined();

@@ -12,7 +12,10 @@ function setup(p: BoostParams = params) {
   const { log, lines } = recordingLogger();
   const alive = new Map<number, number>();
   const cpu = new Map<number, number>();
-  const probe = { starttime: (pid: number) => alive.get(pid) ?? null, cpuTimeNs: (pid: number) => cpu.get(pid) ?? null };
+  const probe = {
+    starttime: (pid: number) => alive.get(pid) ?? null,
+    cpuTimeNs: (pid: number) => cpu.get(pid) ?? null,
+  };
   const booster = new Booster(p, log, probe, { ops: sched, timers });
   const add = (pid: number, attr = fifo(1)) => {
     sched.tasks.set(pid, attr);
@@ -28,19 +31,29 @@ describe("Booster", () => {
     add(10, saved);
     expect(booster.boost(target(10))).toBe("boosted");
     expect(sched.tasks.get(10)).toEqual({
-      policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 0,
-      runtimeNs: 20_000n, deadlineNs: 1_000_000_000n, periodNs: 1_000_000_000n,
+      policy: SCHED_DEADLINE,
+      flags: SCHED_FLAG_RESET_ON_FORK,
+      nice: 0,
+      priority: 0,
+      runtimeNs: 20_000n,
+      deadlineNs: 1_000_000_000n,
+      periodNs: 1_000_000_000n,
     });
     expect(booster.isBoosted(10)).toBe(true);
-    expect(lines.find((l) => l.msg.startsWith("boosted pid 10 (victim10) (cpu 1) using SCHED_DEADLINE"))?.msg)
-      .toContain("was SCHED_FIFO prio 7");
+    expect(
+      lines.find((l) => l.msg.startsWith("boosted pid 10 (victim10) (cpu 1) using SCHED_DEADLINE"))?.msg,
+    ).toContain("was SCHED_FIFO prio 7");
 
     timers.advance(2999);
     expect(sched.tasks.get(10)!.policy).toBe(SCHED_DEADLINE);
     timers.advance(1);
     expect(sched.tasks.get(10)).toEqual(saved);
     expect(booster.isBoosted(10)).toBe(false);
-    expect(lines.some((l) => l.level === "info" && l.msg.startsWith("restored pid 10 (victim10) (cpu 1) to SCHED_FIFO prio 7"))).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.level === "info" && l.msg.startsWith("restored pid 10 (victim10) (cpu 1) to SCHED_FIFO prio 7"),
+      ),
+    ).toBe(true);
   });
 
   test("boosts on different CPUs overlap, each on its own timer", () => {
@@ -63,7 +76,11 @@ describe("Booster", () => {
     const timers = new FakeTimers();
     let ended = 0;
     const probe = { starttime: () => 777, cpuTimeNs: () => null };
-    const booster = new Booster(params, recordingLogger().log, probe, { ops: sched, timers, onBoostEnd: () => ended++ });
+    const booster = new Booster(params, recordingLogger().log, probe, {
+      ops: sched,
+      timers,
+      onBoostEnd: () => ended++,
+    });
     sched.tasks.set(10, fifo(1));
     sched.tasks.set(11, fifo(1));
     booster.boost(target(10));
@@ -197,7 +214,9 @@ describe("Booster", () => {
     booster.boost(target(10));
     sched.failSet.set(10, 22);
     timers.advance(3000);
-    expect(lines.find((l) => l.level === "error")?.msg).toStartWith("restore_policy: failed to restore sched policy for pid 10: Invalid argument (EINVAL)");
+    expect(lines.find((l) => l.level === "error")?.msg).toStartWith(
+      "restore_policy: failed to restore sched policy for pid 10: Invalid argument (EINVAL)",
+    );
   });
 
   describe("SCHED_FIFO emulation (-F)", () => {
@@ -221,8 +240,16 @@ describe("Booster", () => {
       expect(sched.tasks.get(10)).toEqual(own);
       expect(booster.isBoosted(10)).toBe(false);
       expect(timers.size).toBe(0);
-      expect(lines.some((l) => l.msg.startsWith("boosted pid 10 (victim10) (cpu 1) using SCHED_FIFO") && l.msg.includes("for 50000 ns every 500000000 ns"))).toBe(true);
-      expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim10) (cpu 1) to SCHED_FIFO prio 5 from SCHED_FIFO"))).toBe(true);
+      expect(
+        lines.some(
+          (l) =>
+            l.msg.startsWith("boosted pid 10 (victim10) (cpu 1) using SCHED_FIFO") &&
+            l.msg.includes("for 50000 ns every 500000000 ns"),
+        ),
+      ).toBe(true);
+      expect(
+        lines.some((l) => l.msg.startsWith("restored pid 10 (victim10) (cpu 1) to SCHED_FIFO prio 5 from SCHED_FIFO")),
+      ).toBe(true);
     });
 
     test("a task that exits between slices is dropped without errors; stop restores mid-boost", () => {

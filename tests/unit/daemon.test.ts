@@ -32,13 +32,21 @@ const GONE = 2 ** 22 + 7; // above any pid_max
 
 const NO_DL: DlServerView = { kind: "none", source: "fake kernel", cpus: new Map() };
 /** CPU 1's DL-server with this runtime (ms per 1000 ms). */
-const dlOn = (runtimeMs: number): DlServerView => ({ kind: "known", source: "fake", cpus: new Map([[1, { cpu: 1, runtimeNs: runtimeMs * 1e6, periodNs: 1e9, active: true }]]) });
+const dlOn = (runtimeMs: number): DlServerView => ({
+  kind: "known",
+  source: "fake",
+  cpus: new Map([[1, { cpu: 1, runtimeNs: runtimeMs * 1e6, periodNs: 1e9, active: true }]]),
+});
 
 function setup(dl: DlServerView = NO_DL, config: RunConfig = cfg) {
   const backend = new FakeBackend();
   const { log, lines } = recordingLogger();
   let now = 0;
-  return { backend, lines, daemon: new Daemon(config, backend, log, { dlServers: () => dl, nowNs: () => (now += 1e9) }) };
+  return {
+    backend,
+    lines,
+    daemon: new Daemon(config, backend, log, { dlServers: () => dl, nowNs: () => (now += 1e9) }),
+  };
 }
 
 describe("a detection pass", () => {
@@ -95,12 +103,17 @@ describe("a detection pass", () => {
       daemon.pass();
       const left = lines.filter((l) => l.msg.includes(`-${process.pid} starved on CPU 1`));
       expect(left).toHaveLength(1);
-      expect(left[0]!.msg).toMatch(/starved on CPU 1 for 25 seconds: left to the DL-server \(the DL-server gives fair tasks 50\/1000 ms on CPU 1; --boost-all boosts it\)$/);
+      expect(left[0]!.msg).toMatch(
+        /starved on CPU 1 for 25 seconds: left to the DL-server \(the DL-server gives fair tasks 50\/1000 ms on CPU 1; --boost-all boosts it\)$/,
+      );
     });
 
     test("the same task is handled as before with --boost-all, with the server's runtime at 0, or with no server", () => {
       for (const [dl, config] of [
-        [dlOn(50), parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1", "boost-all": true }, [0, 1], 2)],
+        [
+          dlOn(50),
+          parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1", "boost-all": true }, [0, 1], 2),
+        ],
         [dlOn(0), cfg],
         [NO_DL, cfg],
         [{ kind: "unknown", source: "debugfs: EPERM", cpus: new Map() } as DlServerView, cfg],
@@ -124,12 +137,18 @@ describe("a detection pass", () => {
       const none = setup(NO_DL);
       none.daemon.start();
       none.daemon.stop("test");
-      expect(none.lines.some((l) => l.msg === "DL-server: none in this kernel; every starving task is boosted")).toBe(true);
+      expect(none.lines.some((l) => l.msg === "DL-server: none in this kernel; every starving task is boosted")).toBe(
+        true,
+      );
     });
   });
 
   describe("idle detection and adaptive mode", () => {
-    function withIdle(flags: Record<string, unknown>, throttlingOff: boolean, someUs: () => number | null = () => null) {
+    function withIdle(
+      flags: Record<string, unknown>,
+      throttlingOff: boolean,
+      someUs: () => number | null = () => null,
+    ) {
       const backend = new FakeBackend();
       let snapshots = 0;
       const snap = backend.snapshot.bind(backend);
@@ -172,7 +191,11 @@ describe("a detection pass", () => {
       quiet.daemon.pass();
       quiet.daemon.pass();
       expect(quiet.snapshots()).toBe(1);
-      expect(quiet.lines.some((l) => l.msg.startsWith("no task waited for a CPU through the interval (PSI) since the last pass: snapshot skipped"))).toBe(true);
+      expect(
+        quiet.lines.some((l) =>
+          l.msg.startsWith("no task waited for a CPU through the interval (PSI) since the last pass: snapshot skipped"),
+        ),
+      ).toBe(true);
       const busy = withIdle({}, false, () => (some += 600_000));
       busy.daemon.pass();
       busy.daemon.pass();

@@ -1,16 +1,42 @@
 // Detection decisions and the wake-up schedule, driven by a fake clock.
 import { describe, expect, test } from "bun:test";
 import type { RunningTask, Snapshot, Waiter } from "../../src/backends/backend";
-import { detect, MIN_SLEEP_NS, passLines, passStepNs, type DetectConfig } from "../../src/daemon/detect";
+import { type DetectConfig, detect, MIN_SLEEP_NS, passLines, passStepNs } from "../../src/daemon/detect";
 
 const S = 1e9;
 const FIFO = 1;
 const OTHER = 0;
 
-const hog = (cpu: number, prio = 89): RunningTask => ({ cpu, pid: 1000 + cpu, tgid: 1000 + cpu, prio, policy: FIFO, ranNs: 100 * S });
-const fair = (cpu: number): RunningTask => ({ cpu, pid: 2000 + cpu, tgid: 2000 + cpu, prio: 120, policy: OTHER, ranNs: S });
-const waiter = (pid: number, cpu: number, waitedNs: number, prio = 98): Waiter => ({ pid, tgid: pid, cpu, prio, policy: FIFO, waitedNs });
-const cfg = (over: Partial<DetectConfig> = {}): DetectConfig => ({ cpus: new Set([1, 2]), thresholdNs: 20 * S, granularityNs: 5 * S, ...over });
+const hog = (cpu: number, prio = 89): RunningTask => ({
+  cpu,
+  pid: 1000 + cpu,
+  tgid: 1000 + cpu,
+  prio,
+  policy: FIFO,
+  ranNs: 100 * S,
+});
+const fair = (cpu: number): RunningTask => ({
+  cpu,
+  pid: 2000 + cpu,
+  tgid: 2000 + cpu,
+  prio: 120,
+  policy: OTHER,
+  ranNs: S,
+});
+const waiter = (pid: number, cpu: number, waitedNs: number, prio = 98): Waiter => ({
+  pid,
+  tgid: pid,
+  cpu,
+  prio,
+  policy: FIFO,
+  waitedNs,
+});
+const cfg = (over: Partial<DetectConfig> = {}): DetectConfig => ({
+  cpus: new Set([1, 2]),
+  thresholdNs: 20 * S,
+  granularityNs: 5 * S,
+  ...over,
+});
 const snap = (waiters: Waiter[], running: (RunningTask | undefined)[]): Snapshot => ({ nowNs: 0n, waiters, running });
 const never = () => false;
 
@@ -48,12 +74,20 @@ describe("which tasks starve", () => {
   });
 
   test("a task already boosted is skipped", () => {
-    const d = detect(snap([waiter(10, 1, 30 * S), waiter(11, 1, 30 * S)], [undefined, hog(1)]), cfg(), (pid) => pid === 10);
+    const d = detect(
+      snap([waiter(10, 1, 30 * S), waiter(11, 1, 30 * S)], [undefined, hog(1)]),
+      cfg(),
+      (pid) => pid === 10,
+    );
     expect(d.starving.map((s) => s.waiter.pid)).toEqual([11]);
   });
 
   test("several CPUs at once", () => {
-    const d = detect(snap([waiter(10, 1, 30 * S), waiter(11, 2, 25 * S), waiter(12, 2, S)], [undefined, hog(1), hog(2)]), cfg(), never);
+    const d = detect(
+      snap([waiter(10, 1, 30 * S), waiter(11, 2, 25 * S), waiter(12, 2, S)], [undefined, hog(1), hog(2)]),
+      cfg(),
+      never,
+    );
     expect(d.starving.map((s) => s.waiter.pid).sort()).toEqual([10, 11]);
   });
 });
@@ -179,7 +213,10 @@ describe("the read step of a backend without kernel-dated waits", () => {
 describe("the original's verbose pass lines", () => {
   test("one line per monitored CPU that was read: RT tasks running or queued, and the waiters", () => {
     const s = snap([waiter(10, 1, S), waiter(11, 1, S, 120), waiter(12, 2, S)], [undefined, hog(1), fair(2)]);
-    expect(passLines(s, [0, 1, 2])).toEqual(["\tchecking cpu 1 - rt: 2 - starving: 2", "\tchecking cpu 2 - rt: 1 - starving: 1"]);
+    expect(passLines(s, [0, 1, 2])).toEqual([
+      "\tchecking cpu 1 - rt: 2 - starving: 2",
+      "\tchecking cpu 2 - rt: 1 - starving: 1",
+    ]);
   });
 
   test("an idle CPU is read and has nothing", () => {

@@ -4,12 +4,25 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DL_VIEW_MAX_AGE_NS, dlServerDecision, DlServerWatch, FAIR_POLICIES } from "../../src/daemon/dl_policy";
+import { DL_VIEW_MAX_AGE_NS, DlServerWatch, dlServerDecision, FAIR_POLICIES } from "../../src/daemon/dl_policy";
 import {
-  describeDlServers, type DlServerView, dlServerEnabled, kernelHasDlServer, readDlServerDebugfs, readDlServers,
+  type DlServerView,
+  describeDlServers,
+  dlServerEnabled,
+  kernelHasDlServer,
+  readDlServerDebugfs,
+  readDlServers,
 } from "../../src/kernel/dl_server";
 
-const POLICIES = { SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_IDLE: 5, SCHED_DEADLINE: 6, SCHED_EXT: 7 } as const;
+const POLICIES = {
+  SCHED_OTHER: 0,
+  SCHED_FIFO: 1,
+  SCHED_RR: 2,
+  SCHED_BATCH: 3,
+  SCHED_IDLE: 5,
+  SCHED_DEADLINE: 6,
+  SCHED_EXT: 7,
+} as const;
 
 const known = (runtimeMs: number, active: boolean | null = true): DlServerView => ({
   kind: "known",
@@ -55,7 +68,10 @@ describe("reading the view", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test("debugfs: cpuN/runtime and cpuN/period, in ns", () => {
-    for (const [cpu, runtime] of [[0, 50_000_000], [1, 0]]) {
+    for (const [cpu, runtime] of [
+      [0, 50_000_000],
+      [1, 0],
+    ]) {
       mkdirSync(join(dir, `cpu${cpu}`), { recursive: true });
       writeFileSync(join(dir, `cpu${cpu}`, "runtime"), `${runtime}\n`);
       writeFileSync(join(dir, `cpu${cpu}`, "period"), "1000000000\n");
@@ -73,11 +89,27 @@ describe("reading the view", () => {
       throw new Error(why);
     };
     expect(readDlServers({ bpf, debugfs: fails("x") }).source).toBe("fake");
-    expect(readDlServers({ bpf: fails("no BTF"), debugfs: () => ({ ...known(40), source: "debugfs" }) }).source).toBe("debugfs");
-    expect(readDlServers({ bpf: fails("no BTF"), debugfs: fails("ENOENT"), present: () => false, release: "6.6.8-200.fc39.x86_64" })).toEqual({
-      kind: "none", source: "kernel 6.6.8-200.fc39.x86_64", cpus: new Map(),
+    expect(readDlServers({ bpf: fails("no BTF"), debugfs: () => ({ ...known(40), source: "debugfs" }) }).source).toBe(
+      "debugfs",
+    );
+    expect(
+      readDlServers({
+        bpf: fails("no BTF"),
+        debugfs: fails("ENOENT"),
+        present: () => false,
+        release: "6.6.8-200.fc39.x86_64",
+      }),
+    ).toEqual({
+      kind: "none",
+      source: "kernel 6.6.8-200.fc39.x86_64",
+      cpus: new Map(),
     });
-    const unknown = readDlServers({ bpf: fails("no BTF"), debugfs: fails("EPERM"), present: () => true, release: "6.18.44" });
+    const unknown = readDlServers({
+      bpf: fails("no BTF"),
+      debugfs: fails("EPERM"),
+      present: () => true,
+      release: "6.18.44",
+    });
     expect(unknown).toEqual({ kind: "unknown", source: "BPF: no BTF; debugfs: EPERM", cpus: new Map() });
     expect(describeDlServers(unknown, [1])).toBe("unknown (BPF: no BTF; debugfs: EPERM)");
     expect(describeDlServers(known(50, true), [1])).toBe("CPU 1 50/1000 ms active");
@@ -85,7 +117,14 @@ describe("reading the view", () => {
   });
 
   test("kernels with a DL-server: 6.12 on", () => {
-    expect(["5.15.0", "6.6.8", "6.11.2", "6.12.0", "6.18.44-fc", "7.0"].map(kernelHasDlServer)).toEqual([false, false, false, true, true, true]);
+    expect(["5.15.0", "6.6.8", "6.11.2", "6.12.0", "6.18.44-fc", "7.0"].map(kernelHasDlServer)).toEqual([
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
   });
 
   test("the watch reads again only when its view is older than the max age", () => {

@@ -1,9 +1,9 @@
 // `stalld doctor`'s decisions with fake facts: each check's OK / WARN / FAIL,
 // its remedy, and the exit code.
 import { describe, expect, test } from "bun:test";
-import { chosenBackend, type Check, doctorExit, evaluate, type Facts } from "../../src/doctor/checks";
-import { parseCaps } from "../../src/doctor/gather";
 import { renderTable } from "../../src/cli/doctor";
+import { type Check, chosenBackend, doctorExit, evaluate, type Facts } from "../../src/doctor/checks";
+import { parseCaps } from "../../src/doctor/gather";
 import { parseIsolation } from "../../src/kernel/cmdline";
 import { parseLockdown } from "../../src/kernel/lockdown";
 
@@ -18,12 +18,27 @@ function vm(over: Partial<Facts> = {}): Facts {
     btf: { path: "/sys/kernel/btf/vmlinux", present: true },
     libbpf: "1.1",
     backends: { task_scan: null, queue_track: null, sched_debug: null },
-    schedDebug: { path: "/sys/kernel/debug/sched/debug", detail: "task states shown, format v0.11, 6.18.44-fc-v657 #1" },
-    mounts: { debugfs: { mounted: true, supported: true }, tracefs: { mounted: false, supported: true }, bpf: { mounted: false, supported: true } },
+    schedDebug: {
+      path: "/sys/kernel/debug/sched/debug",
+      detail: "task states shown, format v0.11, 6.18.44-fc-v657 #1",
+    },
+    mounts: {
+      debugfs: { mounted: true, supported: true },
+      tracefs: { mounted: false, supported: true },
+      bpf: { mounted: false, supported: true },
+    },
     lockdown: { mode: "integrity", detail: "securityfs mounted for the read" },
     rt: { runtimeUs: 950000, periodUs: 1000000 },
-    hrtick: { state: "off", source: "/sys/kernel/debug/sched/debug .sysctl_sched_features bit 11", detail: "sched/features unreadable (EPERM)" },
-    hrtickDl: { state: "off", source: "/sys/kernel/debug/sched/debug .sysctl_sched_features bit 12", detail: "/sys/kernel/debug/sched/features unreadable (EPERM, kernel lockdown?)" },
+    hrtick: {
+      state: "off",
+      source: "/sys/kernel/debug/sched/debug .sysctl_sched_features bit 11",
+      detail: "sched/features unreadable (EPERM)",
+    },
+    hrtickDl: {
+      state: "off",
+      source: "/sys/kernel/debug/sched/debug .sysctl_sched_features bit 12",
+      detail: "/sys/kernel/debug/sched/features unreadable (EPERM, kernel lockdown?)",
+    },
     featuresWritable: false,
     tickNs: 4_000_000,
     dl: {
@@ -51,9 +66,25 @@ describe("doctor on this VM's facts", () => {
 
   test("every row, and run works with boosting (exit 0)", () => {
     expect(checks.map((c) => [c.id, c.status])).toEqual([
-      ["kernel", "OK"], ["preempt-rt", "OK"], ["privileges", "OK"], ["btf", "OK"], ["libbpf", "OK"], ["bpf-iterator", "OK"],
-      ["bpf-tracepoints", "OK"], ["sched-debug", "OK"], ["backend", "OK"], ["debugfs", "OK"], ["tracefs", "OK"], ["bpffs", "OK"],
-      ["lockdown", "OK"], ["rt-throttling", "OK"], ["hrtick", "WARN"], ["dl-server", "OK"], ["isolation", "OK"], ["psi", "OK"], ["boost", "OK"],
+      ["kernel", "OK"],
+      ["preempt-rt", "OK"],
+      ["privileges", "OK"],
+      ["btf", "OK"],
+      ["libbpf", "OK"],
+      ["bpf-iterator", "OK"],
+      ["bpf-tracepoints", "OK"],
+      ["sched-debug", "OK"],
+      ["backend", "OK"],
+      ["debugfs", "OK"],
+      ["tracefs", "OK"],
+      ["bpffs", "OK"],
+      ["lockdown", "OK"],
+      ["rt-throttling", "OK"],
+      ["hrtick", "WARN"],
+      ["dl-server", "OK"],
+      ["isolation", "OK"],
+      ["psi", "OK"],
+      ["boost", "OK"],
     ]);
     expect(doctorExit(vm(), checks)).toBe(0);
     expect(chosenBackend(vm())).toBe("task_scan");
@@ -65,14 +96,21 @@ describe("doctor on this VM's facts", () => {
       "HRTICK off (/sys/kernel/debug/sched/debug .sysctl_sched_features bit 11), HRTICK_DL off (/sys/kernel/debug/sched/debug .sysctl_sched_features bit 12); sched/features is not writable (/sys/kernel/debug/sched/features unreadable (EPERM, kernel lockdown?))",
     );
     expect(row(checks, "hrtick").remedy).toContain("stalld raises -r to one tick");
-    expect(row(checks, "dl-server").found).toBe("CPU 0 50/1000 ms active, CPU 1 50/1000 ms active (BPF rq->fair_server): fair tasks are left to it, RT starvation is stalld's");
-    expect(row(checks, "rt-throttling").found).toMatch(/^on \(950000 of 1000000 us\): DEADLINE admission control refuses to boost pinned tasks \(EPERM\); stalld run turns throttling off/);
+    expect(row(checks, "dl-server").found).toBe(
+      "CPU 0 50/1000 ms active, CPU 1 50/1000 ms active (BPF rq->fair_server): fair tasks are left to it, RT starvation is stalld's",
+    );
+    expect(row(checks, "rt-throttling").found).toMatch(
+      /^on \(950000 of 1000000 us\): DEADLINE admission control refuses to boost pinned tasks \(EPERM\); stalld run turns throttling off/,
+    );
     expect(row(checks, "preempt-rt").found).toBe("PREEMPT_DYNAMIC (not PREEMPT_RT)");
     expect(row(checks, "backend").found).toBe("run would use task_scan (the first choice)");
   });
 
   test("the table: one row per check, the remedy under it", () => {
-    const t = renderTable([{ id: "a", status: "OK", found: "x", remedy: "" }, { id: "hrtick", status: "WARN", found: "y", remedy: "do z" }]);
+    const t = renderTable([
+      { id: "a", status: "OK", found: "x", remedy: "" },
+      { id: "hrtick", status: "WARN", found: "y", remedy: "do z" },
+    ]);
     expect(t).toBe("OK    a       x\nWARN  hrtick  y\n              fix: do z");
   });
 });
@@ -93,11 +131,16 @@ describe("each check's decisions", () => {
       expect(row(c, "privileges").status).toBe("FAIL");
       expect(doctorExit(f, c)).toBe(2);
     }
-    expect(row(evaluate(vm({ caps: { bpf: true, perfmon: true, sysAdmin: false } })), "privileges").found).toBe("root, CAP_BPF + CAP_PERFMON");
+    expect(row(evaluate(vm({ caps: { bpf: true, perfmon: true, sysAdmin: false } })), "privileges").found).toBe(
+      "root, CAP_BPF + CAP_PERFMON",
+    );
   });
 
   test("no BTF: a warning with both remedies; backends fall through to sched_debug", () => {
-    const f = vm({ btf: { path: "/sys/kernel/btf/vmlinux", present: false }, backends: { task_scan: "no BTF", queue_track: "no BTF", sched_debug: null } });
+    const f = vm({
+      btf: { path: "/sys/kernel/btf/vmlinux", present: false },
+      backends: { task_scan: "no BTF", queue_track: "no BTF", sched_debug: null },
+    });
     const c = evaluate(f);
     expect(row(c, "btf")).toMatchObject({ status: "WARN", remedy: expect.stringContaining("--btf FILE") });
     expect(row(c, "bpf-iterator").status).toBe("WARN");
@@ -130,8 +173,12 @@ describe("each check's decisions", () => {
   });
 
   test("HRTICK_DL: on, or off but writable, is fine", () => {
-    expect(row(evaluate(vm({ hrtickDl: { state: "on", source: "sched/features", detail: "" } })), "hrtick").status).toBe("OK");
-    expect(row(evaluate(vm({ featuresWritable: true })), "hrtick").found).toContain("stalld run turns HRTICK_DL on while it runs");
+    expect(
+      row(evaluate(vm({ hrtickDl: { state: "on", source: "sched/features", detail: "" } })), "hrtick").status,
+    ).toBe("OK");
+    expect(row(evaluate(vm({ featuresWritable: true })), "hrtick").found).toContain(
+      "stalld run turns HRTICK_DL on while it runs",
+    );
   });
 
   test("RT throttling off", () => {
@@ -139,22 +186,44 @@ describe("each check's decisions", () => {
   });
 
   test("DL-server: none, unknown, one CPU turned off", () => {
-    expect(row(evaluate(vm({ dl: { kind: "none", source: "kernel 6.6", cpus: new Map() } })), "dl-server").found).toMatch(/^none in this kernel/);
-    expect(row(evaluate(vm({ dl: { kind: "unknown", source: "BPF: x; debugfs: EPERM", cpus: new Map() } })), "dl-server").status).toBe("WARN");
+    expect(
+      row(evaluate(vm({ dl: { kind: "none", source: "kernel 6.6", cpus: new Map() } })), "dl-server").found,
+    ).toMatch(/^none in this kernel/);
+    expect(
+      row(evaluate(vm({ dl: { kind: "unknown", source: "BPF: x; debugfs: EPERM", cpus: new Map() } })), "dl-server")
+        .status,
+    ).toBe("WARN");
     const off = vm();
     off.dl.cpus.get(1)!.runtimeNs = 0;
-    expect(row(evaluate(off), "dl-server").found).toBe("CPU 0 50/1000 ms active, CPU 1 off (runtime 0) (BPF rq->fair_server): fair tasks on CPUs other than 1 are left to it, RT starvation is stalld's");
+    expect(row(evaluate(off), "dl-server").found).toBe(
+      "CPU 0 50/1000 ms active, CPU 1 off (runtime 0) (BPF rq->fair_server): fair tasks on CPUs other than 1 are left to it, RT starvation is stalld's",
+    );
   });
 
   test("isolation: isolated CPUs not monitored, nohz_full without rcu_nocbs, all good", () => {
     const iso = (cmdline: string) => parseIsolation(cmdline, 8);
-    const missed = evaluate(vm({ isolation: iso("isolcpus=managed_irq,domain,2-7 nohz_full=2-7 rcu_nocbs=2-7"), monitored: [2, 3] }));
+    const missed = evaluate(
+      vm({ isolation: iso("isolcpus=managed_irq,domain,2-7 nohz_full=2-7 rcu_nocbs=2-7"), monitored: [2, 3] }),
+    );
     expect(row(missed, "isolation")).toMatchObject({ status: "WARN", remedy: "monitor the isolated CPUs: -c 2-7" });
     const nocb = evaluate(vm({ isolation: iso("nohz_full=2-7"), monitored: [2, 3, 4, 5, 6, 7] }));
-    expect(row(nocb, "isolation")).toMatchObject({ status: "WARN", remedy: "add rcu_nocbs=2-7 to the kernel command line" });
-    const good = evaluate(vm({ isolation: iso("isolcpus=2-7 nohz_full=2-7 rcu_nocbs=2-7"), monitored: [2, 3, 4, 5, 6, 7] }));
-    expect(row(good, "isolation")).toMatchObject({ status: "OK", found: "isolcpus=2-7 nohz_full=2-7 rcu_nocbs=2-7; all isolated CPUs monitored" });
-    expect(iso("quiet rcu_nocbs nohz_full=all")).toEqual({ isolcpus: [], nohzFull: [0, 1, 2, 3, 4, 5, 6, 7], rcuNocbs: [0, 1, 2, 3, 4, 5, 6, 7], unparsed: [] });
+    expect(row(nocb, "isolation")).toMatchObject({
+      status: "WARN",
+      remedy: "add rcu_nocbs=2-7 to the kernel command line",
+    });
+    const good = evaluate(
+      vm({ isolation: iso("isolcpus=2-7 nohz_full=2-7 rcu_nocbs=2-7"), monitored: [2, 3, 4, 5, 6, 7] }),
+    );
+    expect(row(good, "isolation")).toMatchObject({
+      status: "OK",
+      found: "isolcpus=2-7 nohz_full=2-7 rcu_nocbs=2-7; all isolated CPUs monitored",
+    });
+    expect(iso("quiet rcu_nocbs nohz_full=all")).toEqual({
+      isolcpus: [],
+      nohzFull: [0, 1, 2, 3, 4, 5, 6, 7],
+      rcuNocbs: [0, 1, 2, 3, 4, 5, 6, 7],
+      unparsed: [],
+    });
     expect(iso("isolcpus=x-y").unparsed).toEqual(["isolcpus=x-y"]);
   });
 

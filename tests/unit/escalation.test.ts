@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { Booster } from "../../src/boost/booster";
-import { checkIntervalMs, judgeProgress, maxRuntimeNs, nextRung, StrengthMemory, strongerRuntimeNs } from "../../src/boost/escalation";
+import {
+  checkIntervalMs,
+  judgeProgress,
+  maxRuntimeNs,
+  nextRung,
+  StrengthMemory,
+  strongerRuntimeNs,
+} from "../../src/boost/escalation";
 import { selfOwner, stillBoosted } from "../../src/boost/journal";
 import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
@@ -10,7 +17,8 @@ const S = 1_000_000_000n;
 describe("escalation decisions", () => {
   test("the ladder goes up tenfold from -r to 1/20 of the period, and stops there", () => {
     const steps: bigint[] = [20_000n];
-    for (let r = strongerRuntimeNs(20_000n, 20_000n, S); r !== null; r = strongerRuntimeNs(r, 20_000n, S)) steps.push(r);
+    for (let r = strongerRuntimeNs(20_000n, 20_000n, S); r !== null; r = strongerRuntimeNs(r, 20_000n, S))
+      steps.push(r);
     expect(steps).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n]);
     expect(maxRuntimeNs(20_000n, S)).toBe(50_000_000n);
     // A longer period allows more; -r above the bound is the bound.
@@ -59,20 +67,43 @@ describe("escalation decisions", () => {
 
   test("the rung above DEADLINE's bound is FIFO slices of the same bandwidth, and there is none above that", () => {
     expect(nextRung({ fifo: false, runtimeNs: 20_000n }, 20_000n, S)).toEqual({ fifo: false, runtimeNs: 200_000n });
-    expect(nextRung({ fifo: false, runtimeNs: 50_000_000n }, 20_000n, S)).toEqual({ fifo: true, runtimeNs: 50_000_000n });
+    expect(nextRung({ fifo: false, runtimeNs: 50_000_000n }, 20_000n, S)).toEqual({
+      fifo: true,
+      runtimeNs: 50_000_000n,
+    });
     expect(nextRung({ fifo: true, runtimeNs: 50_000_000n }, 20_000n, S)).toBeNull();
   });
 
   test("a crash between recording a raise and applying it leaves a boost the restart still recognises", () => {
     const rec = {
-      pid: 1, starttime: 1, comm: "x", cpu: 1, method: "deadline" as const, owner: selfOwner(), at: 0, saved: fifo(1),
-      applied: { policy: SCHED_DEADLINE, flags: 1n, nice: 0, priority: 0, runtimeNs: 200_000n, deadlineNs: S, periodNs: S },
+      pid: 1,
+      starttime: 1,
+      comm: "x",
+      cpu: 1,
+      method: "deadline" as const,
+      owner: selfOwner(),
+      at: 0,
+      saved: fifo(1),
+      applied: {
+        policy: SCHED_DEADLINE,
+        flags: 1n,
+        nice: 0,
+        priority: 0,
+        runtimeNs: 200_000n,
+        deadlineNs: S,
+        periodNs: S,
+      },
     };
     expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 20_000n })).toBe(true);
     expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 2_000_000n })).toBe(false);
     expect(stillBoosted(rec, fifo(1))).toBe(false);
     // Raised to the FIFO rung: the record names the DEADLINE boost it came from.
-    const fifoRec = { ...rec, method: "fifo" as const, applied: { ...fifo(98), flags: 1n }, raisedFrom: { ...rec.applied, runtimeNs: 50_000_000n } };
+    const fifoRec = {
+      ...rec,
+      method: "fifo" as const,
+      applied: { ...fifo(98), flags: 1n },
+      raisedFrom: { ...rec.applied, runtimeNs: 50_000_000n },
+    };
     expect(stillBoosted(fifoRec, fifo(98))).toBe(true);
     expect(stillBoosted(fifoRec, { ...rec.applied, runtimeNs: 50_000_000n })).toBe(true);
     expect(stillBoosted(fifoRec, fifo(1))).toBe(false);
@@ -87,8 +118,15 @@ function setup() {
   const task = { state: "R" as string | null, cpuNs: 0 };
   const records: bigint[] = [];
   const probe = { starttime: () => 777, cpuTimeNs: () => task.cpuNs, state: () => task.state };
-  const journal = { recordBoost: (r: { applied: { runtimeNs: bigint } }) => void records.push(r.applied.runtimeNs), forgetBoost: () => {} };
-  const booster = new Booster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, { ops: sched, timers, journal });
+  const journal = {
+    recordBoost: (r: { applied: { runtimeNs: bigint } }) => void records.push(r.applied.runtimeNs),
+    forgetBoost: () => {},
+  };
+  const booster = new Booster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+    ops: sched,
+    timers,
+    journal,
+  });
   sched.tasks.set(10, fifo(10));
   const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 };
   return { sched, timers, lines, booster, task, target, records };
@@ -112,8 +150,12 @@ describe("Booster escalation (fake clock)", () => {
     expect(seen).toEqual(["DL 200000", "DL 2000000", "DL 20000000", "DL 50000000", "FIFO 98"]);
     const raised = lines.filter((l) => l.msg.startsWith("raised the boost of pid 10 (victim) (cpu 1) to "));
     expect(raised.length).toBe(5);
-    expect(raised[0]!.msg).toContain("SCHED_DEADLINE 200000/1000000000 ns: still waiting 0.05 s into its boost, ran 0.020 ms");
-    expect(raised[4]!.msg).toContain("to SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns: still waiting 0.25 s into its boost at SCHED_DEADLINE's bound");
+    expect(raised[0]!.msg).toContain(
+      "SCHED_DEADLINE 200000/1000000000 ns: still waiting 0.05 s into its boost, ran 0.020 ms",
+    );
+    expect(raised[4]!.msg).toContain(
+      "to SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns: still waiting 0.25 s into its boost at SCHED_DEADLINE's bound",
+    );
     // Each raise was recorded before it was applied.
     expect(records).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n, 0n]);
     // FIFO for 50 ms, its own policy for the rest of the period, FIFO again a period later.
@@ -125,7 +167,9 @@ describe("Booster escalation (fake clock)", () => {
     expect(now()).toBe("FIFO 98");
     timers.advance(3000);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
-    expect(lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO"))).toBe(true);
+    expect(
+      lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO")),
+    ).toBe(true);
   });
 
   test("a task left starving on the FIFO rung starts its next boost there", () => {
@@ -136,7 +180,9 @@ describe("Booster escalation (fake clock)", () => {
     booster.boost(target);
     expect(sched.tasks.get(10)!.policy).toBe(SCHED_FIFO);
     expect(sched.tasks.get(10)!.priority).toBe(98);
-    expect(lines.at(-1)!.msg).toContain("using SCHED_FIFO: was SCHED_FIFO prio 10, now SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns for 3 s");
+    expect(lines.at(-1)!.msg).toContain(
+      "using SCHED_FIFO: was SCHED_FIFO prio 10, now SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns for 3 s",
+    );
     expect(lines.at(-1)!.msg).toContain("(its last boost left it starving: starting stronger)");
     timers.advance(50);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
@@ -189,7 +235,11 @@ describe("Booster escalation (fake clock)", () => {
     timers.advance(100);
     sched.failSet.delete(10);
     expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
-    expect(lines.some((l) => l.level === "warn" && l.msg.startsWith("could not raise the boost of pid 10 (victim) to 200000 ns"))).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.level === "warn" && l.msg.startsWith("could not raise the boost of pid 10 (victim) to 200000 ns"),
+      ),
+    ).toBe(true);
     timers.advance(2900);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
   });
@@ -199,7 +249,10 @@ describe("Booster escalation (fake clock)", () => {
     const timers = new FakeTimers();
     const { log, lines } = recordingLogger();
     const probe = { starttime: () => 777, cpuTimeNs: () => 0, state: () => "R" };
-    const booster = new Booster({ method: "fifo", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, { ops: sched, timers });
+    const booster = new Booster({ method: "fifo", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+      ops: sched,
+      timers,
+    });
     sched.tasks.set(10, fifo(10));
     booster.boost({ pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 });
     timers.advance(3000);

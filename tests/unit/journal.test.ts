@@ -2,7 +2,16 @@
 // after, a dead stalld's boosts and throttling value recovered, a live one's
 // left alone, an unsafe state directory refused.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Booster } from "../../src/boost/booster";
@@ -23,7 +32,15 @@ afterEach(() => {
 
 const DEAD: Owner = { pid: 999_999, starttime: 1 };
 const ME: Owner = { pid: 4242, starttime: 5 };
-const dl = (runtime = 20_000n): SchedAttr => ({ policy: SCHED_DEADLINE, flags: SCHED_FLAG_RESET_ON_FORK, nice: 0, priority: 0, runtimeNs: runtime, deadlineNs: 1_000_000_000n, periodNs: 1_000_000_000n });
+const dl = (runtime = 20_000n): SchedAttr => ({
+  policy: SCHED_DEADLINE,
+  flags: SCHED_FLAG_RESET_ON_FORK,
+  nice: 0,
+  priority: 0,
+  runtimeNs: runtime,
+  deadlineNs: 1_000_000_000n,
+  periodNs: 1_000_000_000n,
+});
 const params = { method: "deadline" as const, runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 };
 const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 21e9, starttime: 777 };
 
@@ -40,11 +57,25 @@ describe("the boost journal", () => {
       seenAtSet.push(readdirSync(dir));
       set(pid, attr);
     };
-    const booster = new Booster(params, recordingLogger().log, { starttime: () => 777, cpuTimeNs: () => null }, { ops: sched, timers: timers, journal: journal });
+    const booster = new Booster(
+      params,
+      recordingLogger().log,
+      { starttime: () => 777, cpuTimeNs: () => null },
+      { ops: sched, timers: timers, journal: journal },
+    );
     expect(booster.boost(target)).toBe("boosted");
     expect(seenAtSet[0]).toEqual(["boost-10-777.json"]);
     const rec = JSON.parse(readFileSync(join(dir, "boost-10-777.json"), "utf8"));
-    expect(rec).toMatchObject({ owner: ME, pid: 10, starttime: 777, comm: "victim", cpu: 1, method: "deadline", saved: { policy: 1, priority: 1 }, applied: { policy: 6, runtimeNs: "20000" } });
+    expect(rec).toMatchObject({
+      owner: ME,
+      pid: 10,
+      starttime: 777,
+      comm: "victim",
+      cpu: 1,
+      method: "deadline",
+      saved: { policy: 1, priority: 1 },
+      applied: { policy: 6, runtimeNs: "20000" },
+    });
     timers.advance(3000);
     expect(sched.tasks.get(10)).toEqual(fifo(1));
     expect(readdirSync(dir)).toEqual([]);
@@ -54,11 +85,27 @@ describe("the boost journal", () => {
     const sched = new FakeSched();
     sched.tasks.set(10, fifo(1));
     const { log, lines } = recordingLogger();
-    const broken = { recordBoost: () => { throw new Error("ENOSPC"); }, forgetBoost: () => {} };
-    const booster = new Booster(params, log, { starttime: () => 777, cpuTimeNs: () => null }, { ops: sched, timers: new FakeTimers(), journal: broken });
+    const broken = {
+      recordBoost: () => {
+        throw new Error("ENOSPC");
+      },
+      forgetBoost: () => {},
+    };
+    const booster = new Booster(
+      params,
+      log,
+      { starttime: () => 777, cpuTimeNs: () => null },
+      { ops: sched, timers: new FakeTimers(), journal: broken },
+    );
     expect(booster.boost(target)).toBe("failed");
     expect(sched.sets).toEqual([]);
-    expect(lines.some((l) => l.level === "error" && l.msg.includes("cannot record the boost of pid 10 (victim) in the state directory (ENOSPC): not boosting it"))).toBe(true);
+    expect(
+      lines.some(
+        (l) =>
+          l.level === "error" &&
+          l.msg.includes("cannot record the boost of pid 10 (victim) in the state directory (ENOSPC): not boosting it"),
+      ),
+    ).toBe(true);
   });
 
   test("a failed boost, or a pid replaced during the boost, leaves no record", () => {
@@ -67,11 +114,21 @@ describe("the boost journal", () => {
     const sched = new FakeSched();
     sched.tasks.set(10, fifo(1));
     sched.failSet.set(10, 1);
-    const b1 = new Booster(params, recordingLogger().log, { starttime: () => 777, cpuTimeNs: () => null }, { ops: sched, timers: new FakeTimers(), journal: journal });
+    const b1 = new Booster(
+      params,
+      recordingLogger().log,
+      { starttime: () => 777, cpuTimeNs: () => null },
+      { ops: sched, timers: new FakeTimers(), journal: journal },
+    );
     expect(b1.boost(target)).toBe("failed");
     expect(readdirSync(dir)).toEqual([]);
     sched.failSet.clear();
-    const b2 = new Booster(params, recordingLogger().log, { starttime: () => 778, cpuTimeNs: () => null }, { ops: sched, timers: new FakeTimers(), journal: journal });
+    const b2 = new Booster(
+      params,
+      recordingLogger().log,
+      { starttime: () => 778, cpuTimeNs: () => null },
+      { ops: sched, timers: new FakeTimers(), journal: journal },
+    );
     expect(b2.boost(target)).toBe("gone");
     expect(readdirSync(dir)).toEqual([]);
   });
@@ -80,9 +137,23 @@ describe("the boost journal", () => {
     const dir = tempDir();
     const dead = new Journal(dir, DEAD);
     const sched = new FakeSched();
-    const tasks: [number, SchedAttr, number][] = [[10, dl(), 777], [11, fifo(5), 778], [12, dl(), 779], [13, dl(4_000_000n), 780]];
+    const tasks: [number, SchedAttr, number][] = [
+      [10, dl(), 777],
+      [11, fifo(5), 778],
+      [12, dl(), 779],
+      [13, dl(4_000_000n), 780],
+    ];
     for (const [pid, now] of tasks) sched.tasks.set(pid, now);
-    for (const [pid, , st] of tasks) dead.recordBoost({ pid, starttime: st, comm: `t${pid}`, cpu: 1, method: "deadline", saved: fifo(1), applied: dl() });
+    for (const [pid, , st] of tasks)
+      dead.recordBoost({
+        pid,
+        starttime: st,
+        comm: `t${pid}`,
+        cpu: 1,
+        method: "deadline",
+        saved: fifo(1),
+        applied: dl(),
+      });
     const { log, lines } = recordingLogger();
     // 12 was replaced by another task with its pid; 13 got another DEADLINE from someone else.
     const alive = (pid: number) => (pid === 12 ? 1 : tasks.find((t) => t[0] === pid)![2]);
@@ -93,14 +164,28 @@ describe("the boost journal", () => {
     expect(sched.tasks.get(13)!.runtimeNs).toBe(4_000_000n);
     expect(readdirSync(dir)).toEqual([]);
     const msgs = lines.map((l) => l.msg);
-    expect(msgs).toContain(`restored pid 10 (t10) (cpu 1) to SCHED_FIFO prio 1 from SCHED_DEADLINE 20000/1000000000 ns: boosted by stalld pid ${DEAD.pid}, which died during the boost`);
-    expect(msgs.some((m) => m.startsWith("pid 12 (t12) boosted by stalld") && m.endsWith("no longer exists: nothing to restore"))).toBe(true);
+    expect(msgs).toContain(
+      `restored pid 10 (t10) (cpu 1) to SCHED_FIFO prio 1 from SCHED_DEADLINE 20000/1000000000 ns: boosted by stalld pid ${DEAD.pid}, which died during the boost`,
+    );
+    expect(
+      msgs.some(
+        (m) => m.startsWith("pid 12 (t12) boosted by stalld") && m.endsWith("no longer exists: nothing to restore"),
+      ),
+    ).toBe(true);
     expect(msgs.some((m) => m.startsWith("pid 13 (t13)") && m.endsWith("changed since: left as it is"))).toBe(true);
   });
 
   test("a live stalld's records are not touched; an unreadable record is removed and said", () => {
     const dir = tempDir();
-    new Journal(dir, ME).recordBoost({ pid: 10, starttime: 777, comm: "v", cpu: 1, method: "deadline", saved: fifo(1), applied: dl() });
+    new Journal(dir, ME).recordBoost({
+      pid: 10,
+      starttime: 777,
+      comm: "v",
+      cpu: 1,
+      method: "deadline",
+      saved: fifo(1),
+      applied: dl(),
+    });
     writeFileSync(join(dir, "boost-11-1.json"), "{not json");
     const { log, lines } = recordingLogger();
     const other = new Journal(dir, { pid: 1, starttime: 1 });
@@ -129,7 +214,9 @@ describe("the boost journal", () => {
     const second = new RtThrottling(log, file);
     second.useJournal(new Journal(dir, ME));
     second.disable();
-    expect(lines.at(-1)!.msg).toBe(`RT throttling was left off by stalld pid ${DEAD.pid}, which died; sched_rt_runtime_us will be restored to 950000 at exit`);
+    expect(lines.at(-1)!.msg).toBe(
+      `RT throttling was left off by stalld pid ${DEAD.pid}, which died; sched_rt_runtime_us will be restored to 950000 at exit`,
+    );
     second.restore();
     expect(readFileSync(file, "utf8").trim()).toBe("950000");
     expect(existsSync(join(dir, "rt_runtime.json"))).toBe(false);

@@ -3,8 +3,13 @@
 import { describe, expect, test } from "bun:test";
 import { judge, parseConsole } from "../../lab/report";
 
-const facts = (dl: string, rt = "1") => `@@LAB facts dl_runtime=${dl} hrtick_dl=NO_HRTICK_DL lockdown= preempt_rt=${rt} btf=1 throttling=950000`;
-const log = (name: string, lines: string[]) => [`@@LAB ${name} log-begin`, ...lines.map((l) => `@@LOG ${name} ${l}`), `@@LAB ${name} log-end`];
+const facts = (dl: string, rt = "1") =>
+  `@@LAB facts dl_runtime=${dl} hrtick_dl=NO_HRTICK_DL lockdown= preempt_rt=${rt} btf=1 throttling=950000`;
+const log = (name: string, lines: string[]) => [
+  `@@LAB ${name} log-begin`,
+  ...lines.map((l) => `@@LOG ${name} ${l}`),
+  `@@LAB ${name} log-end`,
+];
 const T = "2026-12-02T13:00:00.000Z info:";
 
 function backendConsole(gap: string, extra: string[] = []): string {
@@ -42,7 +47,12 @@ describe("lab report", () => {
 
   test("stat_refresh: rescued only where it hung without stalld and returned within the bound with it", () => {
     const base = (alone: string, withS: string, dl = "none") =>
-      [facts(dl), `@@LAB refresh-alone refresh=${alone}`, `@@LAB refresh-stalld refresh=${withS} throttling=950000`, "@@LAB done"].join("\n");
+      [
+        facts(dl),
+        `@@LAB refresh-alone refresh=${alone}`,
+        `@@LAB refresh-stalld refresh=${withS} throttling=950000`,
+        "@@LAB done",
+      ].join("\n");
     expect(row(base("19.68", "3.03"), "3")[0]!.ok).toBe(true);
     expect(row(base("0.01", "0.01"), "3")[0]!.ok).toBe(false);
     expect(row(base("19.68", "6.50"), "3")[0]!.ok).toBe(false);
@@ -57,7 +67,11 @@ describe("lab report", () => {
 
   test("SIGKILL mid-boost counts only when the victim was boosted at the kill (DEADLINE, or FIFO 98 on the last rung)", () => {
     const crash = (policy: string, prio: string) =>
-      [facts("none"), `@@LAB crash killed_policy=${policy} killed_prio=${prio} throttling_killed=-1 restarted_policy=1 throttling_after=950000 throttling_before=950000`, "@@LAB done"].join("\n");
+      [
+        facts("none"),
+        `@@LAB crash killed_policy=${policy} killed_prio=${prio} throttling_killed=-1 restarted_policy=1 throttling_after=950000 throttling_before=950000`,
+        "@@LAB done",
+      ].join("\n");
     expect(row(crash("6", "0"), "5")[0]!.ok).toBe(true);
     expect(row(crash("1", "98"), "5")[0]!.ok).toBe(true);
     expect(row(crash("1", "10"), "5")[0]!.ok).toBe(false);

@@ -5,11 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { throttle } from "../../src/cli/throttle";
-import { QuietGate, quietSpacingNs } from "../../src/daemon/quiet_gate";
-import { parseCpuSomeTotalUs } from "../../src/kernel/psi";
 import { IgnoreList } from "../../src/daemon/ignore";
 import { Pidfile, PidfileError } from "../../src/daemon/pidfile";
+import { QuietGate, quietSpacingNs } from "../../src/daemon/quiet_gate";
 import { parseIdleTicks } from "../../src/kernel/cpu_idle";
+import { parseCpuSomeTotalUs } from "../../src/kernel/psi";
 import { RateLimiter, similarityKey } from "../../src/log/rate_limit";
 import { recordingLogger } from "../helpers/fakes";
 
@@ -27,7 +27,9 @@ describe("RateLimiter", () => {
   test("messages differing only in numbers share a burst per window; the next window says how many were dropped", () => {
     let now = 0;
     const rl = new RateLimiter(3, 60_000, () => now);
-    expect(similarityKey("boost failed for pid 12 after 1.5 s")).toBe(similarityKey("boost failed for pid 99 after 20.25 s"));
+    expect(similarityKey("boost failed for pid 12 after 1.5 s")).toBe(
+      similarityKey("boost failed for pid 99 after 20.25 s"),
+    );
     const emitted = [1, 2, 3, 4, 5, 6].map((i) => rl.admit(`boost failed for pid ${i}`).emit);
     expect(emitted).toEqual([true, true, true, false, false, false]);
     expect(rl.admit("another failure").emit).toBe(true);
@@ -40,7 +42,11 @@ describe("RateLimiter", () => {
 });
 
 describe("QuietGate", () => {
-  const ticks = (a: number, b: number) => new Map([[1, a], [2, b]]);
+  const ticks = (a: number, b: number) =>
+    new Map([
+      [1, a],
+      [2, b],
+    ]);
   const idle = (a: number, b: number) => ({ idle: ticks(a, b), someUs: null });
 
   test("idle: skips only when every monitored CPU idled since the last check, never past the earliest possible crossing", () => {
@@ -99,14 +105,23 @@ describe("QuietGate", () => {
   });
 
   test("/proc/pressure/cpu parsing", () => {
-    expect(parseCpuSomeTotalUs("some avg10=0.00 avg60=0.00 avg300=0.03 total=1211006304\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")).toBe(1211006304);
+    expect(
+      parseCpuSomeTotalUs(
+        "some avg10=0.00 avg60=0.00 avg300=0.03 total=1211006304\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+      ),
+    ).toBe(1211006304);
     expect(parseCpuSomeTotalUs("full avg10=0.00 total=5\n")).toBeNull();
     expect(parseCpuSomeTotalUs("")).toBeNull();
   });
 
   test("/proc/stat parsing adds idle and iowait per CPU and skips the total line", () => {
-    const m = parseIdleTicks("cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 10 0 20 300 4 0 1 0 0 0\ncpu1 1 0 2 50 6 0 0 0 0 0\nintr 1 2\n");
-    expect([...m.entries()]).toEqual([[0, 304], [1, 56]]);
+    const m = parseIdleTicks(
+      "cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 10 0 20 300 4 0 1 0 0 0\ncpu1 1 0 2 50 6 0 0 0 0 0\nintr 1 2\n",
+    );
+    expect([...m.entries()]).toEqual([
+      [0, 304],
+      [1, 56],
+    ]);
   });
 });
 

@@ -17,21 +17,48 @@ describe("JSON log lines", () => {
     try {
       setSinks([consoleSink(fd, false, "json")]);
       setLogContext({ backend: "task_scan" });
-      log.info({ message: "boosted pid 7 (v) (cpu 1) using SCHED_DEADLINE: ...", event: "boosted", pid: 7, tgid: 7, comm: "v", cpu: 1, waited_ns: 3_000_000_000, policy_before: "SCHED_FIFO", policy_after: "SCHED_DEADLINE" });
+      log.info({
+        message: "boosted pid 7 (v) (cpu 1) using SCHED_DEADLINE: ...",
+        event: "boosted",
+        pid: 7,
+        tgid: 7,
+        comm: "v",
+        cpu: 1,
+        waited_ns: 3_000_000_000,
+        policy_before: "SCHED_FIFO",
+        policy_after: "SCHED_DEADLINE",
+      });
       log.warn("a plain line\nwith a newline");
     } finally {
       closeSync(fd);
     }
     const text = readFileSync(path, "utf8");
     rmSync(dir, { recursive: true, force: true });
-    const lines = text.trimEnd().split("\n").map((l) => JSON.parse(l));
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(2);
     expect(lines[0]).toEqual({
-      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), level: "info", event: "boosted",
-      message: "boosted pid 7 (v) (cpu 1) using SCHED_DEADLINE: ...", pid: 7, tgid: 7, comm: "v", cpu: 1, waited_ns: 3e9,
-      policy_before: "SCHED_FIFO", policy_after: "SCHED_DEADLINE", backend: "task_scan",
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      level: "info",
+      event: "boosted",
+      message: "boosted pid 7 (v) (cpu 1) using SCHED_DEADLINE: ...",
+      pid: 7,
+      tgid: 7,
+      comm: "v",
+      cpu: 1,
+      waited_ns: 3e9,
+      policy_before: "SCHED_FIFO",
+      policy_after: "SCHED_DEADLINE",
+      backend: "task_scan",
     });
-    expect(lines[1]).toMatchObject({ level: "warn", event: "log", message: "a plain line | with a newline", backend: "task_scan" });
+    expect(lines[1]).toMatchObject({
+      level: "warn",
+      event: "log",
+      message: "a plain line | with a newline",
+      backend: "task_scan",
+    });
   });
 
   test("under journald the priority prefix stays in front of the JSON", () => {

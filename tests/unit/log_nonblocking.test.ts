@@ -97,8 +97,12 @@ describe("consoleSink on a pipe nobody reads", () => {
 
 describe("syslog sink", () => {
   test("the datagram syslog(3) sends: <PRI>Mmm dd hh:mm:ss ident[pid]: message, local time", () => {
-    expect(syslogDatagram(30, new Date(2026, 11, 2, 3, 4, 5), "stalld", 42, "monitoring CPUs 1")).toBe("<30>Dec  2 03:04:05 stalld[42]: monitoring CPUs 1");
-    expect(syslogDatagram(27, new Date(2026, 0, 15, 23, 59, 9), "stalld", 7, "%s%n")).toBe("<27>Jan 15 23:59:09 stalld[7]: %s%n");
+    expect(syslogDatagram(30, new Date(2026, 11, 2, 3, 4, 5), "stalld", 42, "monitoring CPUs 1")).toBe(
+      "<30>Dec  2 03:04:05 stalld[42]: monitoring CPUs 1",
+    );
+    expect(syslogDatagram(27, new Date(2026, 0, 15, 23, 59, 9), "stalld", 7, "%s%n")).toBe(
+      "<27>Jan 15 23:59:09 stalld[7]: %s%n",
+    );
   });
 
   test("a full socket drops messages without waiting; the first one through says how many", () => {
@@ -126,7 +130,11 @@ describe("syslog sink", () => {
     while (rx.receive(0) !== null);
     sink.write("error", "back", new Date(), {});
     const got = [rx.receive(100), rx.receive(100)];
-    expect(got[0]).toMatch(new RegExp(`^<28>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d stalld\\[${process.pid}\\]: 1 syslog message\\(s\\) dropped: ${path} was full or absent$`));
+    expect(got[0]).toMatch(
+      new RegExp(
+        `^<28>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d stalld\\[${process.pid}\\]: 1 syslog message\\(s\\) dropped: ${path} was full or absent$`,
+      ),
+    );
     expect(got[1]).toEndWith(`stalld[${process.pid}]: back`);
     expect(got[1]).toStartWith("<27>");
   });

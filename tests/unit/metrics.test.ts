@@ -16,7 +16,15 @@ describe("Metrics", () => {
     m.failures.add(1, { errno: 'E"X\\' });
     const text = m.render();
     expect(text.endsWith("\n")).toBe(true);
-    for (const name of ["stalld_passes_total", "stalld_boosts_total", "stalld_boost_failures_total", "stalld_left_to_dl_server_total", "stalld_restores_total", "stalld_starving_detected_total", "stalld_dropped_tasks_total"]) {
+    for (const name of [
+      "stalld_passes_total",
+      "stalld_boosts_total",
+      "stalld_boost_failures_total",
+      "stalld_left_to_dl_server_total",
+      "stalld_restores_total",
+      "stalld_starving_detected_total",
+      "stalld_dropped_tasks_total",
+    ]) {
       expect(text).toContain(`# TYPE ${name} counter`);
     }
     expect(text).toContain('stalld_info{version="0.6.0",backend="task_scan"} 1');
@@ -58,7 +66,11 @@ describe("Metrics", () => {
       const m = new Metrics("x", "fake");
       const file = join(dir, "stalld.prom");
       const cfg = parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "0,1" }, [0, 1], 2);
-      const d = new Daemon(cfg, backend, recordingLogger().log, { metrics: m, afterPass: () => writeMetricsFile(file, m.render()), dlServers: () => ({ kind: "none", source: "", cpus: new Map() }) });
+      const d = new Daemon(cfg, backend, recordingLogger().log, {
+        metrics: m,
+        afterPass: () => writeMetricsFile(file, m.render()),
+        dlServers: () => ({ kind: "none", source: "", cpus: new Map() }),
+      });
       d.pass();
       d.pass();
       const v = parseExposition(readFileSync(file, "utf8"));

@@ -17,26 +17,95 @@ function rejects(argv: string[], message: RegExp) {
 describe("run options", () => {
   test("defaults: the original's code (threshold 20 s), all online CPUs, automatic backend", () => {
     expect(config([])).toEqual({
-      cpus: ONLINE, thresholdS: 20, granularityS: 5, boostPeriodNs: 1_000_000_000n, boostRuntimeNs: 20_000n,
-      boostDurationS: 3, logOnly: false, verbose: false, logKmsg: false, logSyslog: false, foreground: false,
-      pidfile: null, mode: "power", idleDetect: true, forceFifo: false, systemd: false, reservationPct: null,
-      ignoreThreads: [], ignoreProcesses: [], affinity: null, backend: null, btfPath: null, boostAll: false, stateDir: "/run/stalld", logFormat: "text", metricsFile: null, metricsListen: null,
+      cpus: ONLINE,
+      thresholdS: 20,
+      granularityS: 5,
+      boostPeriodNs: 1_000_000_000n,
+      boostRuntimeNs: 20_000n,
+      boostDurationS: 3,
+      logOnly: false,
+      verbose: false,
+      logKmsg: false,
+      logSyslog: false,
+      foreground: false,
+      pidfile: null,
+      mode: "power",
+      idleDetect: true,
+      forceFifo: false,
+      systemd: false,
+      reservationPct: null,
+      ignoreThreads: [],
+      ignoreProcesses: [],
+      affinity: null,
+      backend: null,
+      btfPath: null,
+      boostAll: false,
+      stateDir: "/run/stalld",
+      logFormat: "text",
+      metricsFile: null,
+      metricsListen: null,
     });
     expect(DEFAULTS.thresholdS).toBe(20);
   });
 
   test("short flags, kebab-case and the original's underscore names", () => {
-    const a = config(["-t", "30", "-c", "2-3", "-p", "500000000", "-r", "30000", "-d", "4", "-g", "2", "-l", "-v", "-b", "Q"]);
-    expect(a).toMatchObject({ thresholdS: 30, cpus: [2, 3], boostPeriodNs: 500_000_000n, boostRuntimeNs: 30_000n, boostDurationS: 4, granularityS: 2, logOnly: true, verbose: true, backend: "queue_track" });
-    expect(config(["--starving-threshold", "40", "--boost-duration=5"])).toMatchObject({ thresholdS: 40, boostDurationS: 5 });
-    expect(config(["--starving_threshold", "41", "--log_only", "--boost_runtime", "9000"])).toMatchObject({ thresholdS: 41, logOnly: true, boostRuntimeNs: 9000n });
+    const a = config([
+      "-t",
+      "30",
+      "-c",
+      "2-3",
+      "-p",
+      "500000000",
+      "-r",
+      "30000",
+      "-d",
+      "4",
+      "-g",
+      "2",
+      "-l",
+      "-v",
+      "-b",
+      "Q",
+    ]);
+    expect(a).toMatchObject({
+      thresholdS: 30,
+      cpus: [2, 3],
+      boostPeriodNs: 500_000_000n,
+      boostRuntimeNs: 30_000n,
+      boostDurationS: 4,
+      granularityS: 2,
+      logOnly: true,
+      verbose: true,
+      backend: "queue_track",
+    });
+    expect(config(["--starving-threshold", "40", "--boost-duration=5"])).toMatchObject({
+      thresholdS: 40,
+      boostDurationS: 5,
+    });
+    expect(config(["--starving_threshold", "41", "--log_only", "--boost_runtime", "9000"])).toMatchObject({
+      thresholdS: 41,
+      logOnly: true,
+      boostRuntimeNs: 9000n,
+    });
     expect(config(["--cpu=1", "--backend", "queue_track"])).toMatchObject({ cpus: [1], backend: "queue_track" });
     expect(config(["-b", "task_scan"])).toMatchObject({ backend: "task_scan" });
     expect(config(["-b", "T"])).toMatchObject({ backend: "task_scan" });
     expect(config(["--btf", "/sys/kernel/btf/vmlinux"])).toMatchObject({ btfPath: "/sys/kernel/btf/vmlinux" });
-    expect(config(["--metrics-listen", "9101"]).metricsListen).toEqual({ hostname: "127.0.0.1", port: 9101, loopback: true });
-    expect(config(["--metrics-listen", "[::1]:9101"]).metricsListen).toEqual({ hostname: "::1", port: 9101, loopback: true });
-    expect(config(["--metrics-listen", "0.0.0.0:9101"]).metricsListen).toEqual({ hostname: "0.0.0.0", port: 9101, loopback: false });
+    expect(config(["--metrics-listen", "9101"]).metricsListen).toEqual({
+      hostname: "127.0.0.1",
+      port: 9101,
+      loopback: true,
+    });
+    expect(config(["--metrics-listen", "[::1]:9101"]).metricsListen).toEqual({
+      hostname: "::1",
+      port: 9101,
+      loopback: true,
+    });
+    expect(config(["--metrics-listen", "0.0.0.0:9101"]).metricsListen).toEqual({
+      hostname: "0.0.0.0",
+      port: 9101,
+      loopback: false,
+    });
     expect(config(["--metrics-file", "/tmp/stalld.prom"]).metricsFile).toBe("/tmp/stalld.prom");
   });
 
@@ -55,7 +124,10 @@ describe("run options", () => {
     [["-r", "7999"], /-r\/--boost-runtime: 7999 ns is out of range \(allowed 8000-1000000 ns\)/],
     [["-r", "1000001"], /allowed 8000-1000000 ns/],
     [["-r", "1000000", "-p", "200000000", "-d", "1", "-t", "1"], null],
-    [["-p", "2000000000", "-d", "1"], /-p\/--boost-period \(2000000000 ns\) must not exceed -d\/--boost-duration \(1 s\)/],
+    [
+      ["-p", "2000000000", "-d", "1"],
+      /-p\/--boost-period \(2000000000 ns\) must not exceed -d\/--boost-duration \(1 s\)/,
+    ],
     [["-d", "30", "-t", "20"], /-d\/--boost-duration \(30 s\) must not exceed -t\/--starving-threshold \(20 s\)/],
     [["--log-format", "xml"], /--log-format: "xml" is not a format \(text or json\)/],
     [["--metrics-file", "/nonexistent/dir/stalld.prom"], /--metrics-file: \/nonexistent\/dir is not a directory/],
@@ -65,7 +137,10 @@ describe("run options", () => {
     [["--btf", "/nonexistent/vmlinux"], /--btf: \/nonexistent\/vmlinux is not a readable file/],
     [["--btf", "/tmp"], /--btf: \/tmp is not a readable file/],
     [["--btf", "/sys/kernel/btf/vmlinux", "-b", "S"], /--btf is for the BPF backends; -b sched_debug uses none/],
-    [["-b", "nope"], /-b\/--backend: unknown backend "nope" \(available: task_scan or T, queue_track or Q, sched_debug or S\)/],
+    [
+      ["-b", "nope"],
+      /-b\/--backend: unknown backend "nope" \(available: task_scan or T, queue_track or Q, sched_debug or S\)/,
+    ],
     [["-R", "9"], /-R\/--reservation: 9 % is out of range \(allowed 10-90 %\)/],
     [["-R", "91"], /allowed 10-90 %/],
     [["-R", "ten"], /-R\/--reservation: "ten" is not a whole number of %/],
@@ -90,16 +165,62 @@ describe("run options", () => {
   });
 
   test("every other flag of the original, by short, underscore and kebab-case name", () => {
-    const short = config(["-k", "-s", "-f", "-N", "-F", "-S", "-P", "/run/x.pid", "-R", "20", "-i", "ksoftirqd,rcu_", "-I", "dpdk", "-a", "0", "-O"]);
+    const short = config([
+      "-k",
+      "-s",
+      "-f",
+      "-N",
+      "-F",
+      "-S",
+      "-P",
+      "/run/x.pid",
+      "-R",
+      "20",
+      "-i",
+      "ksoftirqd,rcu_",
+      "-I",
+      "dpdk",
+      "-a",
+      "0",
+      "-O",
+    ]);
     expect(short).toMatchObject({
-      logKmsg: true, logSyslog: true, foreground: true, idleDetect: false, forceFifo: true, systemd: true,
-      pidfile: "/run/x.pid", reservationPct: 20, affinity: [0], mode: "power",
+      logKmsg: true,
+      logSyslog: true,
+      foreground: true,
+      idleDetect: false,
+      forceFifo: true,
+      systemd: true,
+      pidfile: "/run/x.pid",
+      reservationPct: 20,
+      affinity: [0],
+      mode: "power",
     });
     expect(short.ignoreThreads.map(String)).toEqual(["/ksoftirqd/", "/rcu_/"]);
     expect(short.ignoreProcesses.map(String)).toEqual(["/dpdk/"]);
-    const underscore = config(["--log_kmsg", "--log_syslog", "--no_idle_detect", "--force_fifo", "--ignore_threads", "a", "--ignore_processes", "b", "--adaptive_mode"]);
-    expect(underscore).toMatchObject({ logKmsg: true, logSyslog: true, idleDetect: false, forceFifo: true, mode: "adaptive" });
-    const kebab = config(["--log-kmsg", "--aggressive-mode", "--pidfile=/tmp/p", "--reservation", "90", "--systemd"].filter((a) => a !== "--reservation" && a !== "90"));
+    const underscore = config([
+      "--log_kmsg",
+      "--log_syslog",
+      "--no_idle_detect",
+      "--force_fifo",
+      "--ignore_threads",
+      "a",
+      "--ignore_processes",
+      "b",
+      "--adaptive_mode",
+    ]);
+    expect(underscore).toMatchObject({
+      logKmsg: true,
+      logSyslog: true,
+      idleDetect: false,
+      forceFifo: true,
+      mode: "adaptive",
+    });
+    const kebab = config(
+      ["--log-kmsg", "--aggressive-mode", "--pidfile=/tmp/p", "--reservation", "90", "--systemd"].filter(
+        (a) => a !== "--reservation" && a !== "90",
+      ),
+    );
     expect(kebab).toMatchObject({ logKmsg: true, mode: "aggressive", pidfile: "/tmp/p", systemd: true });
     expect(config(["--power_mode", "--reservation=90"])).toMatchObject({ mode: "power", reservationPct: 90 });
     expect(config(["-b", "S"]).backend).toBe("sched_debug");

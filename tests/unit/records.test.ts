@@ -5,8 +5,21 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  decodeRunning, decodeScan, DL_FLAG, DL_LAYOUT, decodeWaiter, encodeScanCfg, MAX_RT_PRIO, RUNNING_LAYOUT, SCAN_CFG_LAYOUT, SCAN_HAS, SCAN_KIND,
-  SCAN_LAYOUT, SCAN_MAX_CPUS, TASK_FLAG, WAITER_LAYOUT,
+  DL_FLAG,
+  DL_LAYOUT,
+  decodeRunning,
+  decodeScan,
+  decodeWaiter,
+  encodeScanCfg,
+  MAX_RT_PRIO,
+  RUNNING_LAYOUT,
+  SCAN_CFG_LAYOUT,
+  SCAN_HAS,
+  SCAN_KIND,
+  SCAN_LAYOUT,
+  SCAN_MAX_CPUS,
+  TASK_FLAG,
+  WAITER_LAYOUT,
 } from "../../src/backends/records";
 import { ROOT } from "../helpers/rt";
 
@@ -15,8 +28,10 @@ let fromC: Record<string, number> & { kinds?: number[]; has?: number[]; dl_flags
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), "stalld-records-"));
   try {
-  const src = join(dir, "layout.c");
-  writeFileSync(src, `
+    const src = join(dir, "layout.c");
+    writeFileSync(
+      src,
+      `
 #include <stdio.h>
 #include <stddef.h>
 #include <linux/types.h>
@@ -36,11 +51,12 @@ int main(void) {
 	printf("\\"stalld_waiter.size\\": %zu, \\"stalld_running.size\\": %zu, \\"max_rt_prio\\": %d, \\"custom_slice\\": %d}\\n",
 	       sizeof(struct stalld_waiter), sizeof(struct stalld_running), STALLD_MAX_RT_PRIO, STALLD_TASK_CUSTOM_SLICE);
 	return 0;
-}`);
-  const exe = join(dir, "layout");
-  const cc = Bun.spawnSync(["cc", "-I", join(ROOT, "bpf"), "-o", exe, src], { stderr: "pipe" });
-  if (cc.exitCode !== 0) throw new Error(`cc failed: ${cc.stderr}`);
-  fromC = JSON.parse(Bun.spawnSync([exe]).stdout.toString());
+}`,
+    );
+    const exe = join(dir, "layout");
+    const cc = Bun.spawnSync(["cc", "-I", join(ROOT, "bpf"), "-o", exe, src], { stderr: "pipe" });
+    if (cc.exitCode !== 0) throw new Error(`cc failed: ${cc.stderr}`);
+    fromC = JSON.parse(Bun.spawnSync([exe]).stdout.toString());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -48,20 +64,25 @@ int main(void) {
 
 describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
   test("struct stalld_waiter", () => {
-    for (const [field, offset] of Object.entries(WAITER_LAYOUT)) expect([field, fromC[`stalld_waiter.${field}`]]).toEqual([field, offset]);
+    for (const [field, offset] of Object.entries(WAITER_LAYOUT))
+      expect([field, fromC[`stalld_waiter.${field}`]]).toEqual([field, offset]);
   });
 
   test("struct stalld_running", () => {
-    for (const [field, offset] of Object.entries(RUNNING_LAYOUT)) expect([field, fromC[`stalld_running.${field}`]]).toEqual([field, offset]);
+    for (const [field, offset] of Object.entries(RUNNING_LAYOUT))
+      expect([field, fromC[`stalld_running.${field}`]]).toEqual([field, offset]);
   });
 
   test("struct stalld_scan_rec and struct stalld_scan_cfg (task_scan)", () => {
-    for (const [field, offset] of Object.entries(SCAN_LAYOUT)) expect([field, fromC[`stalld_scan_rec.${field}`]]).toEqual([field, offset]);
-    for (const [field, offset] of Object.entries(SCAN_CFG_LAYOUT)) expect([field, fromC[`stalld_scan_cfg.${field}`]]).toEqual([field, offset]);
+    for (const [field, offset] of Object.entries(SCAN_LAYOUT))
+      expect([field, fromC[`stalld_scan_rec.${field}`]]).toEqual([field, offset]);
+    for (const [field, offset] of Object.entries(SCAN_CFG_LAYOUT))
+      expect([field, fromC[`stalld_scan_cfg.${field}`]]).toEqual([field, offset]);
   });
 
   test("struct stalld_dl_rec (dl_server)", () => {
-    for (const [field, offset] of Object.entries(DL_LAYOUT)) expect([field, fromC[`stalld_dl_rec.${field}`]]).toEqual([field, offset]);
+    for (const [field, offset] of Object.entries(DL_LAYOUT))
+      expect([field, fromC[`stalld_dl_rec.${field}`]]).toEqual([field, offset]);
     expect(fromC.dl_flags as unknown as number[]).toEqual([DL_FLAG.present, DL_FLAG.active, DL_FLAG.knowsActive]);
   });
 
@@ -92,7 +113,16 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
     v.setInt32(24, 98, true);
     v.setUint32(28, 1, true);
     v.setUint32(32, 1, true);
-    expect(decodeScan(v, 0)).toEqual({ ns: 2_500_000_000n, kind: 1, pid: 77, tgid: 70, cpu: 1, prio: 98, policy: 1, flags: 1 });
+    expect(decodeScan(v, 0)).toEqual({
+      ns: 2_500_000_000n,
+      kind: 1,
+      pid: 77,
+      tgid: 70,
+      cpu: 1,
+      prio: 98,
+      policy: 1,
+      flags: 1,
+    });
   });
 
   test("the decoder reads what C wrote, little-endian, signed where signed", () => {
@@ -103,8 +133,23 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
     buf.setInt32(24 + 16, -1, true);
     buf.setUint32(24 + 20, 6, true);
     buf.setUint32(24 + 24, 1, true);
-    expect(decodeWaiter(7, buf, 24)).toEqual({ pid: 7, sinceNs: 123456789012345678n, tgid: 4242, cpu: 3, prio: -1, policy: 6, flags: 1 });
-    expect(decodeRunning(1, buf, 24)).toEqual({ cpu: 1, sinceNs: 123456789012345678n, pid: 4242, tgid: 3, prio: -1, policy: 6 });
+    expect(decodeWaiter(7, buf, 24)).toEqual({
+      pid: 7,
+      sinceNs: 123456789012345678n,
+      tgid: 4242,
+      cpu: 3,
+      prio: -1,
+      policy: 6,
+      flags: 1,
+    });
+    expect(decodeRunning(1, buf, 24)).toEqual({
+      cpu: 1,
+      sinceNs: 123456789012345678n,
+      pid: 4242,
+      tgid: 3,
+      prio: -1,
+      policy: 6,
+    });
   });
 });
 
@@ -117,11 +162,20 @@ describe("the compiled object", () => {
 
   const sectionsOf = (obj: string) => {
     const sections = Bun.spawnSync(["llvm-objdump", "-h", join(ROOT, "build", obj)]).stdout.toString();
-    return [...sections.matchAll(/\s((?:tp_btf|iter|fentry|fexit|kprobe|kretprobe|fmod_ret|raw_tp|tp)\/\S+)/g)].map((m) => m[1]!).sort();
+    return [...sections.matchAll(/\s((?:tp_btf|iter|fentry|fexit|kprobe|kretprobe|fmod_ret|raw_tp|tp)\/\S+)/g)]
+      .map((m) => m[1]!)
+      .sort();
   };
 
   test("queue_track has no fentry, fexit or kprobe program: tracepoints and iterators only", () => {
-    expect(sectionsOf("stalld.bpf.o")).toEqual(["iter/task", "tp_btf/sched_migrate_task", "tp_btf/sched_process_exit", "tp_btf/sched_switch", "tp_btf/sched_wakeup", "tp_btf/sched_wakeup_new"]);
+    expect(sectionsOf("stalld.bpf.o")).toEqual([
+      "iter/task",
+      "tp_btf/sched_migrate_task",
+      "tp_btf/sched_process_exit",
+      "tp_btf/sched_switch",
+      "tp_btf/sched_wakeup",
+      "tp_btf/sched_wakeup_new",
+    ]);
   });
 
   test("task_scan has one iterator and nothing else", () => {

@@ -1,12 +1,28 @@
 import { describe, expect, test } from "bun:test";
 import {
-  attrEqual, decodeSchedAttr, describeAttr, describeKernelPrio, encodeSchedAttr, kernelSchedOps,
-  SCHED_ATTR_SIZE, SCHED_DEADLINE, SCHED_FIFO, SCHED_OTHER,
+  attrEqual,
+  decodeSchedAttr,
+  describeAttr,
+  describeKernelPrio,
+  encodeSchedAttr,
+  kernelSchedOps,
+  SCHED_ATTR_SIZE,
+  SCHED_DEADLINE,
+  SCHED_FIFO,
+  SCHED_OTHER,
 } from "../../src/boost/sched_attr";
 
 describe("struct sched_attr", () => {
   test("encodes the 48-byte kernel layout and decodes it back", () => {
-    const attr = { policy: SCHED_DEADLINE, flags: 1n, nice: -3, priority: 0, runtimeNs: 20_000n, deadlineNs: 1_000_000_000n, periodNs: 1_000_000_000n };
+    const attr = {
+      policy: SCHED_DEADLINE,
+      flags: 1n,
+      nice: -3,
+      priority: 0,
+      runtimeNs: 20_000n,
+      deadlineNs: 1_000_000_000n,
+      periodNs: 1_000_000_000n,
+    };
     const buf = encodeSchedAttr(attr);
     expect(buf.byteLength).toBe(SCHED_ATTR_SIZE);
     const v = new DataView(buf.buffer);
@@ -23,9 +39,15 @@ describe("struct sched_attr", () => {
   });
 
   test("descriptions name the policy and its parameters", () => {
-    expect(describeAttr({ policy: SCHED_FIFO, priority: 5, nice: 0, runtimeNs: 0n, periodNs: 0n })).toBe("SCHED_FIFO prio 5");
-    expect(describeAttr({ policy: SCHED_OTHER, priority: 0, nice: -2, runtimeNs: 0n, periodNs: 0n })).toBe("SCHED_OTHER nice -2");
-    expect(describeAttr({ policy: SCHED_DEADLINE, priority: 0, nice: 0, runtimeNs: 20n, periodNs: 100n })).toBe("SCHED_DEADLINE 20/100 ns");
+    expect(describeAttr({ policy: SCHED_FIFO, priority: 5, nice: 0, runtimeNs: 0n, periodNs: 0n })).toBe(
+      "SCHED_FIFO prio 5",
+    );
+    expect(describeAttr({ policy: SCHED_OTHER, priority: 0, nice: -2, runtimeNs: 0n, periodNs: 0n })).toBe(
+      "SCHED_OTHER nice -2",
+    );
+    expect(describeAttr({ policy: SCHED_DEADLINE, priority: 0, nice: 0, runtimeNs: 20n, periodNs: 100n })).toBe(
+      "SCHED_DEADLINE 20/100 ns",
+    );
     expect(describeKernelPrio(SCHED_FIFO, 89)).toBe("SCHED_FIFO prio 10");
     expect(describeKernelPrio(SCHED_DEADLINE, -1)).toBe("SCHED_DEADLINE");
     expect(describeKernelPrio(SCHED_OTHER, 120)).toBe("SCHED_OTHER nice 0");

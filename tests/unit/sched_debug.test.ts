@@ -5,12 +5,20 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SchedDebugBackend, sameTask, type TaskFacts } from "../../src/backends/sched_debug";
-import { parseSchedDebug, parseTaskRow, parseTableHeader, SchedDebugFormatError, type SchedDebug, switchesAndPrio } from "../../src/kernel/sched_debug";
+import {
+  parseSchedDebug,
+  parseTableHeader,
+  parseTaskRow,
+  type SchedDebug,
+  SchedDebugFormatError,
+  switchesAndPrio,
+} from "../../src/kernel/sched_debug";
 import { recordingLogger } from "../helpers/fakes";
 
 const FIXTURES = join(import.meta.dir, "../fixtures/sched_debug");
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), "utf8");
-const tasksOf = (sd: SchedDebug, cpu: number) => sd.cpus.get(cpu)!.tasks.map((t) => [t.state, t.current, t.comm, t.pid, t.switches, t.prio]);
+const tasksOf = (sd: SchedDebug, cpu: number) =>
+  sd.cpus.get(cpu)!.tasks.map((t) => [t.state, t.current, t.comm, t.pid, t.switches, t.prio]);
 
 /** What make-older.py writes for CPU 1, in every layout that shows states. */
 const CPU1: (string | number | boolean)[][] = [
@@ -34,13 +42,28 @@ describe("parseSchedDebug on each kernel's layout", () => {
     expect(sd.problems).toEqual([]);
     const cpu1 = sd.cpus.get(1)!;
     expect(cpu1).toMatchObject({ currPid: 6907, nrRunning: 3, rtNrRunning: 2, dlNrRunning: 0, complete: true });
-    expect(cpu1.tasks.find((t) => t.current)).toEqual({ state: "R", current: true, comm: "rtload", pid: 6907, switches: 9, prio: 89 });
-    expect(cpu1.tasks.find((t) => t.pid === 6909)).toEqual({ state: "R", current: false, comm: "rtload", pid: 6909, switches: 2, prio: 98 });
+    expect(cpu1.tasks.find((t) => t.current)).toEqual({
+      state: "R",
+      current: true,
+      comm: "rtload",
+      pid: 6907,
+      switches: 9,
+      prio: 89,
+    });
+    expect(cpu1.tasks.find((t) => t.pid === 6909)).toEqual({
+      state: "R",
+      current: false,
+      comm: "rtload",
+      pid: 6909,
+      switches: 2,
+      prio: 98,
+    });
     // Every row of every table parsed, and each pid is the one printed after its comm.
     const rows = text.split("\n").filter((l) => /^( [A-Z]|>R) /.test(l) && !/ task +PID /.test(l));
     const parsed = [...sd.cpus.values()].flatMap((c) => c.tasks);
     expect(parsed).toHaveLength(rows.length);
-    for (const [i, t] of parsed.entries()) expect(rows[i]!.slice(3)).toStartWith(`${t.comm.padStart(15)} ${String(t.pid).padStart(5)} `);
+    for (const [i, t] of parsed.entries())
+      expect(rows[i]!.slice(3)).toStartWith(`${t.comm.padStart(15)} ${String(t.pid).padStart(5)} `);
     // The 15-character comms the kernel truncates fill the whole column.
     expect(parsed.some((t) => t.comm === "kworker/R-rcu_g")).toBe(true);
   });
@@ -48,14 +71,23 @@ describe("parseSchedDebug on each kernel's layout", () => {
   test.each([
     ["linux-5.15-x86.txt", "4.14 to 6.5: state letter, tree-key then switches"],
     ["linux-6.1-arm64.txt", "no MHz on the cpu# line (not x86)"],
-    ["linux-6.6-x86.txt", "6.6 EEVDF: no space after the state, eligible/deadline/slice before switches, header not updated"],
+    [
+      "linux-6.6-x86.txt",
+      "6.6 EEVDF: no space after the state, eligible/deadline/slice before switches, header not updated",
+    ],
   ])("%s (%s)", (name) => {
     const sd = parseSchedDebug(fixture(name));
     expect(sd.layout).toBe("state");
     expect(sd.problems).toEqual([]);
     expect([...sd.cpus.keys()]).toEqual([0, 1]);
     // The cfs_rq block's nr_running (7) is not the CPU's; the root rt_rq's count is taken.
-    expect(sd.cpus.get(1)).toMatchObject({ currPid: 2001, nrRunning: 6, rtNrRunning: 2, dlNrRunning: 1, complete: true });
+    expect(sd.cpus.get(1)).toMatchObject({
+      currPid: 2001,
+      nrRunning: 6,
+      rtNrRunning: 2,
+      dlNrRunning: 1,
+      complete: true,
+    });
     expect(tasksOf(sd, 1)).toEqual(CPU1);
     expect(tasksOf(sd, 0).filter((t) => t[1])).toEqual([["R", true, "sshd", 901, 5120, 120]]);
   });
@@ -68,30 +100,59 @@ describe("parseSchedDebug on each kernel's layout", () => {
     expect(tasksOf(sd, 1)).toEqual(CPU1.filter((t) => t[0] !== "X").map((t) => [t[1] ? "R" : "?", ...t.slice(1)]));
   });
 
-  test.each(["linux-6.18-x86.txt", "linux-5.15-x86.txt", "linux-6.6-x86.txt", "linux-3.10-x86.txt"])("%s: a pass's parse (CPU 1, runnable rows only) keeps exactly what a full parse says of them", (name) => {
-    const text = fixture(name);
-    const full = parseSchedDebug(text);
-    const pass = parseSchedDebug(text, { cpus: new Set([1]), runnableOnly: true });
-    // The daemon parses the bytes it read, in place: the same answer as from text.
-    expect(parseSchedDebug(Buffer.from(text), { cpus: new Set([1]), runnableOnly: true })).toEqual(pass);
-    expect(parseSchedDebug(new TextEncoder().encode(text))).toEqual(full);
-    expect(pass.cpus.get(0)!.tasks).toEqual([]);
-    expect(pass.cpus.get(1)!.tasks).toEqual(full.cpus.get(1)!.tasks.filter((t) => t.current || t.state === "R" || t.state === "?"));
-    expect(pass.cpus.get(1)).toMatchObject({ currPid: full.cpus.get(1)!.currPid, rtNrRunning: full.cpus.get(1)!.rtNrRunning, complete: true });
-  });
+  test.each(["linux-6.18-x86.txt", "linux-5.15-x86.txt", "linux-6.6-x86.txt", "linux-3.10-x86.txt"])(
+    "%s: a pass's parse (CPU 1, runnable rows only) keeps exactly what a full parse says of them",
+    (name) => {
+      const text = fixture(name);
+      const full = parseSchedDebug(text);
+      const pass = parseSchedDebug(text, { cpus: new Set([1]), runnableOnly: true });
+      // The daemon parses the bytes it read, in place: the same answer as from text.
+      expect(parseSchedDebug(Buffer.from(text), { cpus: new Set([1]), runnableOnly: true })).toEqual(pass);
+      expect(parseSchedDebug(new TextEncoder().encode(text))).toEqual(full);
+      expect(pass.cpus.get(0)!.tasks).toEqual([]);
+      expect(pass.cpus.get(1)!.tasks).toEqual(
+        full.cpus.get(1)!.tasks.filter((t) => t.current || t.state === "R" || t.state === "?"),
+      );
+      expect(pass.cpus.get(1)).toMatchObject({
+        currPid: full.cpus.get(1)!.currPid,
+        rtNrRunning: full.cpus.get(1)!.rtNrRunning,
+        complete: true,
+      });
+    },
+  );
 
   test("the row pieces: comm windows, one-off rows, switches and prio wherever they moved", () => {
     const h = parseTableHeader(" S            task   PID         tree-key  switches  prio     wait-time");
     expect(h).toEqual({ layout: "state", commEnd: 18, weight: false });
-    expect(parseTaskRow(" R    Web Content  3100      1234.500000        77    98         0.000000", h)).toMatchObject({ comm: "Web Content", pid: 3100, switches: 77, prio: 98 });
+    expect(parseTaskRow(" R    Web Content  3100      1234.500000        77    98         0.000000", h)).toMatchObject({
+      comm: "Web Content",
+      pid: 3100,
+      switches: 77,
+      prio: 98,
+    });
     // A comm whose own digits could pass for a pid: the column decides.
-    expect(parseTaskRow(" R      worker 7 12  3101      1234.500000        12   120         0.000000", h)).toMatchObject({ comm: "worker 7 12", pid: 3101 });
-    expect(switchesAndPrio(["1234.5", "E", "1236.2", "S", "2.8", "55.25", "77", "98", "0.0"])).toEqual({ switches: "77", prio: "98" });
-    expect(switchesAndPrio(["1024", "1234.5", "N", "1236.2", "2.8", "55.25", "77", "-1"])).toEqual({ switches: "77", prio: "-1" });
+    expect(
+      parseTaskRow(" R      worker 7 12  3101      1234.500000        12   120         0.000000", h),
+    ).toMatchObject({ comm: "worker 7 12", pid: 3101 });
+    expect(switchesAndPrio(["1234.5", "E", "1236.2", "S", "2.8", "55.25", "77", "98", "0.0"])).toEqual({
+      switches: "77",
+      prio: "98",
+    });
+    expect(switchesAndPrio(["1024", "1234.5", "N", "1236.2", "2.8", "55.25", "77", "-1"])).toEqual({
+      switches: "77",
+      prio: "-1",
+    });
     expect(switchesAndPrio(["1234.5", "/user.slice", "77", "98"])).toBeNull();
-    const w = parseTableHeader(" S            task   PID     weight       vruntime   eligible    deadline             slice          sum-exec      switches  prio");
+    const w = parseTableHeader(
+      " S            task   PID     weight       vruntime   eligible    deadline             slice          sum-exec      switches  prio",
+    );
     expect(w.weight).toBe(true);
-    expect(parseTaskRow(" R          rtload  6909       1024      6371.661944   E           1.400000           1.400000         1.239370         2      98", w)).toMatchObject({ pid: 6909, switches: 2, prio: 98 });
+    expect(
+      parseTaskRow(
+        " R          rtload  6909       1024      6371.661944   E           1.400000           1.400000         1.239370         2      98",
+        w,
+      ),
+    ).toMatchObject({ pid: 6909, switches: 2, prio: 98 });
     expect(parseTaskRow(" R          rtload  6909      6371.661944   E", h)).toBe("no switches and prio");
     expect(parseTaskRow("?R          rtload  6909      6371.661944        2   98", h)).toBe("no state mark");
     expect(parseTaskRow(" R          rtload  6909      6371.661944        2   140", h)).toBe("prio 140 out of range");
@@ -136,8 +197,16 @@ describe("parseSchedDebug on bad input: a clear error or fewer tasks, never a wr
     ["/proc/cpuinfo", readFileSync("/proc/cpuinfo", "utf8"), /no per-CPU section/],
     ["no table", "cpu#0, 1 MHz\n  .nr_running : 1\n", /no task table/],
     ["other header", "cpu#0\n\nrunnable tasks:\n PID comm prio\n----\n", /unknown task table header/],
-    ["no switches", "cpu#0\n\nrunnable tasks:\n S            task   PID         tree-key  prio\n----\n", /without switches and prio/],
-    ["no dashes", "cpu#0\n\nrunnable tasks:\n S            task   PID         tree-key  switches  prio\n R  x  1  2.0  3  4\n", /no dashed line/],
+    [
+      "no switches",
+      "cpu#0\n\nrunnable tasks:\n S            task   PID         tree-key  prio\n----\n",
+      /without switches and prio/,
+    ],
+    [
+      "no dashes",
+      "cpu#0\n\nrunnable tasks:\n S            task   PID         tree-key  switches  prio\n R  x  1  2.0  3  4\n",
+      /no dashed line/,
+    ],
   ])("garbage: %s", (_label, text, message) => {
     expect(() => parseSchedDebug(text)).toThrow(SchedDebugFormatError);
     expect(() => parseSchedDebug(text)).toThrow(message);
@@ -165,11 +234,17 @@ describe("parseSchedDebug on bad input: a clear error or fewer tasks, never a wr
 });
 
 /** A sched_debug file with CPU 1 running `curr` and the given rows (state layout). */
-function file(curr: [string, number, number, number], rows: [string, string, number, number, number][], cpu1Complete = true): string {
+function file(
+  curr: [string, number, number, number],
+  rows: [string, string, number, number, number][],
+  cpu1Complete = true,
+): string {
   const row = (mark: string, comm: string, pid: number, sw: number, prio: number) =>
     `${mark} ${comm.padStart(15)} ${String(pid).padStart(5)}      1234.500000   E        1236.200000           1.400000        55.250000 ${String(sw).padStart(9)}   ${String(prio).padStart(5)}         0.000000   0      0        /\n`;
-  const head = " S            task   PID       vruntime   eligible    deadline             slice          sum-exec      switches  prio         wait-time\n---------\n";
-  const cpu = (n: number, currPid: number, body: string) => `cpu#${n}, 1.0 MHz\n  .nr_running : 2\n  .curr->pid : ${currPid}\n\nrunnable tasks:\n${head}${body}`;
+  const head =
+    " S            task   PID       vruntime   eligible    deadline             slice          sum-exec      switches  prio         wait-time\n---------\n";
+  const cpu = (n: number, currPid: number, body: string) =>
+    `cpu#${n}, 1.0 MHz\n  .nr_running : 2\n  .curr->pid : ${currPid}\n\nrunnable tasks:\n${head}${body}`;
   const [comm, pid, sw, prio] = curr;
   const body1 = row(">R", comm, pid, sw, prio) + rows.map(([st, c, p, s, pr]) => row(` ${st}`, c, p, s, pr)).join("");
   return `${cpu(0, 0, "\n")}${cpu(1, pid, body1)}${cpu1Complete ? "\n" : ""}`;
@@ -216,19 +291,32 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
   });
 
   test("a pid whose /proc comm differs from the table's is skipped and said; a gone one silently", () => {
-    const f = file(hog, [["R", "victim", 3000, 5, 98], ["R", "ghost", 3001, 1, 98]]);
+    const f = file(hog, [
+      ["R", "victim", 3000, 5, 98],
+      ["R", "ghost", 3001, 1, 98],
+    ]);
     const { b, at, lines } = backend([f], { 2001: FIFO("dpdk-worker", 2000), 3000: FIFO("other", 3000) });
     at(1);
     expect(b.snapshot().waiters).toEqual([]);
-    expect(lines.filter((l) => l.level === "warn").map((l) => l.msg)).toEqual(['sched_debug: pid 3000 is "other" in /proc but "victim" in the table: skipped']);
+    expect(lines.filter((l) => l.level === "warn").map((l) => l.msg)).toEqual([
+      'sched_debug: pid 3000 is "other" in /proc but "victim" in the table: skipped',
+    ]);
     // A kworker's /proc name carries its workqueue: still the same task.
     expect(sameTask("kworker/1:2-events", "kworker/1:2")).toBe(true);
     expect(sameTask("kworker/1:3", "kworker/1:2")).toBe(false);
   });
 
   test("only monitored CPUs; sleeping, dying and running rows are not waiters; an idle CPU runs pid 0", () => {
-    const f = file(hog, [["S", "sleeper", 3000, 5, 120], ["X", "dying", 3001, 1, 120], ["R", "victim", 3002, 1, 120]]);
-    const { b, at } = backend([f], { 2001: FIFO("dpdk-worker", 2000), 3002: { comm: "victim", tgid: 3002, policy: 0, state: "R" } }, [0, 1]);
+    const f = file(hog, [
+      ["S", "sleeper", 3000, 5, 120],
+      ["X", "dying", 3001, 1, 120],
+      ["R", "victim", 3002, 1, 120],
+    ]);
+    const { b, at } = backend(
+      [f],
+      { 2001: FIFO("dpdk-worker", 2000), 3002: { comm: "victim", tgid: 3002, policy: 0, state: "R" } },
+      [0, 1],
+    );
     at(1);
     const s = b.snapshot();
     expect(s.waiters.map((w) => w.pid)).toEqual([3002]);
@@ -241,7 +329,10 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
   test("a section cut short keeps what was known of its CPU, and says so", () => {
     const whole = file(hog, [["R", "victim", 3000, 5, 98]]);
     const cut = file(hog, [["R", "victim", 3000, 5, 98]], false);
-    const { b, at, lines } = backend([whole, cut, whole], { 2001: FIFO("dpdk-worker", 2000), 3000: FIFO("victim", 3000) });
+    const { b, at, lines } = backend([whole, cut, whole], {
+      2001: FIFO("dpdk-worker", 2000),
+      3000: FIFO("victim", 3000),
+    });
     at(1);
     b.snapshot();
     at(4);
@@ -265,7 +356,10 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
   test("the legacy layout: /proc says which unmarked rows run, only where an RT task holds the CPU", () => {
     const legacy = fixture("linux-3.10-x86.txt");
     const facts: Record<number, TaskFacts> = {
-      2001: FIFO("dpdk-worker", 2001), 22: FIFO("ksoftirqd/1", 22), 3100: FIFO("Web Content", 3000), 412: FIFO("jbd2/nvme0n1p2-", 412, "S"),
+      2001: FIFO("dpdk-worker", 2001),
+      22: FIFO("ksoftirqd/1", 22),
+      3100: FIFO("Web Content", 3000),
+      412: FIFO("jbd2/nvme0n1p2-", 412, "S"),
       15: FIFO("rcu_preempt", 15),
     };
     const { b, at, looked } = backend([legacy], facts, [0, 1]);

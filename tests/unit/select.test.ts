@@ -1,10 +1,10 @@
 // Backend choice and fallback, with fake backends.
 import { describe, expect, test } from "bun:test";
 import { type Backend, BackendUnavailable } from "../../src/backends/backend";
-import { NoBackend, startFirstAvailable } from "../../src/backends/select";
 import { condenseFailure } from "../../src/backends/bpf_common";
-import { missingScanFeatures } from "../../src/backends/task_scan";
 import { SCAN_HAS } from "../../src/backends/records";
+import { NoBackend, startFirstAvailable } from "../../src/backends/select";
+import { missingScanFeatures } from "../../src/backends/task_scan";
 import { recordingLogger } from "../helpers/fakes";
 
 function fake(name: string, fails?: string | Error): Backend & { started: boolean } {
@@ -36,19 +36,41 @@ describe("startFirstAvailable", () => {
 
   test("one that cannot start is one warning naming the reason and the one used", () => {
     const { log, lines } = recordingLogger();
-    const b = startFirstAvailable(["task_scan", "queue_track"], (n) => fake(n, n === "task_scan" ? "CONFIG_SCHED_INFO off" : undefined), log);
+    const b = startFirstAvailable(
+      ["task_scan", "queue_track"],
+      (n) => fake(n, n === "task_scan" ? "CONFIG_SCHED_INFO off" : undefined),
+      log,
+    );
     expect(b.name).toBe("queue_track");
     expect(lines).toEqual([{ level: "warn", msg: "task_scan unavailable: CONFIG_SCHED_INFO off; using queue_track" }]);
   });
 
   test("several that cannot start are still one line; the same reason is said once", () => {
     const { log, lines } = recordingLogger();
-    const b = startFirstAvailable(["task_scan", "queue_track", "sched_debug"], (n) => fake(n, n === "sched_debug" ? undefined : "bpf_object__load: ENOENT: failed to parse target BTF"), log);
+    const b = startFirstAvailable(
+      ["task_scan", "queue_track", "sched_debug"],
+      (n) => fake(n, n === "sched_debug" ? undefined : "bpf_object__load: ENOENT: failed to parse target BTF"),
+      log,
+    );
     expect(b.name).toBe("sched_debug");
-    expect(lines).toEqual([{ level: "warn", msg: "task_scan, queue_track unavailable: bpf_object__load: ENOENT: failed to parse target BTF; using sched_debug" }]);
+    expect(lines).toEqual([
+      {
+        level: "warn",
+        msg: "task_scan, queue_track unavailable: bpf_object__load: ENOENT: failed to parse target BTF; using sched_debug",
+      },
+    ]);
     const { log: log2, lines: lines2 } = recordingLogger();
-    startFirstAvailable(["task_scan", "queue_track", "sched_debug"], (n) => fake(n, n === "sched_debug" ? undefined : `${n} says no`), log2);
-    expect(lines2).toEqual([{ level: "warn", msg: "task_scan unavailable: task_scan says no; queue_track unavailable: queue_track says no; using sched_debug" }]);
+    startFirstAvailable(
+      ["task_scan", "queue_track", "sched_debug"],
+      (n) => fake(n, n === "sched_debug" ? undefined : `${n} says no`),
+      log2,
+    );
+    expect(lines2).toEqual([
+      {
+        level: "warn",
+        msg: "task_scan unavailable: task_scan says no; queue_track unavailable: queue_track says no; using sched_debug",
+      },
+    ]);
   });
 
   test("none can start: every reason, and no warning about a next one", () => {
@@ -66,7 +88,9 @@ describe("startFirstAvailable", () => {
 
   test("a bug (not BackendUnavailable) is not hidden by a fallback", () => {
     const { log } = recordingLogger();
-    expect(() => startFirstAvailable(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log)).toThrow(TypeError);
+    expect(() =>
+      startFirstAvailable(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log),
+    ).toThrow(TypeError);
   });
 });
 
@@ -81,14 +105,27 @@ describe("task_scan feature check", () => {
 
 describe("condenseFailure: a BPF load failure in one line", () => {
   test("a bad BTF: the call, its errno and libbpf's first complaint", () => {
-    expect(condenseFailure("bpf_object__load: LIBBPF_ERRNO__FORMAT", ["libbpf: failed to get EHDR from /tmp/bad.btf\n", "libbpf: failed to parse target BTF: -4001\n", "libbpf: failed to load object 'x'\n"]))
-      .toBe("bpf_object__load: LIBBPF_ERRNO__FORMAT: failed to get EHDR from /tmp/bad.btf");
+    expect(
+      condenseFailure("bpf_object__load: LIBBPF_ERRNO__FORMAT", [
+        "libbpf: failed to get EHDR from /tmp/bad.btf\n",
+        "libbpf: failed to parse target BTF: -4001\n",
+        "libbpf: failed to load object 'x'\n",
+      ]),
+    ).toBe("bpf_object__load: LIBBPF_ERRNO__FORMAT: failed to get EHDR from /tmp/bad.btf");
   });
 
   test("a verifier rejection: libbpf's line and the verifier's last word", () => {
-    const log = "libbpf: prog 'stalld_scan': -- BEGIN PROG LOAD LOG --\n0: R1=ctx() R10=fp0\n; p = ctx->task\n1: (79) r2 = *(u64 *)(r1 +8)\n2: (61) r3 = *(u32 *)(r2 +1234)\nR2 invalid mem access 'ptr_or_null_'\nprocessed 3 insns (limit 1000000)\n-- END PROG LOAD LOG --\n";
-    expect(condenseFailure("bpf_object__load: EACCES", ["libbpf: prog 'stalld_scan': BPF program load failed: Permission denied\n", log, "libbpf: failed to load object 'x'\n"]))
-      .toBe("bpf_object__load: EACCES: prog 'stalld_scan': BPF program load failed: Permission denied: verifier: R2 invalid mem access 'ptr_or_null_'");
+    const log =
+      "libbpf: prog 'stalld_scan': -- BEGIN PROG LOAD LOG --\n0: R1=ctx() R10=fp0\n; p = ctx->task\n1: (79) r2 = *(u64 *)(r1 +8)\n2: (61) r3 = *(u32 *)(r2 +1234)\nR2 invalid mem access 'ptr_or_null_'\nprocessed 3 insns (limit 1000000)\n-- END PROG LOAD LOG --\n";
+    expect(
+      condenseFailure("bpf_object__load: EACCES", [
+        "libbpf: prog 'stalld_scan': BPF program load failed: Permission denied\n",
+        log,
+        "libbpf: failed to load object 'x'\n",
+      ]),
+    ).toBe(
+      "bpf_object__load: EACCES: prog 'stalld_scan': BPF program load failed: Permission denied: verifier: R2 invalid mem access 'ptr_or_null_'",
+    );
   });
 
   test("no libbpf words: the error alone; a very long one is cut", () => {

@@ -31,12 +31,28 @@ describe("renderTop", () => {
     expect(lines[cpu1 + 1]).toMatch(/^ +kworker\/1:2-2003 +OTHER \+0 +0\.4 s$/);
     expect(lines.find((l) => l.startsWith("0 "))).toMatch(/^0 +\(idle\) +- +50\/1000 ms active$/);
     expect(lines).toContain("BOOSTED NOW (by the running daemon)");
-    expect(lines).toContain("  rtload-2002 on CPU 1: SCHED_DEADLINE 4000000/1000000000 ns since 12:00:04 (stalld pid 900)");
+    expect(lines).toContain(
+      "  rtload-2002 on CPU 1: SCHED_DEADLINE 4000000/1000000000 ns since 12:00:04 (stalld pid 900)",
+    );
     expect(lines.at(-1)).toBe("  12:00:04 rtload-2002 starving on CPU 1 behind rtload-2001 (waited 3.0 s)");
   });
 
   test("narrow terminals cut lines; many waiters are summed up", () => {
-    const many = { ...model, cpus: [{ ...model.cpus[1]!, waiters: Array.from({ length: 9 }, (_, i) => ({ pid: 3000 + i, comm: "w", policy: 0, prio: 120, waitedNs: i * 1e8 })) }] };
+    const many = {
+      ...model,
+      cpus: [
+        {
+          ...model.cpus[1]!,
+          waiters: Array.from({ length: 9 }, (_, i) => ({
+            pid: 3000 + i,
+            comm: "w",
+            policy: 0,
+            prio: 120,
+            waitedNs: i * 1e8,
+          })),
+        },
+      ],
+    };
     const lines = renderTop(many, 40);
     expect(lines.every((l) => l.length <= 40)).toBe(true);
     expect(renderTop(many, 200).some((l) => l.trim() === "(4 more waiting)")).toBe(true);
