@@ -2,15 +2,13 @@
 // per backend (figure 5), and with metrics on and off (figure 7).
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { stalldBpfObject, taskScanBpfObject } from "../src/backends/bpf_object";
-import { QueueTrackBackend } from "../src/backends/queue_track";
-import { SchedDebugBackend } from "../src/backends/sched_debug";
-import { TaskScanBackend } from "../src/backends/task_scan";
-import { parseRunConfig, type RunConfig } from "../src/cli/options";
-import { Daemon } from "../src/daemon/daemon";
+import { backendByName } from "../src/backends/registry";
+import { parseRunConfig } from "../src/cli/options";
+import type { RunConfig } from "../src/config";
+import type { Daemon } from "../src/daemon/daemon";
 import { onlineCpus, possibleCpus } from "../src/kernel/cpus";
-import { pidMax } from "../src/kernel/proc";
 import { Metrics, writeMetricsFile } from "../src/metrics/metrics";
+import { testDaemon } from "../tests/helpers/fakes";
 import { ROOT } from "../tests/helpers/rt";
 import { fmtSummary, summarize, table } from "./lib";
 import { BACKENDS, type BackendName, both, figures, note, row, same, silent } from "./report";
@@ -27,21 +25,7 @@ function msPerPass(daemon: Daemon): number {
 }
 
 function makeBackend(b: BackendName, cfg: RunConfig) {
-  if (b === "sched_debug") return new SchedDebugBackend({ cpus: cfg.cpus, log: silent });
-  if (b === "task_scan") {
-    return new TaskScanBackend({
-      object: taskScanBpfObject(),
-      cpus: cfg.cpus,
-      reportNs: (cfg.thresholdS - cfg.granularityS) * 1e9,
-      log: silent,
-    });
-  }
-  return new QueueTrackBackend({
-    object: stalldBpfObject(),
-    possibleCpus: possibleCpus().length,
-    pidMax: pidMax(),
-    log: silent,
-  });
+  return backendByName(b).make({ ...cfg, log: silent });
 }
 
 export async function fig5PassCost() {
@@ -70,7 +54,7 @@ export async function fig5PassCost() {
         const backend = makeBackend(b, cfg);
         try {
           backend.start();
-          const daemon = new Daemon(cfg, backend, silent);
+          const daemon = testDaemon(cfg, backend, silent);
           for (let run = 0; run < 3; run++) per[b].push(msPerPass(daemon));
         } finally {
           backend.stop();
@@ -109,11 +93,11 @@ export async function fig7MetricsCost() {
   try {
     for (let round = 0; round < 5; round++) {
       for (const mode of ["without", "with"] as const) {
-        const metrics = mode === "with" ? new Metrics("bench", backend.name) : undefined;
-        const daemon = new Daemon(cfg, backend, silent, {
+        const metrics = mode === "with" ? new Metrics("bench") : undefined;
+        metrics?.setBackend(backend.name);
+        const daemon = testDaemon(cfg, backend, silent, {
           metrics,
           afterPass: metrics ? () => writeMetricsFile(file, metrics.render()) : undefined,
-          dlServers: () => ({ kind: "none", source: "bench", cpus: new Map() }),
         });
         per[mode].push(msPerPass(daemon));
       }

@@ -3,16 +3,18 @@
 // run goes, and BENCHMARKS.md written (or one figure patched into it).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createConsola } from "consola";
+import { BACKEND_NAMES, type BackendName } from "../src/backends/registry";
+import { silentLog } from "../src/log/logger";
 import { libbpfVersion } from "../src/ffi/libbpf";
 import { onlineCpus } from "../src/kernel/cpus";
 import { kernelRelease } from "../src/kernel/proc";
 import { ROOT } from "../tests/helpers/rt";
 import { fmt, fmtSummary, type Summary, table } from "./lib";
 
-export const BACKENDS = ["queue_track", "task_scan", "sched_debug"] as const;
-export type BackendName = (typeof BACKENDS)[number];
-export const silent = createConsola({ level: -999 });
+/** The registry's backends, in its order. */
+export const BACKENDS = BACKEND_NAMES;
+export type { BackendName };
+export const silent = silentLog;
 
 export interface Figure {
   title: string;

@@ -42,6 +42,14 @@ hog() {
 	sleep 0.3
 }
 throttling() { cat /proc/sys/kernel/sched_rt_runtime_us; }
+# debugfs mounted now (1/0), and HRTICK_DL as sched/features says (mounted for that one read).
+debugfs_now() { grep -q ' /sys/kernel/debug ' /proc/mounts && echo 1 || echo 0; }
+hrtick_now() {
+	m=0; [ "$(debugfs_now)" = 1 ] || { mount -t debugfs none /sys/kernel/debug 2>/dev/null && m=1; }
+	h=$(grep -o 'NO_HRTICK_DL\|HRTICK_DL' /sys/kernel/debug/sched/features 2>/dev/null | head -1)
+	[ $m = 1 ] && umount /sys/kernel/debug
+	echo "${h:-unknown}"
+}
 # DEADLINE bandwidth the kernel still accounts per CPU (sched/debug's
 # dl_bw->total_bw), as a marker: a leak makes sched_rt_runtime_us refuse writes.
 dlbw() { # name
@@ -117,7 +125,9 @@ fi
 if has 2; then
 	for b in task_scan queue_track sched_debug; do
 		stalld_victim "backend-$b" fifo 10 16 10 -t 3 -c 1 -b "$b"
-		mark "backend-$b" $(victim_report) throttling=$(throttling)
+		# debugfs is unmounted at the start of each run: stalld mounts it (and turns HRTICK_DL on where
+		# it can), and must leave both as found.
+		mark "backend-$b" $(victim_report) throttling=$(throttling) debugfs_after=$(debugfs_now) hrtick_after=$(hrtick_now)
 		dlbw "backend-$b"
 		reap
 	done

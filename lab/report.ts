@@ -165,11 +165,16 @@ function backendRow(g: Guest, b: string): Row {
     !policyBack && `victim ended as policy ${m.policy} prio ${m.prio}`,
     !(gap <= RESCUE_BOUND_S) && `longest gap ${gap} s > ${RESCUE_BOUND_S} s`,
     m.throttling !== g.marks.get("facts")?.throttling && `throttling left at ${m.throttling}`,
+    // Older consoles have no such marks: judged only where present.
+    m.debugfs_after === "1" && "debugfs left mounted",
+    m.hrtick_after !== undefined &&
+      m.hrtick_after !== g.marks.get("facts")?.hrtick_dl &&
+      `HRTICK_DL left ${m.hrtick_after} (found ${g.marks.get("facts")?.hrtick_dl})`,
     hogMissing(g, `backend-${b}`),
   ].filter(Boolean);
   return r(
     problems.length === 0,
-    problems.length ? problems.join("; ") : "rescued; SCHED_FIFO 10 back",
+    problems.length ? problems.join("; ") : "rescued; SCHED_FIFO 10, debugfs and HRTICK_DL back",
     `longest gap ${gap.toFixed(2)} s`,
   );
 }

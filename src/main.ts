@@ -5,14 +5,13 @@
 import { writeSync } from "node:fs";
 import { type CommandDef, renderUsage, runCommand } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { BTF_ENUM_COMMAND } from "./boost/hrtick";
+
 import doctor from "./cli/doctor";
-import { EXIT, Exit } from "./cli/exit";
-import { UsageError } from "./cli/options";
+import { EXIT, Exit, UsageError } from "./errors";
 import run from "./cli/run";
 import throttle from "./cli/throttle";
 import top from "./cli/top";
-import { kernelBtfEnumValue } from "./kernel/sched_features";
+import { BTF_ENUM_COMMAND, kernelBtfEnumValue } from "./kernel/sched_features";
 
 const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle, doctor, top };
 
@@ -31,7 +30,7 @@ function fail(code: number, message: string): never {
 }
 
 async function dispatch(argv: string[]): Promise<void> {
-  // Internal: a kernel BTF enum value, looked up in a short-lived copy (see hrtick.ts).
+  // Internal: a kernel BTF enum value, looked up in a short-lived copy (sched_features.ts).
   if (argv[0] === BTF_ENUM_COMMAND && argv.length === 2) {
     console.log(String(kernelBtfEnumValue(argv[1]!)));
     return;

@@ -1,5 +1,7 @@
 // One way of seeing run queues. The daemon asks a backend for a snapshot each
 // pass and decides from scratch; a backend keeps no opinion about starvation.
+// Each backend file exports a BackendSpec; registry.ts lists them.
+import type { Logger } from "../log/logger";
 
 export interface Waiter {
   pid: number;
@@ -36,8 +38,6 @@ export interface Snapshot {
 export interface BackendStats {
   /** Tasks the backend could not record (a full map). */
   dropped: number;
-  /** Tasks currently tracked as waiting, all CPUs. */
-  tracked: number;
 }
 
 export interface Backend {
@@ -48,6 +48,8 @@ export interface Backend {
    * (sched_debug), so how often snapshots come is its precision.
    */
   readonly kernelDatedWaits: boolean;
+  /** What it reads, once started (doctor shows it); undefined when there is nothing to add. */
+  readonly detail?: string;
   /** Throws BackendUnavailable with a one-line reason. */
   start(): void;
   snapshot(): Snapshot;
@@ -66,4 +68,32 @@ export class BackendUnavailable extends Error {
     super(`backend ${backend} unavailable: ${reason}`);
     this.name = "BackendUnavailable";
   }
+}
+
+/** What a backend is made from: the monitored CPUs and the timing it reports for. */
+export interface BackendContext {
+  cpus: readonly number[];
+  thresholdS: number;
+  granularityS: number;
+  /** --btf: kernel BTF for CO-RE; null: the running kernel's. */
+  btfPath: string | null;
+  log: Logger;
+}
+
+/** A backend as the registry knows it: how it is named, made, and what it needs. */
+export interface BackendSpec {
+  name: string;
+  /** -b's one-letter form (the original's). */
+  alias: string;
+  /** Loads BPF with CO-RE: reads the kernel's BTF (--btf applies to it). */
+  btf: boolean;
+  /** debugfs must be mounted before it starts (the lifecycle mounts it, and unmounts it at exit). */
+  needsDebugfs: boolean;
+  /** What it needs from the kernel, for doctor's remedy. */
+  needs: string;
+  /** doctor's row for it, and what a start that worked shows. */
+  doctor: { id: string; works: string };
+  /** When nothing starts: what to do about this one (said once per distinct remedy). */
+  remedy: string;
+  make(ctx: BackendContext): Backend;
 }

@@ -6,18 +6,21 @@ import { type Pointer, toArrayBuffer } from "bun:ffi";
 import { SysError } from "../ffi/errno";
 import * as bpf from "../ffi/libbpf";
 import { mmapRead, monotonicNs, munmap } from "../ffi/libc";
-import { readTaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import {
   type Backend,
+  type BackendSpec,
   type BackendStats,
   BackendUnavailable,
   type RunningTask,
   type Snapshot,
   type Waiter,
 } from "./backend";
-import { LibbpfLog, runIterator } from "./bpf_common";
-import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "./records";
+import { BPF_REMEDY, LibbpfLog, runIterator } from "../bpf/common";
+import { stalldBpfObject } from "../bpf/objects";
+import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "../bpf/records";
+import { possibleCpus } from "../kernel/cpus";
+import { pidMax, readTaskStat } from "../kernel/proc";
 
 /** Tracepoint programs, attached in this order before the snapshot iterator runs. */
 export const TRACEPOINT_PROGRAMS = [
@@ -70,7 +73,6 @@ export class QueueTrackBackend implements Backend {
   private readonly batchOut = new Uint8Array(8);
   private readonly count = new Uint32Array(1);
   private readonly pidKey = new Uint32Array(1);
-  private tracked = 0;
 
   constructor(private readonly opts: QueueTrackOptions) {
     this.maxEntries = waitingMapSize(opts.pidMax, opts.possibleCpus);
@@ -184,7 +186,6 @@ export class QueueTrackBackend implements Backend {
       this.batchIn.set(this.batchOut);
       first = false;
     }
-    this.tracked = result.length;
     return result;
   }
 
@@ -200,7 +201,7 @@ export class QueueTrackBackend implements Backend {
   }
 
   stats(): BackendStats {
-    return { dropped: this.bss ? Number(this.bss.getBigUint64(0, true)) : 0, tracked: this.tracked };
+    return { dropped: this.bss ? Number(this.bss.getBigUint64(0, true)) : 0 };
   }
 
   stop(): void {
@@ -230,3 +231,21 @@ function refreshRunner(r: RunningTask | undefined): RunningTask | undefined {
   if (!st || st.cpu !== r.cpu || st.state !== "R") return r;
   return { ...r, prio: st.prio, policy: st.policy };
 }
+
+export const queueTrack = {
+  name: "queue_track",
+  alias: "Q",
+  btf: true,
+  needsDebugfs: false,
+  needs: "needs BTF and tp_btf tracepoints (5.5+)",
+  doctor: { id: "bpf-tracepoints", works: "queue_track loaded; its sched_* tracepoint programs attached" },
+  remedy: BPF_REMEDY,
+  make: (ctx) =>
+    new QueueTrackBackend({
+      object: stalldBpfObject(),
+      possibleCpus: possibleCpus().length,
+      pidMax: pidMax(),
+      log: ctx.log,
+      btfPath: ctx.btfPath ?? undefined,
+    }),
+} as const satisfies BackendSpec;

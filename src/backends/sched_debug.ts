@@ -6,25 +6,22 @@
 // at most the time since the previous read.
 import { existsSync, statSync } from "node:fs";
 import { monotonicNs } from "../ffi/libc";
-import { ensureMounted, unmount } from "../kernel/mounts";
 import { readTaskStat, readTgid } from "../kernel/proc";
+import { MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_OTHER } from "../kernel/sched_attr";
 import { ProcFile } from "../kernel/proc_file";
 import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask } from "../kernel/sched_debug";
 import type { Logger } from "../log/logger";
 import {
   type Backend,
+  type BackendSpec,
   type BackendStats,
   BackendUnavailable,
   type RunningTask,
   type Snapshot,
   type Waiter,
 } from "./backend";
-import { MAX_RT_PRIO } from "./records";
 
 const MIN_BUFFER = 256 * 1024;
-const SCHED_OTHER = 0;
-const SCHED_FIFO = 1;
-const SCHED_DEADLINE = 6;
 
 export interface TaskFacts {
   comm: string;
@@ -44,7 +41,7 @@ export function procTaskFacts(pid: number): TaskFacts | null {
 export interface SchedDebugOptions {
   cpus: readonly number[];
   log: Logger;
-  /** The file to read; default: the first of SCHED_DEBUG_PATHS that exists, debugfs mounted if needed. */
+  /** The file to read; default: the first of SCHED_DEBUG_PATHS that exists (debugfs is mounted by the lifecycle). */
   path?: string;
   /** Replaced in unit tests. */
   facts?: (pid: number) => TaskFacts | null;
@@ -88,7 +85,6 @@ export class SchedDebugBackend implements Backend {
   readonly name = "sched_debug";
   readonly kernelDatedWaits = false;
   private path = "";
-  private mountedDebugfs = false;
   private format = "";
   /** The debug file, read through one fd and one buffer (opened at the first read, closed at stop). */
   private file: ProcFile | null = null;
@@ -100,15 +96,10 @@ export class SchedDebugBackend implements Backend {
   private readonly now: () => bigint;
   private readonly readText: (path: string) => string | Uint8Array;
   private problemsNoted = 0;
-  reads = 0;
 
-  get filePath(): string {
-    return this.path;
-  }
-
-  /** The table layout and version line seen at start. */
-  get formatDetail(): string {
-    return this.format;
+  /** The file and the table layout seen at start. */
+  get detail(): string {
+    return `${this.path} (${this.format})`;
   }
 
   constructor(private readonly opts: SchedDebugOptions) {
@@ -133,21 +124,9 @@ export class SchedDebugBackend implements Backend {
     }
   }
 
-  /** debugfs (5.13+) or /proc (older); mounts debugfs when it is missing. */
+  /** debugfs (5.13+) or /proc (older). */
   private findFile(): string {
-    const found = () => SCHED_DEBUG_PATHS.find((p) => existsSync(p));
-    let path = found();
-    if (!path) {
-      try {
-        this.mountedDebugfs = ensureMounted("debugfs");
-      } catch (e) {
-        throw new Error(
-          `neither ${SCHED_DEBUG_PATHS.join(" nor ")} exists and debugfs cannot be mounted: ${(e as Error).message}`,
-        );
-      }
-      if (this.mountedDebugfs) this.opts.log.info("mounted debugfs on /sys/kernel/debug to read sched/debug");
-      path = found();
-    }
+    const path = SCHED_DEBUG_PATHS.find((p) => existsSync(p));
     if (!path) {
       // Not there, or not ours to see: debugfs is root-only (0700).
       const denied = SCHED_DEBUG_PATHS.map((p) => accessError(p)).find((c) => c === "EACCES" || c === "EPERM");
@@ -161,7 +140,6 @@ export class SchedDebugBackend implements Backend {
   snapshot(): Snapshot {
     const sd = parseSchedDebug(this.readText(this.path), { cpus: this.cpuSet, runnableOnly: true });
     const nowNs = this.now();
-    this.reads++;
     const problems = [...sd.problems];
     const waiting = new Map<number, Seen>();
     const waiters: Waiter[] = [];
@@ -260,7 +238,7 @@ export class SchedDebugBackend implements Backend {
   }
 
   stats(): BackendStats {
-    return { dropped: 0, tracked: this.waiting.size };
+    return { dropped: 0 };
   }
 
   stop(): void {
@@ -269,13 +247,18 @@ export class SchedDebugBackend implements Backend {
     // An open fd would keep debugfs busy.
     this.file?.close();
     this.file = null;
-    if (!this.mountedDebugfs) return;
-    this.mountedDebugfs = false;
-    try {
-      unmount("debugfs");
-      this.opts.log.info("unmounted debugfs from /sys/kernel/debug");
-    } catch (e) {
-      this.opts.log.info(`left debugfs mounted on /sys/kernel/debug: ${(e as Error).message}`);
-    }
   }
 }
+
+export const schedDebug = {
+  name: "sched_debug",
+  alias: "S",
+  btf: false,
+  needsDebugfs: true,
+  needs: "needs CONFIG_SCHED_DEBUG and a readable debug file (lockdown=confidentiality forbids reading it)",
+  doctor: { id: "sched-debug", works: "sched_debug read" },
+  remedy:
+    "sched_debug needs CONFIG_SCHED_DEBUG and a readable debug file " +
+    "(mount -t debugfs none /sys/kernel/debug; lockdown=confidentiality forbids reading it).",
+  make: (ctx) => new SchedDebugBackend({ cpus: ctx.cpus, log: ctx.log }),
+} as const satisfies BackendSpec;

@@ -22,17 +22,17 @@ export function summarize(failures: readonly BackendUnavailable[]): string {
  * can, NoBackend carries every reason. Errors other than BackendUnavailable
  * are bugs and propagate.
  */
-export function startFirstAvailable<N extends string>(
-  names: readonly N[],
-  make: (name: N) => Backend,
+export function startFirstAvailable<T extends { name: string }>(
+  candidates: readonly T[],
+  make: (candidate: T) => Backend,
   log: Logger,
 ): Backend {
   const failures: BackendUnavailable[] = [];
-  for (const name of names) {
+  for (const c of candidates) {
     try {
-      const backend = make(name);
+      const backend = make(c);
       backend.start();
-      if (failures.length) log.warn(`${summarize(failures)}; using ${name}`);
+      if (failures.length) log.warn(`${summarize(failures)}; using ${c.name}`);
       return backend;
     } catch (e) {
       if (!(e instanceof BackendUnavailable)) throw e;

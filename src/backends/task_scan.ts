@@ -7,14 +7,16 @@ import { monotonicNs } from "../ffi/libc";
 import type { Logger } from "../log/logger";
 import {
   type Backend,
+  type BackendSpec,
   type BackendStats,
   BackendUnavailable,
   type RunningTask,
   type Snapshot,
   type Waiter,
 } from "./backend";
-import { LibbpfLog, runIterator } from "./bpf_common";
-import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "./records";
+import { BPF_REMEDY, LibbpfLog, runIterator } from "../bpf/common";
+import { taskScanBpfObject } from "../bpf/objects";
+import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "../bpf/records";
 
 export const SCAN_PROGRAM = "stalld_scan";
 
@@ -44,7 +46,6 @@ export class TaskScanBackend implements Backend {
   private obj: bpf.BpfObject | null = null;
   private link: bpf.BpfLink | null = null;
   private readonly buf = { bytes: new Uint8Array(64 * 1024) };
-  private tracked = 0;
 
   constructor(private readonly opts: TaskScanOptions) {}
 
@@ -96,7 +97,6 @@ export class TaskScanBackend implements Backend {
         running[r.cpu] = { cpu: r.cpu, pid: r.pid, tgid: r.tgid, prio: r.prio, policy: r.policy, ranNs: Number(r.ns) };
       }
     }
-    this.tracked = waiters.length;
     return { features, waiters, running };
   }
 
@@ -109,7 +109,7 @@ export class TaskScanBackend implements Backend {
   forget(_pid: number): void {}
 
   stats(): BackendStats {
-    return { dropped: 0, tracked: this.tracked };
+    return { dropped: 0 };
   }
 
   stop(): void {
@@ -120,3 +120,22 @@ export class TaskScanBackend implements Backend {
     bpf.setLibbpfPrint(null);
   }
 }
+
+export const taskScan = {
+  name: "task_scan",
+  alias: "T",
+  btf: true,
+  needsDebugfs: false,
+  needs: "needs BTF, iter/task (5.8+), CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED",
+  doctor: { id: "bpf-iterator", works: "task_scan loaded; its task iterator ran" },
+  remedy: BPF_REMEDY,
+  make: (ctx) =>
+    new TaskScanBackend({
+      object: taskScanBpfObject(),
+      cpus: ctx.cpus,
+      // Every task that can cross the threshold before the next pass.
+      reportNs: (ctx.thresholdS - Math.min(ctx.granularityS, ctx.thresholdS)) * 1e9,
+      log: ctx.log,
+      btfPath: ctx.btfPath ?? undefined,
+    }),
+} as const satisfies BackendSpec;

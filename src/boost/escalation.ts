@@ -11,6 +11,8 @@
 // that leaves a boost still starving starts its next boost on the rung it had
 // reached; one that ran and went to sleep starts again from the configured
 // runtime. Pure decisions; booster.ts applies them.
+import type { Rung } from "./policy";
+
 
 /** Each step multiplies the runtime by this. */
 export const ESCALATION_FACTOR = 10n;
@@ -29,11 +31,6 @@ export function strongerRuntimeNs(currentNs: bigint, configuredNs: bigint, perio
   return next > cap ? cap : next;
 }
 
-/** Where a boost stands: a DEADLINE runtime, or FIFO slices of `runtimeNs` every period (the last rung). */
-export interface Rung {
-  fifo: boolean;
-  runtimeNs: bigint;
-}
 
 /**
  * The rung above `r`, or null on the last one. (Going to the FIFO rung at the
@@ -42,11 +39,11 @@ export interface Rung {
  * sched_rt_runtime_us refused every write until reboot; see KERNELS.md.)
  */
 export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
-  if (r.fifo) return null;
+  if (r.sliced) return null;
   const runtimeNs = strongerRuntimeNs(r.runtimeNs, configuredNs, periodNs);
   return runtimeNs === null
-    ? { fifo: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) }
-    : { fifo: false, runtimeNs };
+    ? { sliced: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) }
+    : { sliced: false, runtimeNs };
 }
 
 /**

@@ -5,28 +5,8 @@
 // turns HRTICK_DL on where it can (and back off at exit); where it cannot, it
 // boosts with a one-tick runtime, which is what the task really gets anyway
 // and leaves at most one period of debt.
-import { selfProgram } from "../daemon/self";
-import { FEATURE_PATHS, readFeature, setFeature, tickNs } from "../kernel/sched_features";
+import { btfEnumValueInChild, FEATURE_PATHS, readFeature, setFeature, tickNs } from "../kernel/sched_features";
 import type { Logger } from "../log/logger";
-
-/** The hidden command that prints a kernel BTF enum value (main.ts). */
-export const BTF_ENUM_COMMAND = "__btf-enum";
-
-/**
- * The BTF enum value looked up by a short-lived copy of stalld: walking the
- * kernel's BTF (~6 MB, ~130,000 types) in the daemon itself left 8-10 MB of
- * memory resident for good (measured); the copy takes ~50 ms, once, at start.
- */
-export function btfEnumValueInChild(name: string): number | null {
-  const r = Bun.spawnSync([...selfProgram(), BTF_ENUM_COMMAND, name], {
-    stdout: "pipe",
-    stderr: "ignore",
-    timeout: 10_000,
-    env: { PATH: "/usr/bin:/bin" },
-  });
-  const out = r.stdout.toString().trim();
-  return r.exitCode === 0 && /^-?\d+$/.test(out) ? Number(out) : null;
-}
 
 const readFeatureViaChild = (name: string) => readFeature(name, FEATURE_PATHS, btfEnumValueInChild);
 

@@ -4,29 +4,25 @@
 import { writeFileSync } from "node:fs";
 import { ProcFile } from "../kernel/proc_file";
 import type { Logger } from "../log/logger";
-import type { Journal } from "./journal";
+import type { StateDir } from "./state_dir";
 
-type ThrottlingJournal = Pick<Journal, "recordThrottling" | "forgetThrottling" | "orphanThrottling">;
+type ThrottlingRecords = Pick<StateDir, "recordThrottling" | "forgetThrottling" | "orphanThrottling">;
 
 export const RT_RUNTIME_PATH = "/proc/sys/kernel/sched_rt_runtime_us";
 
 export class RtThrottling {
   private saved: number | null = null;
-  private journal: ThrottlingJournal | null = null;
 
   /** Read on every pass (is idle time trustworthy?): one open fd. */
   private readonly file: ProcFile;
 
+  /** `records`: where the value to restore is also kept (the state directory), so a restart after a crash has it. */
   constructor(
     private readonly log: Logger,
     private readonly path = RT_RUNTIME_PATH,
+    private readonly records: ThrottlingRecords | null = null,
   ) {
     this.file = new ProcFile(path);
-  }
-
-  /** From now on the value to restore is also kept in the state directory. */
-  useJournal(j: ThrottlingJournal): void {
-    this.journal = j;
   }
 
   read(): number {
@@ -44,9 +40,9 @@ export class RtThrottling {
    */
   disable(): void {
     const old = this.read();
-    const orphan = this.journal?.orphanThrottling() ?? null;
+    const orphan = this.records?.orphanThrottling() ?? null;
     if (old === -1 && orphan) {
-      this.journal!.recordThrottling(orphan.runtimeUs);
+      this.records!.recordThrottling(orphan.runtimeUs);
       this.saved = orphan.runtimeUs;
       this.log.info(
         `RT throttling was left off by stalld pid ${orphan.owner.pid}, which died; sched_rt_runtime_us will be restored to ${orphan.runtimeUs} at exit`,
@@ -54,11 +50,11 @@ export class RtThrottling {
       return;
     }
     if (old === -1) {
-      this.journal?.forgetThrottling();
+      this.records?.forgetThrottling();
       this.log.info("RT throttling already disabled, doing nothing");
       return;
     }
-    this.journal?.recordThrottling(old);
+    this.records?.recordThrottling(old);
     this.write(-1);
     this.saved = old;
     this.log.info(`RT Throttling disabled (sched_rt_runtime_us was ${old})`);
@@ -71,7 +67,7 @@ export class RtThrottling {
     this.saved = null;
     try {
       this.write(value);
-      this.journal?.forgetThrottling();
+      this.records?.forgetThrottling();
       this.log.info(`RT Throttling runtime restored to ${value}`);
     } catch (e) {
       this.log.error(`failed to restore sched_rt_runtime_us to ${value}: ${(e as Error).message}`);

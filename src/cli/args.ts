@@ -1,44 +1,83 @@
-// Argument definitions shared by the commands. Every flag of the original
-// stalld keeps its short form and its underscore long name; kebab-case is the
-// primary spelling here. -v is verbose, so --version's short form is -V.
+// Argument definitions, as fragments the commands spread into their own
+// (nuxt/cli's way): run, top and doctor take the same -c, -b, -t, --state-dir
+// and --btf. Every flag of the original stalld keeps its short form and its
+// underscore long name; kebab-case is the primary spelling here. -v is
+// verbose, so --version's short form is -V. Ranges and defaults come from
+// config.ts, backend names from the registry.
 import type { ArgsDef } from "citty";
+import { backendChoices } from "../backends/registry";
+import { FIFO_BOOST_PRIORITY } from "../boost/policy";
+import { DEFAULTS, RANGES } from "../config";
 
-export const runArgs = {
+export const cpuArg = {
   cpu: {
     type: "string",
     alias: ["c"],
     valueHint: "list",
     description: "CPUs to monitor, e.g. 2-7,9 (default: all online CPUs)",
   },
+} as const satisfies ArgsDef;
+
+export const thresholdArg = {
   "starving-threshold": {
     type: "string",
     alias: ["t", "starving_threshold"],
     valueHint: "s",
-    description: "seconds a task must wait before it is boosted (1-3600, default 20)",
+    description: `seconds a task must wait before it is boosted (${RANGES.threshold.min}-${RANGES.threshold.max}, default ${DEFAULTS.thresholdS})`,
   },
+} as const satisfies ArgsDef;
+
+export const backendArg = {
+  backend: {
+    type: "string",
+    alias: ["b"],
+    valueHint: "name",
+    description: `how run queues are seen: ${backendChoices()} (default: the first that starts, in that order)`,
+  },
+} as const satisfies ArgsDef;
+
+export const stateDirArg = {
+  "state-dir": {
+    type: "string",
+    valueHint: "dir",
+    description: `where boosts in progress are recorded, so a restarted stalld undoes a dead one's (default ${DEFAULTS.stateDir})`,
+  },
+} as const satisfies ArgsDef;
+
+export const btfArg = {
+  btf: {
+    type: "string",
+    valueHint: "path",
+    description: "kernel BTF file for the BPF backends (kernels without /sys/kernel/btf/vmlinux)",
+  },
+} as const satisfies ArgsDef;
+
+export const runArgs = {
+  ...cpuArg,
+  ...thresholdArg,
   "boost-period": {
     type: "string",
     alias: ["p", "boost_period"],
     valueHint: "ns",
-    description: "SCHED_DEADLINE period of a boost (200000000-4000000000, default 1000000000)",
+    description: `SCHED_DEADLINE period of a boost (${RANGES.period.min}-${RANGES.period.max}, default ${DEFAULTS.boostPeriodNs})`,
   },
   "boost-runtime": {
     type: "string",
     alias: ["r", "boost_runtime"],
     valueHint: "ns",
-    description: "SCHED_DEADLINE runtime of a boost (8000-1000000, default 20000)",
+    description: `SCHED_DEADLINE runtime of a boost (${RANGES.runtime.min}-${RANGES.runtime.max}, default ${DEFAULTS.boostRuntimeNs})`,
   },
   "boost-duration": {
     type: "string",
     alias: ["d", "boost_duration"],
     valueHint: "s",
-    description: "seconds a boost lasts (1-60, default 3)",
+    description: `seconds a boost lasts (${RANGES.duration.min}-${RANGES.duration.max}, default ${DEFAULTS.boostDurationS})`,
   },
   granularity: {
     type: "string",
     alias: ["g"],
     valueHint: "s",
-    description: "longest sleep between passes, seconds (1-600, default 5)",
+    description: `longest sleep between passes, seconds (${RANGES.granularity.min}-${RANGES.granularity.max}, default ${DEFAULTS.granularityS})`,
   },
   "log-only": {
     type: "boolean",
@@ -82,7 +121,7 @@ export const runArgs = {
   "force-fifo": {
     type: "boolean",
     alias: ["F", "force_fifo"],
-    description: "boost with SCHED_FIFO 98, emulating the DEADLINE runtime/period",
+    description: `boost with SCHED_FIFO ${FIFO_BOOST_PRIORITY}, emulating the DEADLINE runtime/period`,
   },
   systemd: {
     type: "boolean",
@@ -93,7 +132,7 @@ export const runArgs = {
     type: "string",
     alias: ["R"],
     valueHint: "%",
-    description: "give stalld itself a SCHED_DEADLINE reservation of this share of a CPU (10-90)",
+    description: `give stalld itself a SCHED_DEADLINE reservation of this share of a CPU (${RANGES.reservation.min}-${RANGES.reservation.max})`,
   },
   "ignore-threads": {
     type: "string",
@@ -113,13 +152,8 @@ export const runArgs = {
     valueHint: "list",
     description: "CPUs stalld itself runs on (default: the CPUs not monitored)",
   },
-  backend: {
-    type: "string",
-    alias: ["b"],
-    valueHint: "name",
-    description:
-      "how run queues are seen: task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts, in that order)",
-  },
+
+  ...backendArg,
   "log-format": {
     type: "string",
     valueHint: "text|json",
@@ -136,19 +170,12 @@ export const runArgs = {
     valueHint: "addr:port",
     description: "serve Prometheus metrics on http://ADDR:PORT/metrics (a bare PORT binds 127.0.0.1)",
   },
-  "state-dir": {
-    type: "string",
-    valueHint: "dir",
-    description:
-      "where boosts in progress are recorded, so a restarted stalld undoes a dead one's (default /run/stalld)",
-  },
+
+  ...stateDirArg,
   "boost-all": {
     type: "boolean",
     description: "boost starving fair tasks too where the kernel's DL-server already serves them",
   },
-  btf: {
-    type: "string",
-    valueHint: "path",
-    description: "kernel BTF file for the BPF backends (kernels without /sys/kernel/btf/vmlinux)",
-  },
+
+  ...btfArg,
 } as const satisfies ArgsDef;

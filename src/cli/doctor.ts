@@ -5,22 +5,18 @@
 import { writeSync } from "node:fs";
 import { resolve } from "node:path";
 import { type ArgsDef, defineCommand } from "citty";
-import { createConsola } from "consola";
 import { type Check, chosenBackend, doctorExit, evaluate } from "../doctor/checks";
 import { gatherFacts } from "../doctor/gather";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
-import type { Logger } from "../log/logger";
-import { cpuListArg, rejectUnknown, UsageError } from "./options";
+import { silentLog } from "../log/logger";
+import { btfArg, cpuArg } from "./args";
+import { UsageError } from "../errors";
+import { cpuListArg, rejectUnknown } from "./options";
 
 const args = {
-  cpu: {
-    type: "string",
-    alias: "c",
-    valueHint: "list",
-    description: "the CPUs run would monitor (default: all online)",
-  },
+  ...cpuArg,
   json: { type: "boolean", description: "one JSON object instead of the table" },
-  btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends, as run --btf" },
+  ...btfArg,
 } as const satisfies ArgsDef;
 
 const VERDICT = [
@@ -48,8 +44,7 @@ export default defineCommand({
     if (parsed.btf === "") throw new UsageError("--btf needs a value");
     const btfPath = parsed.btf === undefined ? undefined : resolve(String(parsed.btf));
     // libbpf's own lines would interleave with the table: they stay quiet here.
-    const quiet = createConsola({ level: -999 }) as unknown as Logger;
-    const facts = gatherFacts(monitored, btfPath, quiet);
+    const facts = gatherFacts(monitored, btfPath, silentLog);
     const checks = evaluate(facts);
     const exit = doctorExit(facts, checks);
     if (parsed.json) {

@@ -5,92 +5,11 @@
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { ArgsDef } from "citty";
-import { DEFAULT_STATE_DIR } from "../boost/journal";
+import { DEFAULTS, RANGES, type Range, type RunConfig, type Mode } from "../config";
+import { UsageError } from "../errors";
+import { BACKENDS, findBackend } from "../backends/registry";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
 import { parseListen } from "../metrics/metrics";
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-export type BackendName = "task_scan" | "queue_track" | "sched_debug";
-export const BACKENDS: Record<string, BackendName> = {
-  task_scan: "task_scan",
-  T: "task_scan",
-  queue_track: "queue_track",
-  Q: "queue_track",
-  sched_debug: "sched_debug",
-  S: "sched_debug",
-};
-
-/** The original's threading modes, given a meaning in this design (see README). */
-export type Mode = "power" | "adaptive" | "aggressive";
-
-export interface RunConfig {
-  cpus: number[];
-  thresholdS: number;
-  granularityS: number;
-  boostPeriodNs: bigint;
-  boostRuntimeNs: bigint;
-  boostDurationS: number;
-  logOnly: boolean;
-  verbose: boolean;
-  logKmsg: boolean;
-  logSyslog: boolean;
-  /** -f, or implied by -v. */
-  foreground: boolean;
-  /** Absolute path, or null. */
-  pidfile: string | null;
-  mode: Mode;
-  idleDetect: boolean;
-  forceFifo: boolean;
-  systemd: boolean;
-  /** Percent of a CPU for stalld's own SCHED_DEADLINE reservation, or null. */
-  reservationPct: number | null;
-  ignoreThreads: RegExp[];
-  ignoreProcesses: RegExp[];
-  /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
-  affinity: number[] | null;
-  logFormat: "text" | "json";
-  metricsFile: string | null;
-  metricsListen: { hostname: string; port: number; loopback: boolean } | null;
-  /** --state-dir: boosts in progress and the RT throttling value to restore, for crash recovery. */
-  stateDir: string;
-  /** --boost-all: do not leave fair tasks to the DL-server. */
-  boostAll: boolean;
-  /** --btf: kernel BTF for the BPF backends' CO-RE relocations (kernels without /sys/kernel/btf/vmlinux). */
-  btfPath: string | null;
-  /** null: the best one that starts on this machine. */
-  backend: BackendName | null;
-}
-
-export const DEFAULTS = {
-  thresholdS: 20,
-  granularityS: 5,
-  boostPeriodNs: 1_000_000_000n,
-  boostRuntimeNs: 20_000n,
-  boostDurationS: 3,
-} as const;
-
-interface Range {
-  flag: string;
-  min: number;
-  max: number;
-  unit: string;
-}
-
-export const RANGES = {
-  threshold: { flag: "-t/--starving-threshold", min: 1, max: 3600, unit: "s" },
-  granularity: { flag: "-g/--granularity", min: 1, max: 600, unit: "s" },
-  duration: { flag: "-d/--boost-duration", min: 1, max: 60, unit: "s" },
-  period: { flag: "-p/--boost-period", min: 200_000_000, max: 4_000_000_000, unit: "ns" },
-  runtime: { flag: "-r/--boost-runtime", min: 8_000, max: 1_000_000, unit: "ns" },
-  reservation: { flag: "-R/--reservation", min: 10, max: 90, unit: "%" },
-  iterations: { flag: "-n/--iterations", min: 1, max: 1_000_000, unit: "refreshes" },
-} satisfies Record<string, Range>;
 
 /** A whole number in its flag's range; `fallback` when absent. */
 export function integer(raw: unknown, r: Range, fallback: number): number {
@@ -184,7 +103,8 @@ export function parseRunConfig(
   const rawBtf = get("btf");
   const btfPath = rawBtf === undefined ? null : resolve(String(rawBtf));
   if (btfPath !== null) {
-    if (backend === "sched_debug") throw new UsageError("--btf is for the BPF backends; -b sched_debug uses none");
+    if (backend && !findBackend(backend)!.btf)
+      throw new UsageError(`--btf is for the BPF backends; -b ${backend} uses none`);
     let regular = false;
     try {
       regular = statSync(btfPath).isFile();
@@ -220,7 +140,7 @@ export function parseRunConfig(
     backend,
     btfPath,
     boostAll: Boolean(args["boost-all"]),
-    stateDir: resolve(String(get("state-dir") ?? DEFAULT_STATE_DIR)),
+    stateDir: resolve(String(get("state-dir") ?? DEFAULTS.stateDir)),
     logFormat: logFormat(get("log-format")),
     metricsFile: metricsFile(get("metrics-file")),
     metricsListen: metricsListen(get("metrics-listen")),
@@ -258,15 +178,15 @@ function metricsListen(raw: unknown): RunConfig["metricsListen"] {
   }
 }
 
-/** -b's name or letter; null when absent. */
-export function backendArg(raw: unknown): BackendName | null {
+/** -b's name or letter, as the registry's name; null when absent. */
+export function backendArg(raw: unknown): string | null {
   if (raw === undefined) return null;
-  const backend = BACKENDS[String(raw)];
-  if (!backend)
-    throw new UsageError(
-      `-b/--backend: unknown backend "${raw}" (available: task_scan or T, queue_track or Q, sched_debug or S)`,
-    );
-  return backend;
+  const spec = findBackend(String(raw));
+  if (!spec) {
+    const choices = BACKENDS.map((b) => `${b.name} or ${b.alias}`).join(", ");
+    throw new UsageError(`-b/--backend: unknown backend "${raw}" (available: ${choices})`);
+  }
+  return spec.name;
 }
 
 export function cpuListArg(flag: string, raw: unknown, onlineCpus: readonly number[], nrCpus: number): number[] {

@@ -6,8 +6,7 @@ import { closeSync, constants as fsc, openSync, readFileSync, unlinkSync, writeS
 import { defineCommand } from "citty";
 import { RtThrottling } from "../boost/rt_throttling";
 import { type Logger, log } from "../log/logger";
-import { EXIT, Exit } from "./exit";
-import { UsageError } from "./options";
+import { requireRoot, UsageError } from "../errors";
 
 /** Where `off` keeps the value `on` puts back (root-only /run, gone at reboot like the setting). */
 export const SAVED_PATH = "/run/stalld.sched_rt_runtime_us";
@@ -86,8 +85,7 @@ export default defineCommand({
     },
   },
   run: ({ args }) => {
-    if (args.action !== "status" && process.geteuid?.() !== 0)
-      throw new Exit(EXIT.environment, "stalld throttle must run as root");
+    if (args.action !== "status") requireRoot("stalld throttle");
     throttle(String(args.action));
   },
 });

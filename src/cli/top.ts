@@ -3,47 +3,38 @@
 // and refreshes about once a second: per CPU what runs and what waits, the
 // DL-server, boosts the running daemon has in progress, recent events.
 // On a terminal it redraws in place (q quits); otherwise it prints plain blocks.
+// With a backend that reads debugfs it mounts it if needed, and unmounts it at exit.
 
-import { readdirSync, readFileSync, writeSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { type ArgsDef, defineCommand } from "citty";
-import { createConsola } from "consola";
-import type { Backend, Snapshot } from "../backends/backend";
-import { dlServerBpfObject } from "../backends/bpf_object";
-import { DEFAULT_BACKENDS, makeBackend } from "../backends/factory";
+import { writeSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Backend, BackendSpec, Snapshot } from "../backends/backend";
+import { BACKENDS, backendByName } from "../backends/registry";
 import { NoBackend, startFirstAvailable } from "../backends/select";
-import { DEFAULT_STATE_DIR } from "../boost/journal";
-import { describeAttr } from "../boost/sched_attr";
+import { listBoostRecords } from "../boost/state_dir";
+import { DEFAULTS, RANGES } from "../config";
+import { sameEpisode } from "../daemon/detect";
+import { EXIT, Exit, requireRoot } from "../errors";
+import { monotonicNs } from "../ffi/libc";
 import { onlineCpus, possibleCpus } from "../kernel/cpus";
-import { describeDlServer } from "../kernel/dl_server";
+import { DlServerWatch, describeDlServer } from "../kernel/dl_server";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
 import { readComm } from "../kernel/proc";
-import type { Logger } from "../log/logger";
+import { describeAttr } from "../kernel/sched_attr";
+import { silentLog } from "../log/logger";
 import { renderTop, type TopCpu, type TopModel } from "../top/render";
-import { EXIT, Exit } from "./exit";
-import { backendArg, cpuListArg, DEFAULTS, integer, RANGES, rejectUnknown } from "./options";
+import { backendArg, btfArg, cpuArg, stateDirArg, thresholdArg } from "./args";
+import { Lifecycle } from "../daemon/lifecycle";
+import { ensureMounted, unmount } from "../kernel/mounts";
+import { backendArg as parseBackend, cpuListArg, integer, rejectUnknown } from "./options";
 
 const args = {
-  cpu: { type: "string", alias: "c", valueHint: "list", description: "CPUs to watch (default: all online)" },
-  backend: {
-    type: "string",
-    alias: "b",
-    valueHint: "name",
-    description: "task_scan (T), queue_track (Q) or sched_debug (S) (default: the first that starts)",
-  },
-  "starving-threshold": {
-    type: "string",
-    alias: "t",
-    valueHint: "s",
-    description: "mark waits from this many seconds as starving (default 20)",
-  },
+  ...cpuArg,
+  ...backendArg,
+  ...thresholdArg,
   iterations: { type: "string", alias: "n", valueHint: "N", description: "stop after N refreshes" },
-  "state-dir": {
-    type: "string",
-    valueHint: "dir",
-    description: "where the running daemon records its boosts (default /run/stalld)",
-  },
-  btf: { type: "string", valueHint: "path", description: "kernel BTF file for the BPF backends" },
+  ...stateDirArg,
+  ...btfArg,
 } as const satisfies ArgsDef;
 
 const commOf = (pid: number) => readComm(pid) ?? "?";
@@ -52,23 +43,11 @@ const clock = (d: Date) => d.toISOString().slice(11, 19);
 
 /** The running daemon's boosts, from its state directory. */
 function boostsInProgress(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => /^boost-\d+-\d+\.json$/.test(n));
-  } catch {
-    return [];
-  }
-  return names.flatMap((n) => {
-    try {
-      const r = JSON.parse(readFileSync(join(dir, n), "utf8"));
-      const applied = { ...r.applied, runtimeNs: BigInt(r.applied.runtimeNs), periodNs: BigInt(r.applied.periodNs) };
-      return [
-        `${r.comm}-${r.pid} on CPU ${r.cpu}: ${describeAttr(applied)} since ${clock(new Date(r.at))} (stalld pid ${r.owner.pid})`,
-      ];
-    } catch {
-      return [];
-    }
-  });
+  return listBoostRecords(dir).map(
+    (r) =>
+      `${r.comm}-${r.pid} on CPU ${r.cpu}: ${describeAttr(r.applied)} since ${clock(new Date(r.at))} ` +
+      `(stalld pid ${r.owner.pid})`,
+  );
 }
 
 /** Starving episodes, said once when they start and once when the task runs again. */
@@ -83,7 +62,7 @@ class EventLog {
       if (w.waitedNs < thresholdNs) continue;
       const since = nowNs - w.waitedNs;
       const prev = this.starving.get(w.pid);
-      const cur = prev && Math.abs(prev.since - since) < 1e8 ? prev : { since, comm: commOf(w.pid), cpu: w.cpu };
+      const cur = prev && sameEpisode(prev.since, since) ? prev : { since, comm: commOf(w.pid), cpu: w.cpu };
       if (cur !== prev) {
         const r = snap.running[w.cpu];
         this.push(
@@ -113,29 +92,36 @@ export default defineCommand({
     rejectUnknown(parsed, args);
     const online = onlineCpus();
     const cpus = parsed.cpu === undefined ? online : cpuListArg("-c/--cpu", parsed.cpu, online, possibleCpus().length);
-    const backendName = backendArg(parsed.backend);
+    const backendName = parseBackend(parsed.backend);
     const thresholdS = integer(parsed["starving-threshold"], RANGES.threshold, DEFAULTS.thresholdS);
     const iterations = integer(parsed.iterations, RANGES.iterations, Infinity);
-    const stateDir = resolve(String(parsed["state-dir"] ?? DEFAULT_STATE_DIR));
+    const stateDir = resolve(String(parsed["state-dir"] ?? DEFAULTS.stateDir));
     const btfPath = parsed.btf === undefined ? null : resolve(String(parsed.btf));
-    if (process.geteuid?.() !== 0) throw new Exit(EXIT.environment, "stalld top must run as root (it loads a backend)");
+    requireRoot("stalld top", "it loads a backend");
 
-    const quiet = createConsola({ level: -999 }) as unknown as Logger;
+    // Observe-only, but a backend that reads debugfs needs it mounted: that is undone at exit.
+    const life = new Lifecycle(silentLog);
     let backend: Backend;
     try {
       // Every waiter is wanted here, not only those near a threshold.
+      const specs: readonly BackendSpec[] = backendName ? [backendByName(backendName)] : BACKENDS;
       backend = startFirstAvailable(
-        backendName ? [backendName] : DEFAULT_BACKENDS,
-        (n) => makeBackend(n, { cpus, thresholdS: 1, granularityS: 1, btfPath }, quiet),
-        quiet,
+        specs,
+        (spec) => {
+          if (spec.needsDebugfs && ensureMounted("debugfs")) life.push("debugfs mount", () => unmount("debugfs"));
+          return spec.make({ cpus, thresholdS: 1, granularityS: 1, btfPath, log: silentLog });
+        },
+        silentLog,
       );
     } catch (e) {
+      life.unwind("no backend");
       if (e instanceof NoBackend) throw new Exit(EXIT.environment, `no backend can run: ${e.message}`);
       throw e;
     }
-    const dl = openDlServerSource(dlServerBpfObject(), cpus, quiet, btfPath ?? undefined);
-    let dlView = dl.read();
-    let dlAt = Date.now();
+    life.push("backend", () => backend.stop());
+    const dl = openDlServerSource(cpus, silentLog, btfPath ?? undefined);
+    life.push("DL-server reader", () => dl.close());
+    const dlWatch = new DlServerWatch(() => dl.read());
     const events = new EventLog();
     const tty = Boolean(process.stdout.isTTY);
 
@@ -145,8 +131,7 @@ export default defineCommand({
       if (done) return;
       done = true;
       if (timer) clearInterval(timer);
-      backend.stop();
-      dl.close();
+      life.unwind("done");
       if (tty) {
         writeSync(1, "\x1b[?25h\x1b[?1049l");
         if (process.stdin.isTTY) process.stdin.setRawMode(false);
@@ -173,10 +158,7 @@ export default defineCommand({
     let count = 0;
     const refresh = () => {
       const now = new Date();
-      if (Date.now() - dlAt > 5000) {
-        dlView = dl.read();
-        dlAt = Date.now();
-      }
+      const dlView = dlWatch.get(Number(monotonicNs()));
       const snap = backend.snapshot();
       events.update(snap, thresholdS * 1e9, now);
       const model: TopModel = {

@@ -1,188 +1,155 @@
-// The daemon: one pass per wake-up (snapshot, decide from scratch, confirm
-// from /proc, boost), a timer for the next pass, and a synchronous stop that
-// undoes everything it changed.
-
-import { LogLevels } from "consola";
-import type { Backend, Waiter } from "../backends/backend";
-import { Booster, type BoostJournal } from "../boost/booster";
-import { describeAttr, describeKernelPrio, policyName } from "../boost/sched_attr";
-import type { RunConfig } from "../cli/options";
-import { monotonicNs } from "../ffi/libc";
-import { readIdleTicks } from "../kernel/cpu_idle";
-import { formatCpuList, onlineCpus } from "../kernel/cpus";
-import { type DlServerView, describeDlServers, readDlServers, systemDlSources } from "../kernel/dl_server";
-import { readComm, readCpuTimeNs, readTaskStat, type TaskStat } from "../kernel/proc";
-import { readCpuSomeTotalUs } from "../kernel/psi";
+// The daemon's passes: snapshot (the backend), decide (detect.ts, decide.ts,
+// both pure), confirm (the /proc facts each decision is made on), act (log,
+// boost; the booster restores on its own timers). Everything it works with is
+// built and owned by start.ts; it keeps only what its log lines need to say
+// each thing once.
+import type { Backend } from "../backends/backend";
+import type { Booster } from "../boost/booster";
+import type { Mode } from "../config";
+import { formatCpuList } from "../kernel/cpus";
+import { describeDlServers, type DlServerWatch } from "../kernel/dl_server";
+import { readComm, readTaskStat } from "../kernel/proc";
+import { describeAttr, describeKernelPrio, policyName } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
-import { type DetectConfig, detect, passLines, passStepNs, type Starving } from "./detect";
-import { DlServerWatch, dlServerDecision } from "./dl_policy";
-import { IgnoreList } from "./ignore";
-import { QuietGate, quietSpacingNs } from "./quiet_gate";
-import { SystemSetup } from "./setup";
+import { decide, dlServerDecision, type TaskDecision, type TaskFacts } from "./decide";
+import { type DetectConfig, detect, passLines, passTiming, sameEpisode } from "./detect";
+import { OnceSet } from "./once";
+import type { QuietGate } from "./quiet_gate";
 
-export interface DaemonDeps {
-  setup?: SystemSetup;
-  idleTicks?: () => Map<number, number>;
-  /** PSI cpu "some" total (us), null without PSI. */
-  cpuSomeUs?: () => number | null;
-  nowNs?: () => number;
-  onlineCpus?: number;
-  /** Counted as passes go (--metrics-file, --metrics-listen). */
+/** What the passes are asked to do (from RunConfig). */
+export interface PassConfig {
+  cpus: number[];
+  thresholdS: number;
+  granularityS: number;
+  mode: Mode;
+  idleDetect: boolean;
+  ignoreThreads: RegExp[];
+  ignoreProcesses: RegExp[];
+  boostAll: boolean;
+  systemd: boolean;
+}
+
+/** What a pass reads besides the backend; /proc and the clock in production, fakes in tests. */
+export interface PassInputs {
+  nowNs(): number;
+  /** Idle ticks per CPU and PSI cpu "some" total (us, null without PSI), for the quiet gate. */
+  idleTicks(): Map<number, number>;
+  cpuSomeUs(): number | null;
+  /** Whether RT throttling is off now (idle time proves nothing while it is on). */
+  rtThrottlingOff(): boolean;
+  /** A task's /proc facts; null when it is gone. */
+  facts(pid: number, tgid: number, needProcessName: boolean): TaskFacts | null;
+}
+
+export const procPassInputs = (inputs: Pick<PassInputs, "nowNs" | "idleTicks" | "cpuSomeUs" | "rtThrottlingOff">) => ({
+  ...inputs,
+  facts: (pid: number, tgid: number, needProcessName: boolean): TaskFacts | null => {
+    const stat = readTaskStat(pid);
+    return stat ? { stat, processName: needProcessName ? readComm(tgid) : null } : null;
+  },
+});
+
+export interface DaemonParts {
+  backend: Backend;
+  /** null: log-only. */
+  booster: Booster | null;
+  /** null: -N or aggressive mode. */
+  quietGate: QuietGate | null;
+  dlServers: DlServerWatch;
+  inputs: PassInputs;
   metrics?: Metrics;
   /** After every pass, skipped or not (the metrics file is written there). */
   afterPass?: () => void;
-  /** Boosts are recorded there before they are applied (crash recovery). */
-  journal?: BoostJournal;
-  /** The DL-server of each CPU; default: debugfs only (run.ts adds BPF). */
-  dlServers?: () => DlServerView;
-  /** Whether RT throttling is off now (idle detection relies on it). */
-  rtThrottlingOff?: () => boolean;
 }
 
 const NS_PER_MS = 1_000_000;
 
-/** /proc states of a task that can be on a run queue: not a zombie, dead, stopped or traced. */
-const RUNNABLE_STATES = new Set(["R", "S", "D", "I"]);
-
 /** The JSON fields of a task event (--log-format json). */
-function taskFields(event: string, w: Waiter, st: TaskStat) {
+function taskFields(event: string, d: { waiter: TaskDecision["waiter"]; stat: { comm: string; policy: number } }) {
+  const w = d.waiter;
   return {
     event,
     pid: w.pid,
     tgid: w.tgid,
-    comm: st.comm,
+    comm: d.stat.comm,
     cpu: w.cpu,
     waited_ns: Math.round(w.waitedNs),
-    policy_before: policyName(st.policy),
+    policy_before: policyName(d.stat.policy),
   };
 }
 
 export class Daemon {
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private stopped = false;
-  private started = false;
+  private running = false;
   private lastDropped = 0;
   private passErrors = 0;
-  /** null until start(), and in log-only mode. */
-  booster: Booster | null = null;
-  private readonly setup: SystemSetup;
-  private readonly detectCfg: DetectConfig;
-  private readonly quietGate: QuietGate | null;
-  private readonly ignore: IgnoreList;
-  private readonly idleTicks: () => Map<number, number>;
-  private readonly cpuSomeUs: () => number | null;
-  private readonly nowNs: () => number;
-  private readonly rtThrottlingOff: () => boolean;
   private idlePausedNoted = false;
-  /** Pids reported as ghosts while they keep showing up, so each is logged once. */
-  private ghosts = new Set<number>();
-  private readonly dlWatch: DlServerWatch;
-  private readonly journal: BoostJournal | null;
-  private readonly metrics: Metrics | null;
-  private readonly afterPass: () => void;
-  /** pid:starttime of tasks already said to be left to the DL-server. */
-  private leftToDl = new Set<string>();
+  private readonly detectCfg: DetectConfig;
+  /** Said once per task: ghosts (while they keep showing up), ignored tasks, tasks left to the DL-server. */
+  private readonly ghosts = new OnceSet();
+  private readonly ignoredSaid = new OnceSet();
+  private readonly leftToDlSaid = new OnceSet();
   /** Adaptive mode: pid -> wait start of the episode already reported as "might starve". */
   private warned = new Map<number, number>();
   passes = 0;
 
   constructor(
-    private readonly cfg: RunConfig,
-    private readonly backend: Backend,
+    private readonly cfg: PassConfig,
+    private readonly parts: DaemonParts,
     private readonly log: Logger,
-    deps: DaemonDeps = {},
   ) {
-    this.setup = deps.setup ?? new SystemSetup(cfg, log);
-    this.idleTicks = deps.idleTicks ?? readIdleTicks;
-    this.cpuSomeUs = deps.cpuSomeUs ?? readCpuSomeTotalUs;
-    this.nowNs = deps.nowNs ?? (() => Number(monotonicNs()));
-    this.rtThrottlingOff = deps.rtThrottlingOff ?? (() => this.setup.throttling.read() === -1);
-    const thresholdNs = cfg.thresholdS * 1e9;
-    const warnNs = cfg.mode === "adaptive" ? thresholdNs / 2 : undefined;
-    const horizonNs = warnNs ?? thresholdNs;
-    this.detectCfg = {
-      cpus: new Set(cfg.cpus),
-      thresholdNs,
-      granularityNs: passStepNs(cfg.granularityS * 1e9, horizonNs, backend.kernelDatedWaits),
-      warnNs,
-    };
-    this.quietGate = cfg.idleDetect
-      ? new QuietGate(
-          cfg.cpus,
-          horizonNs,
-          quietSpacingNs(this.detectCfg.granularityNs, horizonNs, backend.kernelDatedWaits),
-          deps.onlineCpus ?? onlineCpus().length,
-        )
-      : null;
-    this.ignore = new IgnoreList(cfg.ignoreThreads, cfg.ignoreProcesses, log);
-    this.journal = deps.journal ?? null;
-    this.metrics = deps.metrics ?? null;
-    this.afterPass = deps.afterPass ?? (() => {});
-    this.dlWatch = new DlServerWatch(deps.dlServers ?? (() => readDlServers(systemDlSources(cfg.cpus))));
+    const t = passTiming(cfg.thresholdS, cfg.granularityS, cfg.mode === "adaptive", parts.backend.kernelDatedWaits);
+    this.detectCfg = { cpus: new Set(cfg.cpus), thresholdNs: t.thresholdNs, granularityNs: t.stepNs, warnNs: t.warnNs };
+  }
+
+  /** The step between passes: the granularity, or shorter for a backend that dates waits itself (passStepNs). */
+  get stepNs(): number {
+    return this.detectCfg.granularityNs;
   }
 
   get boosting(): number {
-    return this.booster?.count ?? 0;
+    return this.parts.booster?.count ?? 0;
   }
 
   get skippedPasses(): number {
-    return this.quietGate?.skipped ?? 0;
+    return this.parts.quietGate?.skipped ?? 0;
   }
 
-  /** The backend is already started; stop() stops it. Throws Exit when the system refuses a requested change. */
+  /** Says how it runs, then the first pass now. */
   start(): void {
-    this.started = true;
     const c = this.cfg;
-    const plan = this.setup.apply();
-    if (plan.method) {
-      this.booster = new Booster(
-        {
-          method: plan.method,
-          runtimeNs: plan.runtimeNs,
-          periodNs: c.boostPeriodNs,
-          durationMs: c.boostDurationS * 1000,
-        },
-        this.log,
-        {
-          starttime: (pid) => readTaskStat(pid)?.starttime ?? null,
-          cpuTimeNs: readCpuTimeNs,
-          state: (pid) => readTaskStat(pid)?.state ?? null,
-        },
-        { onBoostEnd: () => this.passSoon(), journal: this.journal, events: this.metrics?.boostEvents() },
-      );
-    }
+    const { backend, booster } = this.parts;
     if (c.mode === "power") this.log.info("single threaded mode");
     if (c.mode === "adaptive")
       this.log.info(`adaptive mode: tasks waiting ${c.thresholdS / 2} s are reported as might starve`);
     if (!c.idleDetect) this.log.info("idle detection disabled");
     this.noteDlServers();
-    const boost = plan.method
-      ? `boost ${plan.runtimeNs}/${c.boostPeriodNs} ns for ${c.boostDurationS} s`
-      : "no boosting";
+    const step = this.stepNs < c.granularityS * 1e9;
     this.log.info(
-      `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${this.backend.name}: threshold ${c.thresholdS} s, ` +
-        `${boost}, granularity ${c.granularityS} s${this.stepNote()}`,
+      `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${backend.name}: threshold ${c.thresholdS} s, ` +
+        `${booster ? booster.describe() : "no boosting"}, granularity ${c.granularityS} s` +
+        (step ? ` (read every ${+(this.stepNs / 1e9).toFixed(3)} s: ${backend.name} dates a wait by the read that first sees it)` : ""),
     );
+    this.running = true;
     this.schedule(0);
   }
 
-  /** Said when a backend without kernel-dated waits reads more often than -g (see passStepNs). */
-  private stepNote(): string {
-    const stepNs = this.detectCfg.granularityNs;
-    return stepNs < this.cfg.granularityS * 1e9
-      ? ` (read every ${+(stepNs / 1e9).toFixed(3)} s: ${this.backend.name} dates a wait by the read that first sees it)`
-      : "";
+  /** Synchronous and idempotent: no pass after this. */
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private schedule(delayNs: number): void {
-    if (this.stopped) return;
+    if (!this.running) return;
     this.timer = setTimeout(() => this.runPass(), Math.ceil(delayNs / NS_PER_MS));
   }
 
   /** A pass now rather than at the scheduled time (a boost just ended). */
-  private passSoon(): void {
-    if (this.stopped || !this.started) return;
+  passSoon(): void {
+    if (!this.running) return;
     if (this.timer) clearTimeout(this.timer);
     this.schedule(0);
   }
@@ -206,56 +173,65 @@ export class Daemon {
     try {
       return this.passInner();
     } finally {
-      const m = this.metrics;
+      const m = this.parts.metrics;
       if (m) {
         const s = (performance.now() - t0) / 1000;
         m.passes.add(1);
         m.passSeconds.add(s);
         m.lastPassSeconds.set(s);
         m.boosting.set(this.boosting);
-        m.dropped.set(this.backend.stats().dropped);
+        m.dropped.set(this.parts.backend.stats().dropped);
       }
-      this.afterPass();
+      this.parts.afterPass?.();
     }
   }
 
   private passInner(): number {
     this.passes++;
-    if (this.quietGate) {
-      const skip = this.quietGate.check(this.nowNs(), {
-        idle: this.idleTrustworthy() ? this.idleTicks() : null,
-        someUs: this.cpuSomeUs(),
-      });
-      if (skip) {
-        const why =
-          skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
-        // The original's phrase first (scripts wait for "skipping"), then why.
-        if (skip.sign === "idle") this.log.debug("all CPUs had idle time, skipping parse");
-        this.log.debug(
-          `${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`,
-        );
-        this.metrics?.skipped.add(1, { sign: skip.sign });
-        return skip.skipNs;
-      }
-    }
-    const snap = this.backend.snapshot();
-    if (this.metrics) this.noteWaits(snap.waiters);
-    if (this.log.level >= LogLevels.debug) for (const line of passLines(snap, this.cfg.cpus)) this.log.debug(line);
-    const decision = detect(snap, this.detectCfg, (pid) => this.booster?.isBoosted(pid) ?? false);
-    for (const s of decision.starving) this.act(s);
-    this.warnEarly(decision.early, Number(snap.nowNs));
+    const { backend, booster, inputs } = this.parts;
+    const skipNs = this.quietSkip();
+    if (skipNs !== null) return skipNs;
+    const snap = backend.snapshot();
+    this.parts.metrics?.setLongestWaits(this.cfg.cpus, snap.waiters);
+    for (const line of passLines(snap, this.cfg.cpus)) this.log.debug(line);
+    const found = detect(snap, this.detectCfg, (pid) => booster?.isBoosted(pid) ?? false);
+    const all = [...found.starving, ...found.early];
+    const facts = new Map<number, TaskFacts | null>();
+    for (const { waiter: w } of all) facts.set(w.pid, inputs.facts(w.pid, w.tgid, this.cfg.ignoreProcesses.length > 0));
+    const decisions = decide({
+      found,
+      facts,
+      ignoreThreads: this.cfg.ignoreThreads,
+      ignoreProcesses: this.cfg.ignoreProcesses,
+      dl: this.parts.dlServers.get(inputs.nowNs()),
+      boostAll: this.cfg.boostAll,
+      boosting: booster !== null,
+      throttlingBackOn: this.cfg.systemd && found.starving.length > 0 && !inputs.rtThrottlingOff(),
+    });
+    const warned = new Map<number, number>();
+    for (const d of decisions) this.carryOut(d, Number(snap.nowNs), warned);
+    this.warned = warned;
     this.noteDropped();
-    if (this.ghosts.size) {
-      const present = new Set(snap.waiters.map((w) => w.pid));
-      this.ghosts = new Set([...this.ghosts].filter((pid) => present.has(pid)));
-    }
-    return decision.nextPassNs;
+    this.ghosts.keepOnly(snap.waiters.map((w) => String(w.pid)));
+    return found.nextPassNs;
   }
 
-  private noteWaits(waiters: readonly Waiter[]): void {
-    const longest = new Map<number, number>(this.cfg.cpus.map((c) => [c, 0]));
-    for (const w of waiters) if (longest.has(w.cpu)) longest.set(w.cpu, Math.max(longest.get(w.cpu)!, w.waitedNs));
-    for (const [cpu, ns] of longest) this.metrics!.longestWait.set(ns / 1e9, { cpu: String(cpu) });
+  /** The delay to the next pass when nothing can have waited since the last one; null: take a snapshot. */
+  private quietSkip(): number | null {
+    const gate = this.parts.quietGate;
+    if (!gate) return null;
+    const { inputs } = this.parts;
+    const skip = gate.check(inputs.nowNs(), {
+      idle: this.idleTrustworthy() ? inputs.idleTicks() : null,
+      someUs: inputs.cpuSomeUs(),
+    });
+    if (!skip) return null;
+    // The original's phrase first (scripts wait for "skipping"), then why.
+    if (skip.sign === "idle") this.log.debug("all CPUs had idle time, skipping parse");
+    const why = skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
+    this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
+    this.parts.metrics?.skipped.add(1, { sign: skip.sign });
+    return skip.skipNs;
   }
 
   /**
@@ -263,7 +239,7 @@ export class Daemon {
    * used up), so idle time no longer proves an empty run queue.
    */
   private idleTrustworthy(): boolean {
-    if (this.rtThrottlingOff()) return true;
+    if (this.parts.inputs.rtThrottlingOff()) return true;
     if (!this.idlePausedNoted) {
       this.idlePausedNoted = true;
       this.log.info("idle detection paused while RT throttling is on: a throttled CPU idles while RT tasks wait on it");
@@ -271,94 +247,60 @@ export class Daemon {
     return false;
   }
 
-  /** The task behind a record, if it still exists and can run; a ghost is forgotten (logged once). */
-  private confirm(w: Starving["waiter"]): TaskStat | null {
-    // The backend's record is what says it is queued: a task preempted after
-    // it set a sleeping state is queued, yet /proc shows S or D.
-    const st = readTaskStat(w.pid);
-    if (st && RUNNABLE_STATES.has(st.state)) return st;
-    if (!this.ghosts.has(w.pid)) {
-      this.ghosts.add(w.pid);
-      this.log.debug(`pid ${w.pid} ${st ? `cannot run (state ${st.state})` : "no longer exists"}; forgotten`);
-    }
-    this.backend.forget(w.pid);
-    return null;
-  }
-
-  /** Adaptive mode: the original's early sign, once per waiting episode. */
-  private warnEarly(early: Starving[], now: number): void {
-    if (!this.detectCfg.warnNs) return;
-    const seen = new Map<number, number>();
-    for (const { waiter: w } of early) {
-      const since = now - w.waitedNs;
-      const prev = this.warned.get(w.pid);
-      // The same episode, give or take the clock read skew between passes.
-      if (prev !== undefined && Math.abs(prev - since) < 1e8) {
-        seen.set(w.pid, prev);
-        continue;
-      }
-      const st = this.confirm(w);
-      if (!st || this.ignore.ignored(st, w.tgid)) continue;
-      seen.set(w.pid, since);
-      this.log.info({
-        message: `${st.comm}-${w.pid} might starve on CPU ${w.cpu} (waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`,
-        ...taskFields("might_starve", w, st),
-      });
-    }
-    this.warned = seen;
-  }
-
-  /** The start-up line: what the DL-server covers on the monitored CPUs, and so what stalld leaves to it. */
-  private noteDlServers(): void {
-    const view = this.dlWatch.get(this.nowNs());
-    const what = describeDlServers(view, this.cfg.cpus);
-    if (
-      view.kind === "known" &&
-      !this.cfg.boostAll &&
-      this.cfg.cpus.some((cpu) => dlServerDecision(0, cpu, view, false).boost === false)
-    ) {
-      this.log.info(
-        `DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`,
-      );
-    } else if (view.kind === "known")
-      this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
-    else this.log.info(`DL-server: ${what}; every starving task is boosted`);
-  }
-
-  private act({ waiter: w, running }: Starving): void {
-    const st = this.confirm(w);
-    if (!st || this.ignore.ignored(st, w.tgid)) return;
-    const waitedS = w.waitedNs / 1e9;
-    this.metrics?.starving.add(1);
-    const dl = dlServerDecision(st.policy, w.cpu, this.dlWatch.get(this.nowNs()), this.cfg.boostAll);
-    if (!dl.boost) {
-      const key = `${w.pid}:${st.starttime}`;
-      if (!this.leftToDl.has(key)) {
-        if (this.leftToDl.size >= 4096) this.leftToDl.clear();
-        this.leftToDl.add(key);
-        this.metrics?.leftToDl.add(1);
+  private carryOut(d: TaskDecision, nowNs: number, warned: Map<number, number>): void {
+    const w = d.waiter;
+    switch (d.kind) {
+      case "gone":
+        if (this.ghosts.first(String(w.pid)))
+          this.log.debug(`pid ${w.pid} ${d.stat ? `cannot run (state ${d.stat.state})` : "no longer exists"}; forgotten`);
+        this.parts.backend.forget(w.pid);
+        return;
+      case "ignored":
+        // pid and starttime: a reused pid is another task.
+        if (this.ignoredSaid.first(`${w.pid}:${d.stat.starttime}`)) this.log.info(`${d.line} (pid ${w.pid})`);
+        return;
+      case "warn-early":
+        return this.warnEarly(d, nowNs, warned);
+      case "left-to-dl-server":
+        this.parts.metrics?.starving.add(1);
+        if (!this.leftToDlSaid.first(`${w.pid}:${d.stat.starttime}`)) return;
+        this.parts.metrics?.leftToDl.add(1);
         this.log.info({
-          message: `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds: left to the DL-server (${dl.why}; --boost-all boosts it)`,
-          ...taskFields("left_to_dl_server", w, st),
+          message:
+            `${d.stat.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(w.waitedNs / 1e9)} seconds: ` +
+            `left to the DL-server (${d.why}; --boost-all boosts it)`,
+          ...taskFields("left_to_dl_server", d),
         });
-      }
-      return;
+        return;
+      case "report":
+      case "hold":
+      case "boost":
+        this.parts.metrics?.starving.add(1);
+        this.sayStarved(d);
+        if (d.kind === "hold")
+          this.log.warn(
+            `not boosting pid ${w.pid} (${d.stat.comm}): RT throttling was turned back on and --systemd leaves it to the unit`,
+          );
+        if (d.kind === "boost") this.boost(d);
     }
+  }
+
+  private sayStarved(d: Extract<TaskDecision, { kind: "boost" | "report" | "hold" }>): void {
+    const { waiter: w, stat: st, running } = d;
+    const waitedS = w.waitedNs / 1e9;
+    const own = describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n });
     this.log.info({
       message:
         `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
-        `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n })}, ` +
+        `(waited ${waitedS.toFixed(3)} s${st.state === "R" ? "" : `, preempted in state ${st.state}`}, ${own}, ` +
         `behind ${readComm(running.pid) ?? "?"}-${running.pid} ${describeKernelPrio(running.policy, running.prio)})`,
-      ...taskFields("starved", w, st),
+      ...taskFields("starved", d),
     });
-    if (!this.booster) return;
-    if (this.cfg.systemd && this.setup.throttling.read() !== -1) {
-      this.log.warn(
-        `not boosting pid ${w.pid} (${st.comm}): RT throttling was turned back on and --systemd leaves it to the unit`,
-      );
-      return;
-    }
-    const outcome = this.booster.boost({
+  }
+
+  private boost(d: Extract<TaskDecision, { kind: "boost" }>): void {
+    const { waiter: w, stat: st } = d;
+    const outcome = this.parts.booster!.boost({
       pid: w.pid,
       tgid: w.tgid,
       comm: st.comm,
@@ -367,33 +309,49 @@ export class Daemon {
       starttime: st.starttime,
       customSlice: w.customSlice,
     });
-    if (outcome === "gone") this.backend.forget(w.pid);
+    if (outcome === "gone") this.parts.backend.forget(w.pid);
+  }
+
+  /** Adaptive mode: the original's early sign, once per waiting episode. */
+  private warnEarly(d: Extract<TaskDecision, { kind: "warn-early" }>, nowNs: number, warned: Map<number, number>): void {
+    const w = d.waiter;
+    const since = nowNs - w.waitedNs;
+    const prev = this.warned.get(w.pid);
+    if (prev !== undefined && sameEpisode(prev, since)) {
+      warned.set(w.pid, prev);
+      return;
+    }
+    warned.set(w.pid, since);
+    this.log.info({
+      message: `${d.stat.comm}-${w.pid} might starve on CPU ${w.cpu} (waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`,
+      ...taskFields("might_starve", d),
+    });
+  }
+
+  /** The start-up line: what the DL-server covers on the monitored CPUs, and so what stalld leaves to it. */
+  private noteDlServers(): void {
+    const view = this.parts.dlServers.get(this.parts.inputs.nowNs());
+    const what = describeDlServers(view, this.cfg.cpus);
+    const leaves =
+      view.kind === "known" &&
+      !this.cfg.boostAll &&
+      this.cfg.cpus.some((cpu) => dlServerDecision(0, cpu, view, false).boost === false);
+    if (leaves)
+      this.log.info(
+        `DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`,
+      );
+    else if (view.kind === "known") this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
+    else this.log.info(`DL-server: ${what}; every starving task is boosted`);
   }
 
   private noteDropped(): void {
-    const { dropped } = this.backend.stats();
+    const { dropped } = this.parts.backend.stats();
     if (dropped > this.lastDropped) {
+      const name = this.parts.backend.name;
       this.log.warn(
-        `${dropped - this.lastDropped} task(s) could not be tracked: the ${this.backend.name} map is full (${dropped} in all)`,
+        `${dropped - this.lastDropped} task(s) could not be tracked: the ${name} map is full (${dropped} in all)`,
       );
       this.lastDropped = dropped;
-    }
-  }
-
-  /** Synchronous and idempotent: for signal handlers, crashes and exit. */
-  stop(why: string): void {
-    if (this.stopped || !this.started) return;
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.log.info(`stopping (${why})`);
-    this.booster?.restoreAll(`stalld stopping: ${why}`);
-    // Start-up in reverse: the backend started before the setup was applied,
-    // and may own the debugfs mount the HRTICK_DL restore writes through.
-    this.setup.undo();
-    try {
-      this.backend.stop();
-    } catch (e) {
-      this.log.error(`detaching the ${this.backend.name} backend failed: ${(e as Error).message}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 // Detection decisions, pure: a snapshot in, the starving tasks and the time of
 // the next pass out. Nothing is carried from one pass to the next.
 import type { RunningTask, Snapshot, Waiter } from "../backends/backend";
-import { MAX_RT_PRIO } from "../backends/records";
+import { MAX_RT_PRIO } from "../kernel/sched_attr";
 
 export interface DetectConfig {
   cpus: ReadonlySet<number>;
@@ -17,7 +17,7 @@ export interface Starving {
   running: RunningTask;
 }
 
-export interface Decision {
+export interface Detection {
   starving: Starving[];
   /** Past warnNs but not yet the threshold, behind an RT or DEADLINE task. */
   early: Starving[];
@@ -43,6 +43,23 @@ export function passStepNs(granularityNs: number, horizonNs: number, kernelDated
   return kernelDatedWaits ? granularityNs : Math.min(granularityNs, horizonNs / UNDATED_READS_PER_THRESHOLD);
 }
 
+/** When detection looks: the threshold, the early-warning point (-M), and the step between snapshots. */
+export interface PassTiming {
+  thresholdNs: number;
+  /** Adaptive mode: half the threshold; undefined otherwise. */
+  warnNs: number | undefined;
+  /** The earliest wait anything is reported at: warnNs, else the threshold. */
+  horizonNs: number;
+  stepNs: number;
+}
+
+export function passTiming(thresholdS: number, granularityS: number, adaptive: boolean, kernelDatedWaits: boolean): PassTiming {
+  const thresholdNs = thresholdS * 1e9;
+  const warnNs = adaptive ? thresholdNs / 2 : undefined;
+  const horizonNs = warnNs ?? thresholdNs;
+  return { thresholdNs, warnNs, horizonNs, stepNs: passStepNs(granularityS * 1e9, horizonNs, kernelDatedWaits) };
+}
+
 /** Prio below 100: an RT task (0..99), or DEADLINE (-1), holds the CPU. */
 export function isRtOrDeadline(r: RunningTask | undefined): r is RunningTask {
   return r !== undefined && r.pid !== 0 && r.prio < MAX_RT_PRIO;
@@ -56,7 +73,7 @@ export function isRtOrDeadline(r: RunningTask | undefined): r is RunningTask {
  * threshold, capped by the granularity; a task that starts waiting after this
  * pass cannot cross before now + threshold, which caps it too.
  */
-export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: number) => boolean): Decision {
+export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: number) => boolean): Detection {
   const starving: Starving[] = [];
   const early: Starving[] = [];
   const warnNs = cfg.warnNs ?? cfg.thresholdNs;
@@ -95,4 +112,12 @@ export function passLines(snap: Snapshot, cpus: readonly number[]): string[] {
     out.push(`\tchecking cpu ${cpu} - rt: ${rtHere} - starving: ${waiting.get(cpu) ?? 0}`);
   }
   return out;
+}
+
+/**
+ * Two sightings of a wait belong to one waiting episode when they date its
+ * start alike, give or take the clock-read skew between passes.
+ */
+export function sameEpisode(sinceNsA: number, sinceNsB: number): boolean {
+  return Math.abs(sinceNsA - sinceNsB) < 1e8;
 }

@@ -7,7 +7,7 @@
 // paced by allocation; and with the daemon's memory locked an idle collection
 // could not give pages back anyway.
 import { execve } from "../ffi/process";
-import { selfCommand } from "./self";
+import { selfCommand } from "../self";
 
 export const GC_TIMER_ENV = "BUN_GC_TIMER_DISABLE";
 

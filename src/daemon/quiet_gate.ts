@@ -17,7 +17,8 @@
 // where the backend learns a wait's start from the kernel. sched_debug dates a
 // wait from the first snapshot that sees it, so for it the spacing stays the
 // read step (passStepNs), its precision.
-import { MIN_SLEEP_NS } from "./detect";
+import type { RunConfig } from "../config";
+import { MIN_SLEEP_NS, passTiming } from "./detect";
 
 export interface QuietSample {
   /** Idle + iowait ticks per CPU; null when idle time proves nothing (RT throttling on). */
@@ -78,4 +79,15 @@ export class QuietGate {
     if (before === null || after === null || after < before || elapsedNs < PSI_MIN_INTERVAL_NS) return false;
     return (after - before) * 1000 * 4 * this.onlineCpus < elapsedNs;
   }
+}
+
+/** The gate for a run: null with -N or in aggressive mode (idleDetect false). */
+export function quietGateFor(
+  cfg: Pick<RunConfig, "cpus" | "thresholdS" | "granularityS" | "mode" | "idleDetect">,
+  kernelDatedWaits: boolean,
+  onlineCpus: number,
+): QuietGate | null {
+  if (!cfg.idleDetect) return null;
+  const t = passTiming(cfg.thresholdS, cfg.granularityS, cfg.mode === "adaptive", kernelDatedWaits);
+  return new QuietGate(cfg.cpus, t.horizonNs, quietSpacingNs(t.stepNs, t.horizonNs, kernelDatedWaits), onlineCpus);
 }

@@ -2,10 +2,12 @@
 // them), one row per check out, each OK / WARN / FAIL with what was found and
 // the exact remedy. Pure, so every decision is tested with fake facts.
 
+import { BACKENDS } from "../backends/registry";
 import type { Isolation } from "../kernel/cmdline";
 import { formatCpuList } from "../kernel/cpus";
 import { type DlServerView, describeDlServers, dlServerEnabled } from "../kernel/dl_server";
 import type { FeatureState } from "../kernel/sched_features";
+import { versionAtLeast } from "../kernel/version";
 
 export type Status = "OK" | "WARN" | "FAIL";
 
@@ -17,8 +19,14 @@ export interface Check {
   remedy: string;
 }
 
-export type BackendName = "task_scan" | "queue_track" | "sched_debug";
-export const BACKEND_ORDER: readonly BackendName[] = ["task_scan", "queue_track", "sched_debug"];
+/** One backend's trial start, in the registry's order. */
+export interface BackendTrial {
+  name: string;
+  /** null: it started (and took a snapshot). */
+  error: string | null;
+  /** What it read, when it says (backend.detail). */
+  detail?: string;
+}
 
 export interface Facts {
   release: string;
@@ -29,17 +37,18 @@ export interface Facts {
   caps: { bpf: boolean; perfmon: boolean; sysAdmin: boolean };
   btf: { path: string; present: boolean };
   libbpf: string;
-  /** Each backend's trial start: null when it started, else why not. */
-  backends: Record<BackendName, string | null>;
-  /** The sched_debug file read, or why not. */
-  schedDebug: { path: string; detail: string } | { error: string };
+  /** Each backend's trial start, in the registry's order. */
+  backends: BackendTrial[];
   mounts: Record<"debugfs" | "tracefs" | "bpf", { mounted: boolean; supported: boolean }>;
   lockdown: { mode: string | null; detail: string };
   rt: { runtimeUs: number; periodUs: number };
   hrtick: FeatureState;
   hrtickDl: FeatureState;
-  /** sched/features can be read, so it can be written: stalld can turn HRTICK_DL on. */
-  featuresWritable: boolean;
+  /**
+   * sched/features can be read. Lockdown hides debugfs files with a write bit
+   * even from reads, so readable here means stalld can turn HRTICK_DL on.
+   */
+  featuresReadable: boolean;
   tickNs: number;
   dl: DlServerView;
   isolation: Isolation;
@@ -54,13 +63,9 @@ const ok = (id: string, found: string): Check => ({ id, status: "OK", found, rem
 const warn = (id: string, found: string, remedy: string): Check => ({ id, status: "WARN", found, remedy });
 const fail = (id: string, found: string, remedy: string): Check => ({ id, status: "FAIL", found, remedy });
 
-function versionAtLeast(release: string, major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
-}
 
-export function chosenBackend(f: Facts): BackendName | null {
-  return BACKEND_ORDER.find((b) => f.backends[b] === null) ?? null;
+export function chosenBackend(f: Facts): string | null {
+  return f.backends.find((b) => b.error === null)?.name ?? null;
 }
 
 export function evaluate(f: Facts): Check[] {
@@ -113,46 +118,24 @@ export function evaluate(f: Facts): Check[] {
       : warn("libbpf", f.libbpf, "install libbpf 1.0 or newer (libbpf1)"),
   );
 
-  const bpfWhy = (b: BackendName) => f.backends[b];
-  add(
-    bpfWhy("task_scan") === null
-      ? ok("bpf-iterator", "task_scan loaded; its task iterator ran")
-      : warn(
-          "bpf-iterator",
-          `task_scan: ${bpfWhy("task_scan")}`,
-          "needs BTF, iter/task (5.8+), CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED; stalld uses the next backend",
-        ),
-  );
-  add(
-    bpfWhy("queue_track") === null
-      ? ok("bpf-tracepoints", "queue_track loaded; its sched_* tracepoint programs attached")
-      : warn(
-          "bpf-tracepoints",
-          `queue_track: ${bpfWhy("queue_track")}`,
-          "needs BTF and tp_btf tracepoints (5.5+); stalld uses the next backend",
-        ),
-  );
-  add(
-    "error" in f.schedDebug
-      ? warn(
-          "sched-debug",
-          f.schedDebug.error,
-          "needs CONFIG_SCHED_DEBUG and a readable debug file: mount -t debugfs none /sys/kernel/debug (lockdown=confidentiality forbids it)",
-        )
-      : ok("sched-debug", `${f.schedDebug.path} (${f.schedDebug.detail})`),
-  );
+  for (const spec of BACKENDS) {
+    const trial = f.backends.find((b) => b.name === spec.name);
+    if (!trial) continue;
+    const { id, works } = spec.doctor;
+    if (trial.error === null) add(ok(id, `${works}${trial.detail ? `: ${trial.detail}` : ""}`));
+    else add(warn(id, `${spec.name}: ${trial.error}`, `${spec.needs}; stalld uses the next backend`));
+  }
 
   const chosen = chosenBackend(f);
+  const before = f.backends.slice(0, f.backends.findIndex((b) => b.name === chosen)).map((b) => b.name);
   add(
     chosen
-      ? ok(
-          "backend",
-          `run would use ${chosen}${chosen === BACKEND_ORDER[0] ? " (the first choice)" : `: ${BACKEND_ORDER.slice(0, BACKEND_ORDER.indexOf(chosen)).join(", ")} cannot start`}`,
-        )
+      ? ok("backend", `run would use ${chosen}${before.length ? `: ${before.join(", ")} cannot start` : " (the first choice)"}`)
       : fail(
           "backend",
           "no backend can start",
-          "see the bpf-* and sched-debug rows: give the kernel BTF (or --btf), or make sched/debug readable",
+          `see the ${BACKENDS.map((b) => b.doctor.id).join(", ")} rows: give the kernel BTF (or --btf), ` +
+            "or make sched/debug readable",
         ),
   );
 
@@ -220,7 +203,7 @@ export function evaluate(f: Facts): Check[] {
   const bits = (s: FeatureState) => `${s.state}${s.source ? ` (${s.source})` : ""}`;
   const hr = `HRTICK ${bits(f.hrtick)}, HRTICK_DL ${bits(f.hrtickDl)}`;
   if (f.hrtickDl.state === "on") add(ok("hrtick", `${hr}: microsecond boost runtimes are enforced`));
-  else if (f.featuresWritable) add(ok("hrtick", `${hr}: stalld run turns HRTICK_DL on while it runs`));
+  else if (f.featuresReadable) add(ok("hrtick", `${hr}: stalld run turns HRTICK_DL on while it runs`));
   else
     add(
       warn(

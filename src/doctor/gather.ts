@@ -4,12 +4,10 @@
 // if the kernel has it and it is not mounted, is mounted for the reads (as run
 // would) and unmounted after them. Nothing else changes.
 import { existsSync, readFileSync } from "node:fs";
-import { BackendUnavailable } from "../backends/backend";
-import { dlServerBpfObject } from "../backends/bpf_object";
-import { makeBackend } from "../backends/factory";
-import { SchedDebugBackend } from "../backends/sched_debug";
-import { kernelSchedOps } from "../boost/sched_attr";
-import { probeBoostMethod } from "../boost/self_sched";
+import { type BackendSpec, BackendUnavailable } from "../backends/backend";
+import { BACKENDS } from "../backends/registry";
+import { probeBoostPolicy } from "../boost/policies";
+import { kernelSchedOps } from "../kernel/sched_attr";
 import { libbpfVersion } from "../ffi/libbpf";
 import { setAffinity } from "../ffi/libc";
 import { parseIsolation } from "../kernel/cmdline";
@@ -20,8 +18,8 @@ import { ensureMounted, isMounted, unmount } from "../kernel/mounts";
 import { kernelRelease } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
 import { FEATURE_PATHS, readFeature, tickNs } from "../kernel/sched_features";
-import type { Logger } from "../log/logger";
-import { BACKEND_ORDER, type BackendName, type Facts } from "./checks";
+import type { LogEntry, Logger } from "../log/logger";
+import type { BackendTrial, Facts } from "./checks";
 
 /** CapEff bits: CAP_SYS_ADMIN 21, CAP_PERFMON 38, CAP_BPF 39. */
 export function parseCaps(status: string): Facts["caps"] {
@@ -38,19 +36,19 @@ function readOr(path: string, fallback = ""): string {
   }
 }
 
-/** A backend started and stopped: null when it worked, else its one-line reason. */
-function tryBackend(name: BackendName, monitored: number[], btfPath: string | undefined, log: Logger): string | null {
-  const b = makeBackend(name, { cpus: monitored, thresholdS: 20, granularityS: 5, btfPath: btfPath ?? null }, log);
+/** A backend started, read once and stopped: its trial. */
+function tryBackend(spec: BackendSpec, monitored: number[], btfPath: string | undefined, log: Logger): BackendTrial {
+  const b = spec.make({ cpus: monitored, thresholdS: 20, granularityS: 5, btfPath: btfPath ?? null, log });
   try {
     b.start();
     try {
       b.snapshot();
+      return { name: spec.name, error: null, detail: b.detail };
     } finally {
       b.stop();
     }
-    return null;
   } catch (e) {
-    return e instanceof BackendUnavailable ? e.reason : (e as Error).message;
+    return { name: spec.name, error: e instanceof BackendUnavailable ? e.reason : (e as Error).message };
   }
 }
 
@@ -72,7 +70,7 @@ function probeLikeRun(log: Logger) {
     setAffinity(0, onlineCpus());
   } catch {}
   try {
-    return probeBoostMethod(kernelSchedOps, false, log);
+    return probeBoostPolicy(kernelSchedOps, false, log)?.name ?? null;
   } finally {
     try {
       setAffinity(0, saved);
@@ -117,38 +115,22 @@ function gatherMounted(
 ): Facts {
   const { release, version } = pre;
 
-  const backends = Object.fromEntries(BACKEND_ORDER.map((b) => [b, tryBackend(b, monitored, btfPath, log)])) as Record<
-    BackendName,
-    string | null
-  >;
+  const backends = BACKENDS.map((spec) => tryBackend(spec, monitored, btfPath, log));
 
-  let schedDebug: Facts["schedDebug"];
-  const sd = new SchedDebugBackend({ cpus: monitored, log });
-  try {
-    sd.start();
-    sd.stop();
-    schedDebug = { path: sd.filePath, detail: sd.formatDetail };
-  } catch (e) {
-    schedDebug = { error: e instanceof BackendUnavailable ? e.reason : (e as Error).message };
-  }
-
-  const dlSource = openDlServerSource(dlServerBpfObject(), monitored, log, btfPath);
+  const dlSource = openDlServerSource(monitored, log, btfPath);
   const dl = dlSource.read();
   dlSource.close();
 
-  let featuresWritable = false;
+  let featuresReadable = false;
   try {
     readFileSync(FEATURE_PATHS.features);
-    featuresWritable = true;
+    featuresReadable = true;
   } catch {}
 
   const messages: string[] = [];
   // The probe says what it found through info and warn: kept for the row instead of logged.
-  const capture = {
-    info: (m: string) => messages.push(m),
-    warn: (m: string) => messages.push(m),
-    debug: () => {},
-  } as unknown as Logger;
+  const keep = (m: LogEntry) => messages.push(typeof m === "string" ? m : m.message);
+  const capture: Logger = { error: keep, warn: keep, info: keep, debug: () => {}, trace: () => {} };
   const method = process.geteuid?.() === 0 ? probeLikeRun(capture) : null;
 
   const nr = possibleCpus().length;
@@ -170,7 +152,6 @@ function gatherMounted(
     btf: { path: "/sys/kernel/btf/vmlinux", present: existsSync("/sys/kernel/btf/vmlinux") },
     libbpf: libbpfVersion(),
     backends,
-    schedDebug,
     mounts: pre.mounts,
     lockdown: readLockdown(),
     rt: {
@@ -179,7 +160,7 @@ function gatherMounted(
     },
     hrtick: readFeature("HRTICK"),
     hrtickDl: readFeature("HRTICK_DL"),
-    featuresWritable,
+    featuresReadable,
     tickNs: tickNs(),
     dl,
     isolation,

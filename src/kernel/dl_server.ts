@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { PSEUDO_FS } from "./mounts";
 import { kernelRelease } from "./proc";
+import { versionAtLeast } from "./version";
 
 export const FAIR_SERVER_DIR = `${PSEUDO_FS.debugfs}/sched/fair_server`;
 
@@ -87,8 +88,7 @@ export function systemDlSources(cpus: readonly number[]): DlServerSources {
 
 /** Before 6.12 there is no DL-server. */
 export function kernelHasDlServer(release: string): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  return !!m && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 12));
+  return versionAtLeast(release, 6, 12);
 }
 
 /**
@@ -114,4 +114,23 @@ export function readDlServers(src: DlServerSources): DlServerView {
   if (src.present && !src.present() && src.release && !kernelHasDlServer(src.release))
     return { kind: "none", source: `kernel ${src.release}`, cpus: new Map() };
   return { kind: "unknown", source: why.join("; ") || "no source", cpus: new Map() };
+}
+
+/** How often the view is read again when a decision needs it: an admin may change a server's runtime. */
+export const DL_VIEW_MAX_AGE_NS = 10e9;
+
+/** The last view, read again when older than DL_VIEW_MAX_AGE_NS (the daemon and top share it). */
+export class DlServerWatch {
+  private view: DlServerView | null = null;
+  private atNs = 0;
+
+  constructor(private readonly read: () => DlServerView) {}
+
+  get(nowNs: number): DlServerView {
+    if (!this.view || nowNs - this.atNs >= DL_VIEW_MAX_AGE_NS) {
+      this.view = this.read();
+      this.atNs = nowNs;
+    }
+    return this.view;
+  }
 }

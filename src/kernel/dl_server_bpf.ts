@@ -1,8 +1,9 @@
 // rq->fair_server read through BPF: bpf/dl_server.bpf.c, an iterator that
 // writes one record per CPU. Loaded once, run on demand (a walk of the task
 // list, like a task_scan pass), detached on close.
-import { LibbpfLog, runIterator } from "../backends/bpf_common";
-import { DL_FLAG, DL_LAYOUT, decodeDl } from "../backends/records";
+import { LibbpfLog, runIterator } from "../bpf/common";
+import { DL_FLAG, DL_LAYOUT, decodeDl } from "../bpf/records";
+import { dlServerBpfObject } from "../bpf/objects";
 import * as bpf from "../ffi/libbpf";
 import type { Logger } from "../log/logger";
 import { type DlServerCpu, type DlServerView, readDlServers, systemDlSources } from "./dl_server";
@@ -69,7 +70,6 @@ export interface DlServerSource {
 
 /** BPF where it loads, then debugfs, then the kernel version: readDlServers' order. */
 export function openDlServerSource(
-  object: Uint8Array,
   cpus: readonly number[],
   log: Logger,
   btfPath?: string,
@@ -77,7 +77,7 @@ export function openDlServerSource(
   let reader: DlServerReader | null = null;
   let bpfError = "";
   try {
-    reader = new DlServerReader(object, log, btfPath);
+    reader = new DlServerReader(dlServerBpfObject(), log, btfPath);
   } catch (e) {
     bpfError = (e as Error).message;
   }

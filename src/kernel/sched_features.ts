@@ -4,6 +4,7 @@
 // `__SCHED_FEAT_*` enum, which the kernel's BTF carries.
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { clockResolutionNs } from "../ffi/libc";
+import { selfProgram } from "../self";
 
 export const FEATURE_PATHS = {
   features: "/sys/kernel/debug/sched/features",
@@ -231,4 +232,23 @@ const CLOCK_MONOTONIC_COARSE = 6;
 /** The scheduler tick: the coarse clock advances once per jiffy, so its resolution is 1/HZ. */
 export function tickNs(): number {
   return clockResolutionNs(CLOCK_MONOTONIC_COARSE);
+}
+
+/** The hidden command that prints a kernel BTF enum value (main.ts runs it in a child). */
+export const BTF_ENUM_COMMAND = "__btf-enum";
+
+/**
+ * The BTF enum value looked up by a short-lived copy of stalld: walking the
+ * kernel's BTF (~6 MB, ~130,000 types) in the daemon itself left 8-10 MB of
+ * memory resident for good (measured); the copy takes ~50 ms, once, at start.
+ */
+export function btfEnumValueInChild(name: string): number | null {
+  const r = Bun.spawnSync([...selfProgram(), BTF_ENUM_COMMAND, name], {
+    stdout: "pipe",
+    stderr: "ignore",
+    timeout: 10_000,
+    env: { PATH: "/usr/bin:/bin" },
+  });
+  const out = r.stdout.toString().trim();
+  return r.exitCode === 0 && /^-?\d+$/.test(out) ? Number(out) : null;
 }

@@ -187,11 +187,27 @@ const fanOut: ConsolaReporter = {
   },
 };
 
-export const log = createConsola({ level: LogLevels.info, reporters: [fanOut] });
-export type Logger = typeof log;
+/** A line of text, or an event whose fields JSON sinks write (`{ message, event: "boosted", pid, ... }`). */
+export type LogEntry = string | ({ message: string } & Fields);
+
+/** What every part of stalld logs through; consola behind it (`log`), a recorder in tests. */
+export interface Logger {
+  error(entry: LogEntry): void;
+  warn(entry: LogEntry): void;
+  info(entry: LogEntry): void;
+  debug(entry: LogEntry): void;
+  trace(entry: LogEntry): void;
+}
+
+const engine = createConsola({ level: LogLevels.info, reporters: [fanOut] });
+
+export const log: Logger = engine;
+
+/** Logs nothing: for commands that print their own output (doctor, top) while a backend loads. */
+export const silentLog: Logger = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 
 export function setVerbosity(verbose: number): void {
-  log.level = verbose >= 2 ? LogLevels.trace : verbose === 1 ? LogLevels.debug : LogLevels.info;
+  engine.level = verbose >= 2 ? LogLevels.trace : verbose === 1 ? LogLevels.debug : LogLevels.info;
 }
 
 /** Replaces the sinks; closes the ones no longer used. */

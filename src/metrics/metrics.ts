@@ -3,8 +3,8 @@
 // /metrics on loopback (--metrics-listen).
 import { closeSync, openSync, renameSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import type { BoostEvents } from "../boost/booster";
-import { policyName } from "../boost/sched_attr";
+import type { BoostEvents } from "../boost/types";
+import { policyName } from "../kernel/sched_attr";
 
 type Labels = Record<string, string>;
 
@@ -129,8 +129,18 @@ export class Metrics {
     this.dropped,
   ];
 
-  constructor(version: string, backend: string) {
-    this.info.set(1, { version, backend });
+  constructor(private readonly version: string) {}
+
+  /** The backend label of stalld_info, once the backend has started. */
+  setBackend(backend: string): void {
+    this.info.set(1, { version: this.version, backend });
+  }
+
+  /** stalld_longest_wait_seconds of each monitored CPU from a snapshot's waiters (0 where none wait). */
+  setLongestWaits(cpus: readonly number[], waiters: readonly { cpu: number; waitedNs: number }[]): void {
+    const longest = new Map<number, number>(cpus.map((c) => [c, 0]));
+    for (const w of waiters) if (longest.has(w.cpu)) longest.set(w.cpu, Math.max(longest.get(w.cpu)!, w.waitedNs));
+    for (const [cpu, ns] of longest) this.longestWait.set(ns / 1e9, { cpu: String(cpu) });
   }
 
   boostEvents(): BoostEvents {

@@ -1,7 +1,7 @@
 // `stalld top`'s screen, from a model of one refresh: per monitored CPU what
 // runs and what waits behind it, the DL-server, then recent events. Pure, so
 // tests render fixed models.
-import { policyName } from "../boost/sched_attr";
+import { policyName } from "../kernel/sched_attr";
 
 export interface TopTask {
   pid: number;

@@ -1,10 +1,19 @@
 // Fakes for unit tests: a logger that records lines, timers on a fake clock,
-// and sched_getattr/setattr on an in-memory task table.
-import { createConsola, LogLevels } from "consola";
-import type { Timers } from "../../src/boost/booster";
-import type { SchedAttr, SchedOps } from "../../src/boost/sched_attr";
+// sched_getattr/setattr on an in-memory task table, a backend that returns
+// what the test sets, and a daemon built on them.
+import { Booster, type BoosterOptions } from "../../src/boost/booster";
+import { policyNamed } from "../../src/boost/policies";
+import type { BoostMethod, BoostParams } from "../../src/boost/policy";
+import type { TaskProbe, Timers } from "../../src/boost/types";
+import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
+import type { RunConfig } from "../../src/config";
+import { Daemon, type PassInputs, procPassInputs } from "../../src/daemon/daemon";
+import { quietGateFor } from "../../src/daemon/quiet_gate";
+import { DlServerWatch, type DlServerView } from "../../src/kernel/dl_server";
+import type { Metrics } from "../../src/metrics/metrics";
+import type { SchedAttr, SchedOps } from "../../src/kernel/sched_attr";
 import { SysError } from "../../src/ffi/errno";
-import type { Logger } from "../../src/log/logger";
+import type { LogEntry, Logger } from "../../src/log/logger";
 
 export interface Recorded {
   level: string;
@@ -13,10 +22,18 @@ export interface Recorded {
 
 export function recordingLogger(): { log: Logger; lines: Recorded[] } {
   const lines: Recorded[] = [];
-  const log = createConsola({
-    level: LogLevels.trace,
-    reporters: [{ log: (o) => lines.push({ level: o.type, msg: o.args.map(String).join(" ") }) }],
-  });
+  const at =
+    (level: string) =>
+    (e: LogEntry): void => {
+      lines.push({ level, msg: typeof e === "string" ? e : e.message });
+    };
+  const log: Logger = {
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    trace: at("trace"),
+  };
   return { log, lines };
 }
 
@@ -91,3 +108,73 @@ export const fifo = (priority: number, flags = 0n): SchedAttr => ({
   deadlineNs: 0n,
   periodNs: 0n,
 });
+
+/** A Booster as the tests describe it: the policy by name with its parameters, then the old argument order. */
+export function testBooster(
+  p: { method: BoostMethod } & BoostParams,
+  log: Logger,
+  probe: TaskProbe,
+  opts: { ops: SchedOps } & BoosterOptions,
+): Booster {
+  const { method, ...params } = p;
+  return new Booster(policyNamed(method), params, opts.ops, probe, log, opts);
+}
+
+/** A backend whose snapshot is what the test sets: a FIFO hog (prio 89) runs on CPU 1. */
+export class FakeBackend implements Backend {
+  name = "fake";
+  kernelDatedWaits = true;
+  waiters: Waiter[] = [];
+  forgotten: number[] = [];
+  dropped = 0;
+  start() {}
+  stop() {}
+  snapshot(): Snapshot {
+    const hog = { cpu: 1, pid: 1, tgid: 1, prio: 89, policy: 1, ranNs: 1e11 };
+    return { nowNs: 100_000_000_000n, waiters: this.waiters, running: [undefined, hog] };
+  }
+  forget(pid: number) {
+    this.forgotten.push(pid);
+  }
+  stats(): BackendStats {
+    return { dropped: this.dropped };
+  }
+}
+
+const NO_DL_SERVER: DlServerView = { kind: "none", source: "fake kernel", cpus: new Map() };
+
+/** A Daemon over a backend, with /proc facts and fakes for the rest (no DL-server, RT throttling off, never idle). */
+export function testDaemon(
+  cfg: RunConfig,
+  backend: Backend,
+  log: Logger,
+  opts: Partial<PassInputs> & {
+    dl?: DlServerView;
+    booster?: Booster | null;
+    metrics?: Metrics;
+    afterPass?: () => void;
+  } = {},
+): Daemon {
+  const { dl = NO_DL_SERVER, booster = null, metrics, afterPass, ...inputs } = opts;
+  return new Daemon(
+    cfg,
+    {
+      backend,
+      booster,
+      quietGate: quietGateFor(cfg, backend.kernelDatedWaits, 2),
+      dlServers: new DlServerWatch(() => dl),
+      inputs: {
+        ...procPassInputs({
+          nowNs: () => 0,
+          idleTicks: () => new Map(),
+          cpuSomeUs: () => null,
+          rtThrottlingOff: () => true,
+        }),
+        ...inputs,
+      },
+      metrics,
+      afterPass,
+    },
+    log,
+  );
+}

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
+import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { guardRtFile } from "../helpers/guard";
 import { type Daemon, kill, type Load, policyOf, rtRuntime, startDaemon, startLoad, withRtLock } from "../helpers/rt";
 

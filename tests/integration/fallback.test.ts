@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { kernelSchedOps, SCHED_FIFO } from "../../src/boost/sched_attr";
+import { kernelSchedOps, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { guardRtFile } from "../helpers/guard";
 import { cpuTimeNs, errors, policyOf, rtRuntime, STALLD, startDaemon, starvationScenario } from "../helpers/rt";
 

@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
+import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { DatagramReceiver, sendDatagram } from "../../src/ffi/unix_socket";
 import { guardRtFile } from "../helpers/guard";
 import {

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SCHED_FIFO } from "../../src/boost/sched_attr";
+import { SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { guardRtFile } from "../helpers/guard";
 import { parseExposition } from "../helpers/prometheus";
 import { kill, type Load, policyOf, rtRuntime, STALLD, startLoad, starvationScenario, withRtLock } from "../helpers/rt";

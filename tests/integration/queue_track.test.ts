@@ -1,9 +1,9 @@
 // The queue_track backend in this process, against real run queues: the
 // start-up snapshot, what runs on a CPU, and a waiter cleared once it runs.
 import { describe, expect, test } from "bun:test";
-import { stalldBpfObject } from "../../src/backends/bpf_object";
+import { stalldBpfObject } from "../../src/bpf/objects";
 import { QueueTrackBackend } from "../../src/backends/queue_track";
-import { SCHED_FIFO } from "../../src/boost/sched_attr";
+import { SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { possibleCpus } from "../../src/kernel/cpus";
 import { pidMax } from "../../src/kernel/proc";
 import { recordingLogger } from "../helpers/fakes";

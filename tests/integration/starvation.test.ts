@@ -3,7 +3,7 @@
 // compiled daemon with the real BPF object.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
+import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { guardRtFile } from "../helpers/guard";
 import {
   cpuTimeNs,

@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { Booster, type BoostParams, FIFO_BOOST_PRIORITY } from "../../src/boost/booster";
-import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK } from "../../src/boost/sched_attr";
-import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
+import { type BoostMethod, type BoostParams, FIFO_BOOST_PRIORITY } from "../../src/boost/policy";
+import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK } from "../../src/kernel/sched_attr";
+import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
 
 const params = { method: "deadline" as const, runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 };
 const target = (pid: number, cpu = 1) => ({ pid, comm: `victim${pid}`, cpu, waitedNs: 20.5e9, starttime: 777 });
 
-function setup(p: BoostParams = params) {
+function setup(p: BoostParams & { method: BoostMethod } = params) {
   const sched = new FakeSched();
   const timers = new FakeTimers();
   const { log, lines } = recordingLogger();
@@ -16,7 +16,7 @@ function setup(p: BoostParams = params) {
     starttime: (pid: number) => alive.get(pid) ?? null,
     cpuTimeNs: (pid: number) => cpu.get(pid) ?? null,
   };
-  const booster = new Booster(p, log, probe, { ops: sched, timers });
+  const booster = testBooster(p, log, probe, { ops: sched, timers });
   const add = (pid: number, attr = fifo(1)) => {
     sched.tasks.set(pid, attr);
     alive.set(pid, 777);
@@ -76,7 +76,7 @@ describe("Booster", () => {
     const timers = new FakeTimers();
     let ended = 0;
     const probe = { starttime: () => 777, cpuTimeNs: () => null };
-    const booster = new Booster(params, recordingLogger().log, probe, {
+    const booster = testBooster(params, recordingLogger().log, probe, {
       ops: sched,
       timers,
       onBoostEnd: () => ended++,
@@ -220,7 +220,7 @@ describe("Booster", () => {
   });
 
   describe("SCHED_FIFO emulation (-F)", () => {
-    const fifoParams: BoostParams = { method: "fifo", runtimeNs: 50_000n, periodNs: 500_000_000n, durationMs: 2000 };
+    const fifoParams: BoostParams & { method: BoostMethod } = { method: "fifo", runtimeNs: 50_000n, periodNs: 500_000_000n, durationMs: 2000 };
 
     test("FIFO 98 for the runtime, the task's own policy for the rest of each period, for the duration", () => {
       const { sched, timers, lines, booster, add } = setup(fifoParams);

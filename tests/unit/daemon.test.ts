@@ -1,31 +1,10 @@
 // One detection pass of the daemon against a fake backend: confirmation from
 // /proc, ghosts forgotten once, log-only, map-full reporting.
 import { describe, expect, test } from "bun:test";
-import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
-import { parseRunConfig, type RunConfig } from "../../src/cli/options";
-import { Daemon } from "../../src/daemon/daemon";
+import { parseRunConfig } from "../../src/cli/options";
+import type { RunConfig } from "../../src/config";
 import type { DlServerView } from "../../src/kernel/dl_server";
-import { recordingLogger } from "../helpers/fakes";
-
-class FakeBackend implements Backend {
-  readonly name = "fake";
-  readonly kernelDatedWaits = true;
-  waiters: Waiter[] = [];
-  forgotten: number[] = [];
-  dropped = 0;
-  start() {}
-  stop() {}
-  snapshot(): Snapshot {
-    const hog = { cpu: 1, pid: 1, tgid: 1, prio: 89, policy: 1, ranNs: 1e11 };
-    return { nowNs: 100_000_000_000n, waiters: this.waiters, running: [undefined, hog] };
-  }
-  forget(pid: number) {
-    this.forgotten.push(pid);
-  }
-  stats(): BackendStats {
-    return { dropped: this.dropped, tracked: this.waiters.length };
-  }
-}
+import { FakeBackend, recordingLogger, testDaemon } from "../helpers/fakes";
 
 const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1" }, [0, 1], 2);
 const GONE = 2 ** 22 + 7; // above any pid_max
@@ -45,7 +24,7 @@ function setup(dl: DlServerView = NO_DL, config: RunConfig = cfg) {
   return {
     backend,
     lines,
-    daemon: new Daemon(config, backend, log, { dlServers: () => dl, nowNs: () => (now += 1e9) }),
+    daemon: testDaemon(config, backend, log, { dl, nowNs: () => (now += 1e9) }),
   };
 }
 
@@ -92,6 +71,57 @@ describe("a detection pass", () => {
     ]);
   });
 
+  test("-i/-I: each ignored task is said once with the original's phrase; a reused pid is a new task", () => {
+    const backend = new FakeBackend();
+    const { log, lines } = recordingLogger();
+    const config = parseRunConfig(
+      {
+        "log-only": true,
+        "no-idle-detect": true,
+        cpu: "1",
+        "ignore-threads": "^ksoftirqd",
+        "ignore-processes": "dpdk",
+      },
+      [0, 1],
+      2,
+    );
+    let starttime = 5;
+    const facts = (pid: number) => ({
+      stat: {
+        pid,
+        comm: pid === 10 ? "ksoftirqd/1" : "lcore-worker-2",
+        state: "R",
+        cpu: 1,
+        starttime,
+        nice: 0,
+        rtPriority: 1,
+        policy: 1,
+        prio: 98,
+      },
+      processName: pid === 51 ? "dpdk-testpmd" : "bash",
+    });
+    const daemon = testDaemon(config, backend, log, { facts });
+    backend.waiters = [10, 51].map((pid) => ({
+      pid,
+      tgid: pid === 51 ? 50 : pid,
+      cpu: 1,
+      prio: 98,
+      policy: 1,
+      waitedNs: 30e9,
+    }));
+    daemon.pass();
+    daemon.pass();
+    starttime = 9;
+    daemon.pass();
+    expect(lines.filter((l) => l.msg.startsWith("Ignoring")).map((l) => l.msg)).toEqual([
+      "Ignoring the thread ksoftirqd/1 from consideration for boosting (pid 10)",
+      "Ignoring the thread lcore-worker-2 (spawned by dpdk-testpmd) from consideration for boosting (pid 51)",
+      "Ignoring the thread ksoftirqd/1 from consideration for boosting (pid 10)",
+      "Ignoring the thread lcore-worker-2 (spawned by dpdk-testpmd) from consideration for boosting (pid 51)",
+    ]);
+    expect(lines.some((l) => l.msg.includes("starved"))).toBe(false);
+  });
+
   describe("the DL-server", () => {
     // This test process is SCHED_OTHER: a real fair task /proc confirms.
     const fair = { pid: process.pid, tgid: process.pid, cpu: 1, prio: 120, policy: 0, waitedNs: 25e9 };
@@ -130,13 +160,13 @@ describe("a detection pass", () => {
     test("the start-up line says what the server covers and what is left to it", () => {
       const on = setup(dlOn(50));
       on.daemon.start();
-      on.daemon.stop("test");
+      on.daemon.stop();
       expect(on.lines.find((l) => l.msg.startsWith("DL-server ("))?.msg).toBe(
         "DL-server (fake): CPU 1 50/1000 ms active; starving fair tasks there are left to it (--boost-all boosts them too)",
       );
       const none = setup(NO_DL);
       none.daemon.start();
-      none.daemon.stop("test");
+      none.daemon.stop();
       expect(none.lines.some((l) => l.msg === "DL-server: none in this kernel; every starving task is boosted")).toBe(
         true,
       );
@@ -159,10 +189,9 @@ describe("a detection pass", () => {
       const { log, lines } = recordingLogger();
       let idle = 0;
       let now = 0;
-      const daemon = new Daemon(parseRunConfig({ "log-only": true, cpu: "1", ...flags }, [0, 1], 2), backend, log, {
+      const daemon = testDaemon(parseRunConfig({ "log-only": true, cpu: "1", ...flags }, [0, 1], 2), backend, log, {
         idleTicks: () => new Map([[1, (idle += 1)]]),
         cpuSomeUs: someUs,
-        onlineCpus: 2,
         nowNs: () => (now += 1e9),
         rtThrottlingOff: () => throttlingOff,
       });
@@ -221,25 +250,5 @@ describe("a detection pass", () => {
       daemon.pass();
       expect(lines.filter((l) => l.msg.includes("might starve"))).toHaveLength(2);
     });
-  });
-});
-
-describe("shutdown", () => {
-  test("is start-up in reverse: the system setup (HRTICK_DL, throttling, debugfs) is undone before the backend stops", () => {
-    // The backend starts before the setup is applied; the sched_debug backend
-    // may own the debugfs mount the setup's HRTICK_DL restore writes through.
-    const order: string[] = [];
-    const backend = new FakeBackend();
-    backend.stop = () => void order.push("backend stop");
-    const fakeSetup = {
-      throttling: { read: () => -1 },
-      apply: () => (order.push("setup apply"), { method: null, runtimeNs: 20_000n }),
-      undo: () => void order.push("setup undo"),
-    } as unknown as import("../../src/daemon/setup").SystemSetup;
-    const { log } = recordingLogger();
-    const daemon = new Daemon(cfg, backend, log, { dlServers: () => NO_DL, setup: fakeSetup });
-    daemon.start();
-    daemon.stop("test");
-    expect(order).toEqual(["setup apply", "setup undo", "backend stop"]);
   });
 });

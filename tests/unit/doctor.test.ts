@@ -1,11 +1,17 @@
 // `stalld doctor`'s decisions with fake facts: each check's OK / WARN / FAIL,
 // its remedy, and the exit code.
 import { describe, expect, test } from "bun:test";
+import { BACKENDS } from "../../src/backends/registry";
 import { renderTable } from "../../src/cli/doctor";
 import { type Check, chosenBackend, doctorExit, evaluate, type Facts } from "../../src/doctor/checks";
 import { parseCaps } from "../../src/doctor/gather";
 import { parseIsolation } from "../../src/kernel/cmdline";
 import { parseLockdown } from "../../src/kernel/lockdown";
+
+/** A trial per registered backend: started, unless `over` gives an error. */
+function trials(over: Record<string, { error?: string; detail?: string }> = {}): Facts["backends"] {
+  return BACKENDS.map((b) => ({ name: b.name, error: over[b.name]?.error ?? null, detail: over[b.name]?.detail }));
+}
 
 /** This VM, as measured: lockdown integrity, HRTICK_DL off and not writable, DL-server active on both CPUs, throttling on. */
 function vm(over: Partial<Facts> = {}): Facts {
@@ -17,11 +23,9 @@ function vm(over: Partial<Facts> = {}): Facts {
     caps: { bpf: true, perfmon: true, sysAdmin: true },
     btf: { path: "/sys/kernel/btf/vmlinux", present: true },
     libbpf: "1.1",
-    backends: { task_scan: null, queue_track: null, sched_debug: null },
-    schedDebug: {
-      path: "/sys/kernel/debug/sched/debug",
-      detail: "task states shown, format v0.11, 6.18.44-fc-v657 #1",
-    },
+    backends: trials({
+      sched_debug: { detail: "/sys/kernel/debug/sched/debug (task states shown, format v0.11, 6.18.44-fc-v657 #1)" },
+    }),
     mounts: {
       debugfs: { mounted: true, supported: true },
       tracefs: { mounted: false, supported: true },
@@ -39,7 +43,7 @@ function vm(over: Partial<Facts> = {}): Facts {
       source: "/sys/kernel/debug/sched/debug .sysctl_sched_features bit 12",
       detail: "/sys/kernel/debug/sched/features unreadable (EPERM, kernel lockdown?)",
     },
-    featuresWritable: false,
+    featuresReadable: false,
     tickNs: 4_000_000,
     dl: {
       kind: "known",
@@ -139,7 +143,7 @@ describe("each check's decisions", () => {
   test("no BTF: a warning with both remedies; backends fall through to sched_debug", () => {
     const f = vm({
       btf: { path: "/sys/kernel/btf/vmlinux", present: false },
-      backends: { task_scan: "no BTF", queue_track: "no BTF", sched_debug: null },
+      backends: trials({ task_scan: { error: "no BTF" }, queue_track: { error: "no BTF" } }),
     });
     const c = evaluate(f);
     expect(row(c, "btf")).toMatchObject({ status: "WARN", remedy: expect.stringContaining("--btf FILE") });
@@ -149,7 +153,7 @@ describe("each check's decisions", () => {
   });
 
   test("nothing can start: FAIL and exit 2", () => {
-    const f = vm({ backends: { task_scan: "x", queue_track: "y", sched_debug: "z" }, schedDebug: { error: "EACCES" } });
+    const f = vm({ backends: trials({ task_scan: { error: "x" }, queue_track: { error: "y" }, sched_debug: { error: "EACCES" } }) });
     const c = evaluate(f);
     expect(row(c, "backend").status).toBe("FAIL");
     expect(row(c, "sched-debug").status).toBe("WARN");
@@ -176,7 +180,7 @@ describe("each check's decisions", () => {
     expect(
       row(evaluate(vm({ hrtickDl: { state: "on", source: "sched/features", detail: "" } })), "hrtick").status,
     ).toBe("OK");
-    expect(row(evaluate(vm({ featuresWritable: true })), "hrtick").found).toContain(
+    expect(row(evaluate(vm({ featuresReadable: true })), "hrtick").found).toContain(
       "stalld run turns HRTICK_DL on while it runs",
     );
   });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Booster } from "../../src/boost/booster";
+import { ownership } from "../../src/boost/policy";
 import {
   checkIntervalMs,
   judgeProgress,
@@ -8,9 +8,9 @@ import {
   StrengthMemory,
   strongerRuntimeNs,
 } from "../../src/boost/escalation";
-import { selfOwner, stillBoosted } from "../../src/boost/journal";
-import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/boost/sched_attr";
-import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
+import { selfOwner } from "../../src/boost/state_dir";
+import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
+import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
 
 const S = 1_000_000_000n;
 
@@ -51,27 +51,27 @@ describe("escalation decisions", () => {
 
   test("strength memory: per pid and start time, expires, bounded", () => {
     const m = new StrengthMemory(1000, 2);
-    const dl = (runtimeNs: bigint) => ({ fifo: false, runtimeNs });
+    const dl = (runtimeNs: bigint) => ({ sliced: false, runtimeNs });
     m.remember(10, 1, dl(200_000n), 0);
     expect(m.get(10, 1, 500)).toEqual(dl(200_000n));
     expect(m.get(10, 2, 500)).toBeNull();
     expect(m.get(10, 1, 1501)).toBeNull();
     m.remember(10, 1, dl(1n), 0);
     m.remember(11, 1, dl(2n), 0);
-    m.remember(12, 1, { fifo: true, runtimeNs: 3n }, 0);
+    m.remember(12, 1, { sliced: true, runtimeNs: 3n }, 0);
     expect(m.size).toBe(2);
-    expect(m.get(12, 1, 0)).toEqual({ fifo: true, runtimeNs: 3n });
+    expect(m.get(12, 1, 0)).toEqual({ sliced: true, runtimeNs: 3n });
     m.forget(12, 1);
     expect(m.get(12, 1, 0)).toBeNull();
   });
 
   test("the rung above DEADLINE's bound is FIFO slices of the same bandwidth, and there is none above that", () => {
-    expect(nextRung({ fifo: false, runtimeNs: 20_000n }, 20_000n, S)).toEqual({ fifo: false, runtimeNs: 200_000n });
-    expect(nextRung({ fifo: false, runtimeNs: 50_000_000n }, 20_000n, S)).toEqual({
-      fifo: true,
+    expect(nextRung({ sliced: false, runtimeNs: 20_000n }, 20_000n, S)).toEqual({ sliced: false, runtimeNs: 200_000n });
+    expect(nextRung({ sliced: false, runtimeNs: 50_000_000n }, 20_000n, S)).toEqual({
+      sliced: true,
       runtimeNs: 50_000_000n,
     });
-    expect(nextRung({ fifo: true, runtimeNs: 50_000_000n }, 20_000n, S)).toBeNull();
+    expect(nextRung({ sliced: true, runtimeNs: 50_000_000n }, 20_000n, S)).toBeNull();
   });
 
   test("a crash between recording a raise and applying it leaves a boost the restart still recognises", () => {
@@ -94,9 +94,9 @@ describe("escalation decisions", () => {
         periodNs: S,
       },
     };
-    expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 20_000n })).toBe(true);
-    expect(stillBoosted(rec, { ...rec.applied, runtimeNs: 2_000_000n })).toBe(false);
-    expect(stillBoosted(rec, fifo(1))).toBe(false);
+    expect(ownership(rec, { ...rec.applied, runtimeNs: 20_000n })).toBe("boost");
+    expect(ownership(rec, { ...rec.applied, runtimeNs: 2_000_000n })).not.toBe("boost");
+    expect(ownership(rec, fifo(1))).toBe("own");
     // Raised to the FIFO rung: the record names the DEADLINE boost it came from.
     const fifoRec = {
       ...rec,
@@ -104,9 +104,9 @@ describe("escalation decisions", () => {
       applied: { ...fifo(98), flags: 1n },
       raisedFrom: { ...rec.applied, runtimeNs: 50_000_000n },
     };
-    expect(stillBoosted(fifoRec, fifo(98))).toBe(true);
-    expect(stillBoosted(fifoRec, { ...rec.applied, runtimeNs: 50_000_000n })).toBe(true);
-    expect(stillBoosted(fifoRec, fifo(1))).toBe(false);
+    expect(ownership(fifoRec, fifo(98))).toBe("boost");
+    expect(ownership(fifoRec, { ...rec.applied, runtimeNs: 50_000_000n })).toBe("boost");
+    expect(ownership(fifoRec, fifo(1))).toBe("own");
   });
 });
 
@@ -122,10 +122,10 @@ function setup() {
     recordBoost: (r: { applied: { runtimeNs: bigint } }) => void records.push(r.applied.runtimeNs),
     forgetBoost: () => {},
   };
-  const booster = new Booster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+  const booster = testBooster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
     ops: sched,
     timers,
-    journal,
+    records: journal,
   });
   sched.tasks.set(10, fifo(10));
   const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 };
@@ -249,7 +249,7 @@ describe("Booster escalation (fake clock)", () => {
     const timers = new FakeTimers();
     const { log, lines } = recordingLogger();
     const probe = { starttime: () => 777, cpuTimeNs: () => 0, state: () => "R" };
-    const booster = new Booster({ method: "fifo", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+    const booster = testBooster({ method: "fifo", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
       ops: sched,
       timers,
     });

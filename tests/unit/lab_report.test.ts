@@ -45,6 +45,14 @@ describe("lab report", () => {
     expect(r!.result).toContain("never ran on CPU 1");
   });
 
+  test("debugfs left mounted, or HRTICK_DL not as found at boot, fails the backend row", () => {
+    const after = (debugfs: string, hrtick: string) =>
+      backendConsole("3.40", [`@@LAB backend-task_scan debugfs_after=${debugfs} hrtick_after=${hrtick}`]);
+    expect(row(after("0", "NO_HRTICK_DL"), "2")[0]).toMatchObject({ ok: true });
+    expect(row(after("1", "NO_HRTICK_DL"), "2")[0]!.result).toBe("debugfs left mounted");
+    expect(row(after("0", "HRTICK_DL"), "2")[0]!.result).toBe("HRTICK_DL left HRTICK_DL (found NO_HRTICK_DL)");
+  });
+
   test("stat_refresh: rescued only where it hung without stalld and returned within the bound with it", () => {
     const base = (alone: string, withS: string, dl = "none") =>
       [

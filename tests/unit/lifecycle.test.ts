@@ -5,7 +5,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { throttle } from "../../src/cli/throttle";
-import { IgnoreList } from "../../src/daemon/ignore";
 import { Pidfile, PidfileError } from "../../src/daemon/pidfile";
 import { QuietGate, quietSpacingNs } from "../../src/daemon/quiet_gate";
 import { parseIdleTicks } from "../../src/kernel/cpu_idle";
@@ -121,24 +120,6 @@ describe("QuietGate", () => {
     expect([...m.entries()]).toEqual([
       [0, 304],
       [1, 56],
-    ]);
-  });
-});
-
-describe("IgnoreList", () => {
-  test("thread and process regexes, the original's phrases, one line per task", () => {
-    const { log, lines } = recordingLogger();
-    const list = new IgnoreList([/^ksoftirqd/], [/dpdk/], log, (tgid) => (tgid === 50 ? "dpdk-testpmd" : "bash"));
-    expect(list.ignored({ pid: 10, comm: "ksoftirqd/1", starttime: 5 }, 10)).toBe(true);
-    expect(list.ignored({ pid: 10, comm: "ksoftirqd/1", starttime: 5 }, 10)).toBe(true);
-    expect(list.ignored({ pid: 51, comm: "lcore-worker-2", starttime: 6 }, 50)).toBe(true);
-    expect(list.ignored({ pid: 60, comm: "kworker/1:0", starttime: 7 }, 60)).toBe(false);
-    // The same pid reused by another task is a new task.
-    expect(list.ignored({ pid: 10, comm: "ksoftirqd/1", starttime: 9 }, 10)).toBe(true);
-    expect(lines.map((l) => l.msg)).toEqual([
-      "Ignoring the thread ksoftirqd/1 from consideration for boosting (pid 10)",
-      "Ignoring the thread lcore-worker-2 (spawned by dpdk-testpmd) from consideration for boosting (pid 51)",
-      "Ignoring the thread ksoftirqd/1 from consideration for boosting (pid 10)",
     ]);
   });
 });

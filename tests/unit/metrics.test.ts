@@ -5,14 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Backend, BackendStats, Snapshot } from "../../src/backends/backend";
 import { parseRunConfig } from "../../src/cli/options";
-import { Daemon } from "../../src/daemon/daemon";
 import { Metrics, writeMetricsFile } from "../../src/metrics/metrics";
-import { recordingLogger } from "../helpers/fakes";
+import { recordingLogger, testDaemon } from "../helpers/fakes";
 import { parseExposition } from "../helpers/prometheus";
+
+function metricsFor(version: string, backend: string): Metrics {
+  const m = new Metrics(version);
+  m.setBackend(backend);
+  return m;
+}
 
 describe("Metrics", () => {
   test("every family has HELP and TYPE; counters start at 0; labels are escaped", () => {
-    const m = new Metrics("0.6.0", "task_scan");
+    const m = metricsFor("0.6.0", "task_scan");
     m.failures.add(1, { errno: 'E"X\\' });
     const text = m.render();
     expect(text.endsWith("\n")).toBe(true);
@@ -33,7 +38,7 @@ describe("Metrics", () => {
   });
 
   test("boost events: by the policy before the boost, failures by errno, restores", () => {
-    const m = new Metrics("x", "y");
+    const m = metricsFor("x", "y");
     const ev = m.boostEvents();
     const t = { pid: 1, comm: "c", cpu: 1, waitedNs: 0, starttime: 1 };
     ev.boosted(t, { policy: 1, flags: 0n, nice: 0, priority: 1, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n });
@@ -58,18 +63,17 @@ describe("Metrics", () => {
         running: [undefined, { cpu: 1, pid: 1, tgid: 1, prio: 89, policy: 1, ranNs: 0 }],
       }),
       forget() {},
-      stats: (): BackendStats => ({ dropped: 2, tracked: 1 }),
+      stats: (): BackendStats => ({ dropped: 2 }),
       stop() {},
     };
     const dir = mkdtempSync(join(tmpdir(), "stalld-metrics-"));
     try {
-      const m = new Metrics("x", "fake");
+      const m = metricsFor("x", "fake");
       const file = join(dir, "stalld.prom");
       const cfg = parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "0,1" }, [0, 1], 2);
-      const d = new Daemon(cfg, backend, recordingLogger().log, {
+      const d = testDaemon(cfg, backend, recordingLogger().log, {
         metrics: m,
         afterPass: () => writeMetricsFile(file, m.render()),
-        dlServers: () => ({ kind: "none", source: "", cpus: new Map() }),
       });
       d.pass();
       d.pass();

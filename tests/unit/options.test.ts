@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { parseArgs } from "citty";
 import { runArgs } from "../../src/cli/args";
-import { DEFAULTS, parseRunConfig, rejectUnknown, UsageError } from "../../src/cli/options";
+import { parseRunConfig, rejectUnknown } from "../../src/cli/options";
+import { DEFAULTS } from "../../src/config";
+import { UsageError } from "../../src/errors";
 
 const ONLINE = [0, 1, 2, 3];
 function config(argv: string[]) {

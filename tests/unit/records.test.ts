@@ -11,7 +11,6 @@ import {
   decodeScan,
   decodeWaiter,
   encodeScanCfg,
-  MAX_RT_PRIO,
   RUNNING_LAYOUT,
   SCAN_CFG_LAYOUT,
   SCAN_HAS,
@@ -20,7 +19,8 @@ import {
   SCAN_MAX_CPUS,
   TASK_FLAG,
   WAITER_LAYOUT,
-} from "../../src/backends/records";
+} from "../../src/bpf/records";
+import { MAX_RT_PRIO } from "../../src/kernel/sched_attr";
 import { ROOT } from "../helpers/rt";
 
 let fromC: Record<string, number> & { kinds?: number[]; has?: number[]; dl_flags?: number[] };

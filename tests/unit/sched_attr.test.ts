@@ -10,7 +10,7 @@ import {
   SCHED_DEADLINE,
   SCHED_FIFO,
   SCHED_OTHER,
-} from "../../src/boost/sched_attr";
+} from "../../src/kernel/sched_attr";
 
 describe("struct sched_attr", () => {
   test("encodes the 48-byte kernel layout and decodes it back", () => {

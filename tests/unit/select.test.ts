@@ -1,10 +1,11 @@
 // Backend choice and fallback, with fake backends.
 import { describe, expect, test } from "bun:test";
 import { type Backend, BackendUnavailable } from "../../src/backends/backend";
-import { condenseFailure } from "../../src/backends/bpf_common";
-import { SCAN_HAS } from "../../src/backends/records";
+import { condenseFailure } from "../../src/bpf/common";
+import { SCAN_HAS } from "../../src/bpf/records";
 import { NoBackend, startFirstAvailable } from "../../src/backends/select";
 import { missingScanFeatures } from "../../src/backends/task_scan";
+import type { Logger } from "../../src/log/logger";
 import { recordingLogger } from "../helpers/fakes";
 
 function fake(name: string, fails?: string | Error): Backend & { started: boolean } {
@@ -19,16 +20,24 @@ function fake(name: string, fails?: string | Error): Backend & { started: boolea
     },
     snapshot: () => ({ nowNs: 0n, waiters: [], running: [] }),
     forget() {},
-    stats: () => ({ dropped: 0, tracked: 0 }),
+    stats: () => ({ dropped: 0 }),
     stop() {},
   };
 }
+
+/** The registry's entries are found by name: tests name them only. */
+const start = (names: string[], make: (name: string) => Backend, log: Logger) =>
+  startFirstAvailable(
+    names.map((name) => ({ name })),
+    (c) => make(c.name),
+    log,
+  );
 
 describe("startFirstAvailable", () => {
   test("the first that starts is used; the others are never made", () => {
     const { log, lines } = recordingLogger();
     const made: string[] = [];
-    const b = startFirstAvailable(["task_scan", "queue_track"], (n) => (made.push(n), fake(n)), log);
+    const b = start(["task_scan", "queue_track"], (n) => (made.push(n), fake(n)), log);
     expect(b.name).toBe("task_scan");
     expect(made).toEqual(["task_scan"]);
     expect(lines).toEqual([]);
@@ -36,7 +45,7 @@ describe("startFirstAvailable", () => {
 
   test("one that cannot start is one warning naming the reason and the one used", () => {
     const { log, lines } = recordingLogger();
-    const b = startFirstAvailable(
+    const b = start(
       ["task_scan", "queue_track"],
       (n) => fake(n, n === "task_scan" ? "CONFIG_SCHED_INFO off" : undefined),
       log,
@@ -47,7 +56,7 @@ describe("startFirstAvailable", () => {
 
   test("several that cannot start are still one line; the same reason is said once", () => {
     const { log, lines } = recordingLogger();
-    const b = startFirstAvailable(
+    const b = start(
       ["task_scan", "queue_track", "sched_debug"],
       (n) => fake(n, n === "sched_debug" ? undefined : "bpf_object__load: ENOENT: failed to parse target BTF"),
       log,
@@ -60,7 +69,7 @@ describe("startFirstAvailable", () => {
       },
     ]);
     const { log: log2, lines: lines2 } = recordingLogger();
-    startFirstAvailable(
+    start(
       ["task_scan", "queue_track", "sched_debug"],
       (n) => fake(n, n === "sched_debug" ? undefined : `${n} says no`),
       log2,
@@ -77,7 +86,7 @@ describe("startFirstAvailable", () => {
     const { log, lines } = recordingLogger();
     let err: unknown;
     try {
-      startFirstAvailable(["queue_track"], (n) => fake(n, "bpf_object__load: EPERM"), log);
+      start(["queue_track"], (n) => fake(n, "bpf_object__load: EPERM"), log);
     } catch (e) {
       err = e;
     }
@@ -89,7 +98,7 @@ describe("startFirstAvailable", () => {
   test("a bug (not BackendUnavailable) is not hidden by a fallback", () => {
     const { log } = recordingLogger();
     expect(() =>
-      startFirstAvailable(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log),
+      start(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log),
     ).toThrow(TypeError);
   });
 });

@@ -23,8 +23,6 @@ export const RUNNING_LAYOUT = {
   policy: 20,
 } as const;
 
-/** Kernel prio below this is RT (0..99) or DEADLINE (-1). */
-export const MAX_RT_PRIO = 100;
 
 /** What every task record says about its task. */
 export interface TaskFields {

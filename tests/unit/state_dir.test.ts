@@ -14,11 +14,11 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Booster } from "../../src/boost/booster";
-import { Journal, type Owner, recoverOrphans, StateDirError, stillBoosted } from "../../src/boost/journal";
+import { ownership } from "../../src/boost/policy";
+import { type Owner, restoreOrphans, StateDir, StateDirError } from "../../src/boost/state_dir";
 import { RtThrottling } from "../../src/boost/rt_throttling";
-import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK, type SchedAttr } from "../../src/boost/sched_attr";
-import { FakeSched, FakeTimers, fifo, recordingLogger } from "../helpers/fakes";
+import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK, type SchedAttr } from "../../src/kernel/sched_attr";
+import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -44,10 +44,10 @@ const dl = (runtime = 20_000n): SchedAttr => ({
 const params = { method: "deadline" as const, runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 };
 const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 21e9, starttime: 777 };
 
-describe("the boost journal", () => {
+describe("the state directory", () => {
   test("a boost is on disk before the policy changes, and gone after the restore", () => {
     const dir = tempDir();
-    const journal = new Journal(dir, ME);
+    const journal = new StateDir(dir, ME);
     const sched = new FakeSched();
     sched.tasks.set(10, fifo(1));
     const timers = new FakeTimers();
@@ -57,11 +57,11 @@ describe("the boost journal", () => {
       seenAtSet.push(readdirSync(dir));
       set(pid, attr);
     };
-    const booster = new Booster(
+    const booster = testBooster(
       params,
       recordingLogger().log,
       { starttime: () => 777, cpuTimeNs: () => null },
-      { ops: sched, timers: timers, journal: journal },
+      { ops: sched, timers: timers, records: journal },
     );
     expect(booster.boost(target)).toBe("boosted");
     expect(seenAtSet[0]).toEqual(["boost-10-777.json"]);
@@ -91,11 +91,11 @@ describe("the boost journal", () => {
       },
       forgetBoost: () => {},
     };
-    const booster = new Booster(
+    const booster = testBooster(
       params,
       log,
       { starttime: () => 777, cpuTimeNs: () => null },
-      { ops: sched, timers: new FakeTimers(), journal: broken },
+      { ops: sched, timers: new FakeTimers(), records: broken },
     );
     expect(booster.boost(target)).toBe("failed");
     expect(sched.sets).toEqual([]);
@@ -110,24 +110,24 @@ describe("the boost journal", () => {
 
   test("a failed boost, or a pid replaced during the boost, leaves no record", () => {
     const dir = tempDir();
-    const journal = new Journal(dir, ME);
+    const journal = new StateDir(dir, ME);
     const sched = new FakeSched();
     sched.tasks.set(10, fifo(1));
     sched.failSet.set(10, 1);
-    const b1 = new Booster(
+    const b1 = testBooster(
       params,
       recordingLogger().log,
       { starttime: () => 777, cpuTimeNs: () => null },
-      { ops: sched, timers: new FakeTimers(), journal: journal },
+      { ops: sched, timers: new FakeTimers(), records: journal },
     );
     expect(b1.boost(target)).toBe("failed");
     expect(readdirSync(dir)).toEqual([]);
     sched.failSet.clear();
-    const b2 = new Booster(
+    const b2 = testBooster(
       params,
       recordingLogger().log,
       { starttime: () => 778, cpuTimeNs: () => null },
-      { ops: sched, timers: new FakeTimers(), journal: journal },
+      { ops: sched, timers: new FakeTimers(), records: journal },
     );
     expect(b2.boost(target)).toBe("gone");
     expect(readdirSync(dir)).toEqual([]);
@@ -135,7 +135,7 @@ describe("the boost journal", () => {
 
   test("recovery: a dead stalld's boost is undone where the task is still as it left it; every record is removed", () => {
     const dir = tempDir();
-    const dead = new Journal(dir, DEAD);
+    const dead = new StateDir(dir, DEAD);
     const sched = new FakeSched();
     const tasks: [number, SchedAttr, number][] = [
       [10, dl(), 777],
@@ -157,8 +157,8 @@ describe("the boost journal", () => {
     const { log, lines } = recordingLogger();
     // 12 was replaced by another task with its pid; 13 got another DEADLINE from someone else.
     const alive = (pid: number) => (pid === 12 ? 1 : tasks.find((t) => t[0] === pid)![2]);
-    const me = new Journal(dir, ME);
-    expect(recoverOrphans(me, sched, log, alive)).toBe(1);
+    const me = new StateDir(dir, ME);
+    expect(restoreOrphans(me, sched, log, alive)).toBe(1);
     expect(sched.tasks.get(10)).toEqual(fifo(1));
     expect(sched.tasks.get(11)).toEqual(fifo(5));
     expect(sched.tasks.get(13)!.runtimeNs).toBe(4_000_000n);
@@ -177,7 +177,7 @@ describe("the boost journal", () => {
 
   test("a live stalld's records are not touched; an unreadable record is removed and said", () => {
     const dir = tempDir();
-    new Journal(dir, ME).recordBoost({
+    new StateDir(dir, ME).recordBoost({
       pid: 10,
       starttime: 777,
       comm: "v",
@@ -188,7 +188,7 @@ describe("the boost journal", () => {
     });
     writeFileSync(join(dir, "boost-11-1.json"), "{not json");
     const { log, lines } = recordingLogger();
-    const other = new Journal(dir, { pid: 1, starttime: 1 });
+    const other = new StateDir(dir, { pid: 1, starttime: 1 });
     expect(other.orphanBoosts(log, (o) => o.pid === ME.pid)).toEqual([]);
     expect(readdirSync(dir)).toEqual(["boost-10-777.json"]);
     expect(lines.some((l) => l.level === "warn" && l.msg.includes("boost-11-1.json is unreadable"))).toBe(true);
@@ -196,8 +196,9 @@ describe("the boost journal", () => {
 
   test("the FIFO emulation: still boosted only while on FIFO 98", () => {
     const rec = { method: "fifo", applied: { ...fifo(98) }, saved: fifo(1) } as never;
-    expect(stillBoosted(rec, fifo(98))).toBe(true);
-    expect(stillBoosted(rec, fifo(1))).toBe(false);
+    expect(ownership(rec, fifo(98))).toBe("boost");
+    expect(ownership(rec, fifo(1))).toBe("own");
+    expect(ownership(rec, fifo(40))).toBe("changed");
   });
 
   test("RT throttling: the value is on disk while it is off, and a dead stalld's value is the one restored", () => {
@@ -205,14 +206,12 @@ describe("the boost journal", () => {
     const file = join(dir, "sched_rt_runtime_us");
     writeFileSync(file, "950000\n");
     const { log, lines } = recordingLogger();
-    const first = new RtThrottling(log, file);
-    first.useJournal(new Journal(dir, DEAD));
+    const first = new RtThrottling(log, file, new StateDir(dir, DEAD));
     first.disable();
     expect(readFileSync(file, "utf8").trim()).toBe("-1");
     expect(JSON.parse(readFileSync(join(dir, "rt_runtime.json"), "utf8"))).toEqual({ owner: DEAD, runtimeUs: 950000 });
     // SIGKILL: no restore. The next stalld finds -1 and the dead one's record.
-    const second = new RtThrottling(log, file);
-    second.useJournal(new Journal(dir, ME));
+    const second = new RtThrottling(log, file, new StateDir(dir, ME));
     second.disable();
     expect(lines.at(-1)!.msg).toBe(
       `RT throttling was left off by stalld pid ${DEAD.pid}, which died; sched_rt_runtime_us will be restored to 950000 at exit`,
@@ -225,10 +224,10 @@ describe("the boost journal", () => {
   test("an unsafe state directory is refused: a symlink, or writable by others", () => {
     const dir = tempDir();
     symlinkSync(tmpdir(), join(dir, "link"));
-    expect(() => new Journal(join(dir, "link"), ME)).toThrow(StateDirError);
+    expect(() => new StateDir(join(dir, "link"), ME)).toThrow(StateDirError);
     chmodSync(dir, 0o777);
-    expect(() => new Journal(dir, ME)).toThrow(/owned by root and writable by root only/);
+    expect(() => new StateDir(dir, ME)).toThrow(/owned by root and writable by root only/);
     chmodSync(dir, 0o700);
-    expect(() => new Journal(dir, ME)).not.toThrow();
+    expect(() => new StateDir(dir, ME)).not.toThrow();
   });
 });

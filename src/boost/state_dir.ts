@@ -1,4 +1,4 @@
-// Crash safety. A boost is written to the state directory before it is
+// Crash safety: the state directory (--state-dir). A boost is written there before it is
 // applied and removed after its restore, and the RT throttling value before
 // throttling is turned off. A stalld that dies on SIGKILL (or an OOM kill)
 // leaves those files; the next one finds them, sees their owner is dead, and
@@ -18,18 +18,9 @@ import {
 import { join } from "node:path";
 import { readTaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
-import type { BoostMethod } from "./booster";
-import {
-  describeAttr,
-  isFairPolicy,
-  policyName,
-  SCHED_DEADLINE,
-  SCHED_FIFO,
-  type SchedAttr,
-  type SchedOps,
-} from "./sched_attr";
-
-export const DEFAULT_STATE_DIR = "/run/stalld";
+import { ownership } from "./policy";
+import type { BoostRecordFields, BoostRecords } from "./types";
+import { describeAttr, policyName, type SchedAttr, type SchedOps } from "../kernel/sched_attr";
 
 /** A process, told apart from a later one with the same pid by its start time. */
 export interface Owner {
@@ -44,17 +35,8 @@ type StoredAttr = Omit<SchedAttr, "flags" | "runtimeNs" | "deadlineNs" | "period
   periodNs: string;
 };
 
-export interface BoostRecord {
+export interface BoostRecord extends BoostRecordFields {
   owner: Owner;
-  pid: number;
-  starttime: number;
-  comm: string;
-  cpu: number;
-  method: BoostMethod;
-  saved: SchedAttr;
-  applied: SchedAttr;
-  /** A DEADLINE boost raised to FIFO slices (escalation.ts): the DEADLINE attributes it was raised from. */
-  raisedFrom?: SchedAttr;
   /** Wall clock, ms. */
   at: number;
 }
@@ -94,7 +76,7 @@ const BOOST_FILE = /^boost-(\d+)-(\d+)\.json$/;
 const THROTTLING_FILE = "rt_runtime.json";
 
 /** The state directory: created 0700, and refused unless it is a real directory owned by root. */
-export class Journal {
+export class StateDir implements BoostRecords {
   constructor(
     readonly dir: string,
     private readonly owner: Owner,
@@ -127,7 +109,7 @@ export class Journal {
     rmSync(join(this.dir, name), { force: true });
   }
 
-  recordBoost(r: Omit<BoostRecord, "owner" | "at">): void {
+  recordBoost(r: BoostRecordFields): void {
     const raisedFrom = r.raisedFrom ? store(r.raisedFrom) : undefined;
     this.put(`boost-${r.pid}-${r.starttime}.json`, {
       ...r,
@@ -157,13 +139,7 @@ export class Journal {
     for (const name of readdirSync(this.dir)) {
       if (!BOOST_FILE.test(name)) continue;
       try {
-        const raw = JSON.parse(readFileSync(join(this.dir, name), "utf8"));
-        const rec: BoostRecord = {
-          ...raw,
-          saved: load(raw.saved),
-          applied: load(raw.applied),
-          raisedFrom: raw.raisedFrom ? load(raw.raisedFrom) : undefined,
-        };
+        const rec = readBoostRecord(join(this.dir, name));
         if (!alive(rec.owner)) out.push(rec);
       } catch (e) {
         log.warn(`state file ${join(this.dir, name)} is unreadable (${(e as Error).message}); removed`);
@@ -182,40 +158,47 @@ export class Journal {
       return null;
     }
   }
-
-  removeRecord(rec: Pick<BoostRecord, "pid" | "starttime">): void {
-    this.forgetBoost(rec.pid, rec.starttime);
-  }
 }
 
-/** Whether `now` is still what the boost in `rec` set (so nobody changed it since). */
-export function stillBoosted(rec: BoostRecord, now: SchedAttr): boolean {
-  // A raised boost is recorded before it is applied, so a crash in between
-  // leaves the task as it was before the raise (escalation.ts): still ours.
-  const deadlineOurs = (a: SchedAttr) =>
-    now.policy === SCHED_DEADLINE && now.runtimeNs <= a.runtimeNs && now.periodNs === a.periodNs;
-  if (rec.method === "fifo") {
-    // Mid-period the emulation leaves the task on its own policy: that is "restored" already.
-    return (
-      (now.policy === SCHED_FIFO && now.priority === rec.applied.priority) ||
-      (rec.raisedFrom !== undefined && deadlineOurs(rec.raisedFrom))
-    );
+function readBoostRecord(path: string): BoostRecord {
+  const raw = JSON.parse(readFileSync(path, "utf8"));
+  return {
+    ...raw,
+    saved: load(raw.saved),
+    applied: load(raw.applied),
+    raisedFrom: raw.raisedFrom ? load(raw.raisedFrom) : undefined,
+  };
+}
+
+/** Every readable boost record in a state directory, whoever wrote it (stalld top shows them); [] when unreadable. */
+export function listBoostRecords(dir: string): BoostRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => BOOST_FILE.test(n));
+  } catch {
+    return [];
   }
-  return deadlineOurs(rec.applied);
+  return names.flatMap((n) => {
+    try {
+      return [readBoostRecord(join(dir, n))];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /**
  * Puts back the tasks a dead stalld left boosted: only those still alive (same
  * start time) and still as it left them. Every record is removed.
  */
-export function recoverOrphans(
-  journal: Journal,
+export function restoreOrphans(
+  state: StateDir,
   ops: SchedOps,
   log: Logger,
   starttime: (pid: number) => number | null = (pid) => readTaskStat(pid)?.starttime ?? null,
 ): number {
   let restored = 0;
-  for (const rec of journal.orphanBoosts(log)) {
+  for (const rec of state.orphanBoosts(log)) {
     const by = `stalld pid ${rec.owner.pid}, which died during the boost`;
     try {
       if (starttime(rec.pid) !== rec.starttime) {
@@ -223,14 +206,10 @@ export function recoverOrphans(
         continue;
       }
       const now = ops.get(rec.pid);
-      if (!stillBoosted(rec, now)) {
-        const same =
-          now.policy === rec.saved.policy &&
-          now.priority === rec.saved.priority &&
-          (!isFairPolicy(now.policy) || now.nice === rec.saved.nice);
-        log.info(
-          `pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${same ? " (its own policy)" : ", changed since"}: left as it is`,
-        );
+      const owned = ownership(rec, now);
+      if (owned !== "boost") {
+        const what = owned === "own" ? " (its own policy)" : ", changed since";
+        log.info(`pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${what}: left as it is`);
         continue;
       }
       ops.set(rec.pid, rec.saved);
@@ -249,7 +228,7 @@ export function recoverOrphans(
         `restore_policy: failed to restore sched policy for pid ${rec.pid} left boosted by ${by}: ${(e as Error).message}`,
       );
     } finally {
-      journal.removeRecord(rec);
+      state.forgetBoost(rec.pid, rec.starttime);
     }
   }
   return restored;

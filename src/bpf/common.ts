@@ -1,7 +1,7 @@
-// What both BPF backends do the same way: route libbpf's log, run an
-// iterator to its end, and condense a load failure into one line.
+// What every loader of a BPF object (both BPF backends, the DL-server reader)
+// does the same way: route libbpf's log, run an iterator to its end, and turn
+// a load failure into one line.
 
-import { SysError } from "../ffi/errno";
 import * as bpf from "../ffi/libbpf";
 import { closeFd, readFd } from "../ffi/libc";
 import type { Logger } from "../log/logger";
@@ -39,7 +39,7 @@ export class LibbpfLog {
     const held = this.held.splice(0);
     for (const h of held) emit(this.log, h.level === "warn" ? "info" : h.level, h.msg);
     return condenseFailure(
-      condense(e),
+      errorMessage(e),
       held.filter((h) => h.level === "warn").map((h) => h.msg),
     );
   }
@@ -92,8 +92,12 @@ export function runIterator(link: bpf.BpfLink, buf: { bytes: Uint8Array }): numb
   }
 }
 
-/** One line for a load failure: the errno name plus what libbpf was doing. */
-export function condense(e: unknown): string {
-  if (e instanceof SysError) return e.message;
+/** The one-line message of whatever a load threw. */
+function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** When no BPF backend can start: what they need. */
+export const BPF_REMEDY =
+  "The BPF backends need kernel BTF (/sys/kernel/btf/vmlinux, or --btf FILE) and CAP_BPF with CAP_PERFMON " +
+  "(or CAP_SYS_ADMIN).";

@@ -1,4 +1,5 @@
-// struct sched_attr (48 bytes, SCHED_ATTR_SIZE_VER0) and the names of policies.
+// struct sched_attr (48 bytes, SCHED_ATTR_SIZE_VER0), the scheduling policies
+// and their names, and the two syscalls behind an interface.
 import { schedGetattr, schedSetattr } from "../ffi/libc";
 
 export const SCHED_OTHER = 0;
@@ -9,6 +10,9 @@ export const SCHED_IDLE = 5;
 export const SCHED_DEADLINE = 6;
 export const SCHED_EXT = 7;
 export const SCHED_FLAG_RESET_ON_FORK = 0x01n;
+
+/** Kernel prio below this is RT (0..99) or DEADLINE (-1); bpf/stalld.h has the same. */
+export const MAX_RT_PRIO = 100;
 
 const NAMES: Record<number, string> = {
   [SCHED_OTHER]: "SCHED_OTHER",

@@ -1,0 +1,224 @@
+// The daemon's life cycle with a fake machine: what start.ts acquires, in
+// which order, and that every exit unwinds exactly that in reverse, for every
+// backend x (debugfs mounted at start or not) x (log-only or not). The bug
+// this shape fixes: the sched_debug backend unmounted debugfs before the
+// HRTICK_DL restore wrote through it.
+import { describe, expect, test } from "bun:test";
+import type { Backend, BackendSpec } from "../../src/backends/backend";
+import { BACKEND_NAMES } from "../../src/backends/registry";
+import type { StateDir } from "../../src/boost/state_dir";
+import { parseRunConfig } from "../../src/cli/options";
+import { Lifecycle } from "../../src/daemon/lifecycle";
+import { startDaemon, type System } from "../../src/daemon/start";
+import { BackendUnavailable } from "../../src/backends/backend";
+import { Exit } from "../../src/errors";
+import { FakeBackend, FakeSched, fifo, recordingLogger } from "../helpers/fakes";
+
+interface Machine {
+  sys: System;
+  /** What was done to the machine, in order. */
+  events: string[];
+}
+
+/** A machine where everything works; `unavailable` backends refuse to start. */
+function machine(debugfsMounted: boolean, opts: { unavailable?: string[]; reservationFails?: boolean } = {}): Machine {
+  const events: string[] = [];
+  let mounted = debugfsMounted;
+  const sched = new FakeSched();
+  sched.tasks.set(0, fifo(0));
+  if (opts.reservationFails) {
+    // The probes on stalld itself work; the -R reservation (20 ms every 100 ms) is refused.
+    const set = sched.set.bind(sched);
+    sched.set = (pid, attr) => {
+      if (attr.runtimeNs === 20_000_000n) throw new Error("EBUSY");
+      set(pid, attr);
+    };
+  }
+  const sys: System = {
+    onlineCpus: () => [0, 1],
+    createPidfile: (path) => {
+      events.push("create pidfile");
+      return { path, remove: () => (events.push("remove pidfile"), true) };
+    },
+    openStateDir: () => {
+      events.push("open state directory");
+      return { recordBoost() {}, forgetBoost() {} } as unknown as StateDir;
+    },
+    restoreOrphans: () => 0,
+    countOrphans: () => null,
+    serveMetrics: () => {
+      events.push("listen");
+      return { stop: () => void events.push("stop listening") };
+    },
+    writeMetricsFile: () => {},
+    lockMemory: () => {},
+    placeSelf: () => {},
+    debugfsMounted: () => mounted,
+    mountDebugfs: () => {
+      mounted = true;
+      events.push("mount debugfs");
+    },
+    unmountDebugfs: () => {
+      mounted = false;
+      events.push("unmount debugfs");
+    },
+    makeBackend: (spec: BackendSpec): Backend => {
+      const b = new FakeBackend();
+      b.name = spec.name;
+      b.start = () => {
+        if (spec.needsDebugfs && !mounted) throw new BackendUnavailable(spec.name, "debugfs not mounted");
+        if (opts.unavailable?.includes(spec.name)) throw new BackendUnavailable(spec.name, "not here");
+        events.push(`start ${spec.name}`);
+      };
+      b.stop = () => void events.push(`stop ${spec.name}`);
+      return b;
+    },
+    openDlServers: () => {
+      events.push("open DL-server reader");
+      return {
+        read: () => ({ kind: "none", source: "fake", cpus: new Map() }),
+        close: () => void events.push("close DL-server reader"),
+      };
+    },
+    dlServerPresent: () => false,
+    throttling: () => ({
+      read: () => 950000,
+      disable: () => void events.push("throttling off"),
+      restore: () => void events.push("throttling on"),
+    }),
+    hrtick: () => ({
+      prepare: (ns) => {
+        // Written through debugfs: it must still be mounted.
+        events.push(`HRTICK_DL on${mounted ? "" : " (debugfs gone!)"}`);
+        return ns;
+      },
+      restore: () => void events.push(`HRTICK_DL off${mounted ? "" : " (debugfs gone!)"}`),
+    }),
+    sched,
+    taskProbe: { starttime: () => null, cpuTimeNs: () => null },
+    passInputs: () => ({
+      nowNs: () => 0,
+      idleTicks: () => new Map(),
+      cpuSomeUs: () => null,
+      rtThrottlingOff: () => true,
+      facts: () => null,
+    }),
+  };
+  return { sys, events };
+}
+
+/** What undoing `acquired` must do, in order. */
+const UNDO: Record<string, string> = {
+  "create pidfile": "remove pidfile",
+  "mount debugfs": "unmount debugfs",
+  "open DL-server reader": "close DL-server reader",
+  "throttling off": "throttling on",
+  "HRTICK_DL on": "HRTICK_DL off",
+  listen: "stop listening",
+};
+const undoOf = (e: string) => UNDO[e] ?? e.replace(/^start /, "stop ");
+
+function run(args: Record<string, unknown>, m: Machine) {
+  const { log, lines } = recordingLogger();
+  const life = new Lifecycle(log);
+  const cfg = parseRunConfig({ cpu: "1", pidfile: "/run/stalld-test.pid", ...args }, [0, 1], 2);
+  startDaemon(cfg, "test", m.sys, life, log);
+  const held = life.held;
+  const acquired = [...m.events];
+  m.events.length = 0;
+  life.unwind("test");
+  return { held, acquired, undone: [...m.events], lines };
+}
+
+describe("start-up and shutdown", () => {
+  for (const backend of BACKEND_NAMES)
+    for (const mounted of [false, true])
+      for (const logOnly of [false, true])
+        test(`-b ${backend}, debugfs ${mounted ? "mounted" : "not mounted"} at start${logOnly ? ", -l" : ""}`, () => {
+          const m = machine(mounted);
+          const r = run({ backend, "log-only": logOnly }, m);
+          const mounts = !mounted && (!logOnly || backend === "sched_debug");
+          expect(r.acquired).toEqual([
+            "create pidfile",
+            ...(logOnly ? [] : ["open state directory"]),
+            ...(mounts ? ["mount debugfs"] : []),
+            `start ${backend}`,
+            "open DL-server reader",
+            ...(logOnly ? [] : ["throttling off", "HRTICK_DL on"]),
+          ]);
+          expect(r.undone).toEqual(
+            r.acquired
+              .filter((e) => e !== "open state directory")
+              .map(undoOf)
+              .reverse(),
+          );
+          expect(r.held).toEqual([
+            "pidfile",
+            ...(mounts ? ["debugfs mount"] : []),
+            `backend ${backend}`,
+            "DL-server reader",
+            ...(logOnly ? [] : ["RT throttling", "HRTICK_DL", "boosts"]),
+            "passes",
+          ]);
+          // Whatever was mounted here is unmounted; what was found mounted stays.
+          expect(r.undone.includes("unmount debugfs")).toBe(mounts);
+        });
+
+  test("without -b, debugfs is mounted only when the first backend that needs it is tried", () => {
+    const m = machine(false, { unavailable: ["task_scan", "queue_track"] });
+    const r = run({ "log-only": true }, m);
+    expect(r.acquired).toEqual(["create pidfile", "mount debugfs", "start sched_debug", "open DL-server reader"]);
+    expect(r.undone).toEqual(["close DL-server reader", "stop sched_debug", "unmount debugfs", "remove pidfile"]);
+  });
+
+  test("the metrics listener comes before anything on the system changes, and goes last", () => {
+    const m = machine(false);
+    const r = run({ "metrics-listen": "9999" }, m);
+    expect(r.acquired.slice(0, 4)).toEqual(["create pidfile", "open state directory", "listen", "mount debugfs"]);
+    expect(r.undone.slice(-2)).toEqual(["stop listening", "remove pidfile"]);
+  });
+
+  test("a start-up that fails half-way puts back what it took, in reverse, and says why", () => {
+    const m = machine(false, { reservationFails: true });
+    const { log } = recordingLogger();
+    const life = new Lifecycle(log);
+    const cfg = parseRunConfig({ cpu: "1", "boost-all": true, reservation: "20" }, [0, 1], 2);
+    expect(() => startDaemon(cfg, "test", m.sys, life, log)).toThrow(Exit);
+    const acquired = [...m.events];
+    m.events.length = 0;
+    life.unwind("start-up failed");
+    expect(acquired).toEqual([
+      "open state directory",
+      "mount debugfs",
+      "start task_scan",
+      "open DL-server reader",
+      "throttling off",
+      "HRTICK_DL on",
+    ]);
+    expect(m.events).toEqual([
+      "HRTICK_DL off",
+      "throttling on",
+      "close DL-server reader",
+      "stop task_scan",
+      "unmount debugfs",
+    ]);
+  });
+
+  test("an undo that fails is said, and the ones after it still run", () => {
+    const m = machine(false);
+    m.sys.unmountDebugfs = () => {
+      throw new Error("EBUSY");
+    };
+    const { log, lines } = recordingLogger();
+    const life = new Lifecycle(log);
+    life.push("first", () => void m.events.push("first undone"));
+    life.push("broken", () => {
+      throw new Error("EIO");
+    });
+    life.push("last", () => void m.events.push("last undone"));
+    life.unwind("test");
+    life.unwind("again");
+    expect(m.events).toEqual(["last undone", "first undone"]);
+    expect(lines.filter((l) => l.level === "error").map((l) => l.msg)).toEqual(["putting back broken failed: EIO"]);
+  });
+});
