@@ -4,10 +4,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BACKEND_NAMES, type BackendName } from "../src/backends/registry";
-import { silentLog } from "../src/log/logger";
 import { libbpfVersion } from "../src/ffi/libbpf";
 import { onlineCpus } from "../src/kernel/cpus";
 import { kernelRelease } from "../src/kernel/proc";
+import { silentLog } from "../src/log/logger";
 import { ROOT } from "../tests/helpers/rt";
 import { fmt, fmtSummary, type Summary, table } from "./lib";
 

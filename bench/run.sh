@@ -17,6 +17,5 @@ fi
 
 bash scripts/setup.sh
 cc -O2 -Wall -Werror -pthread -o build/threads bench/threads.c
-BUN=node_modules/.bin/bun
-"$BUN" --version >/dev/null 2>&1 || BUN=node_modules/@oven/bun-linux-x64/bin/bun
+. scripts/bun.sh
 exec "$BUN" bench/run.ts "$@"

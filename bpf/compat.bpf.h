@@ -36,6 +36,28 @@ static __always_inline bool dequeue_delayed(struct task_struct *p)
 	return bpf_core_field_exists(p->se.sched_delayed) && p->se.sched_delayed;
 }
 
+/*
+ * The run queue a task is on, through its fair entity's cfs_rq: se.cfs_rq
+ * exists only with CONFIG_FAIR_GROUP_SCHED (and cfs_rq.rq with it). NULL where
+ * the kernel gives no path; the callers then say so or fall back.
+ */
+static __always_inline bool task_rq_known(void)
+{
+	return bpf_core_field_exists(struct sched_entity, cfs_rq) && bpf_core_field_exists(struct cfs_rq, rq);
+}
+
+static __always_inline struct rq *task_rq(struct task_struct *p)
+{
+	struct cfs_rq *cfs;
+
+	if (!task_rq_known())
+		return NULL;
+	cfs = BPF_CORE_READ(p, se.cfs_rq);
+	if (!cfs)
+		return NULL;
+	return BPF_CORE_READ(cfs, rq);
+}
+
 /* STALLD_TASK_* flags of a task, for the records. */
 static __always_inline __u32 task_flags(struct task_struct *p)
 {

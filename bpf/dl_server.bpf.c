@@ -10,11 +10,12 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "stalld.h"
+#include "compat.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Run number of the last record per CPU: one record per CPU and run. */
-__u64 seen[STALLD_SCAN_MAX_CPUS];
+__u64 seen[STALLD_MAX_CPUS];
 __u64 run;
 
 SEC("iter/task")
@@ -23,7 +24,6 @@ int stalld_dl_server(struct bpf_iter__task *ctx)
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *p = ctx->task;
 	struct stalld_dl_rec r = {};
-	struct cfs_rq *cfs;
 	struct rq *rq;
 	__u32 cpu;
 
@@ -31,16 +31,11 @@ int stalld_dl_server(struct bpf_iter__task *ctx)
 		run++;
 	if (!p)
 		return 0;
-	if (!bpf_core_field_exists(struct sched_entity, cfs_rq) || !bpf_core_field_exists(struct cfs_rq, rq))
-		return 0;
-	cfs = BPF_CORE_READ(p, se.cfs_rq);
-	if (!cfs)
-		return 0;
-	rq = BPF_CORE_READ(cfs, rq);
+	rq = task_rq(p);
 	if (!rq)
 		return 0;
 	cpu = BPF_CORE_READ(rq, cpu);
-	if (cpu >= STALLD_SCAN_MAX_CPUS || seen[cpu] == run)
+	if (cpu >= STALLD_MAX_CPUS || seen[cpu] == run)
 		return 0;
 	seen[cpu] = run;
 

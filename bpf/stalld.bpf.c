@@ -155,11 +155,10 @@ static __always_inline __u64 queued_since(struct task_struct *p, __u64 now)
 	__u64 queued, clock = 0;
 	struct rq *rq = NULL;
 
-	if (!bpf_core_field_exists(p->sched_info.last_queued) ||
-	    !bpf_core_field_exists(struct cfs_rq, rq))
+	if (!bpf_core_field_exists(p->sched_info.last_queued))
 		return now;
 	queued = BPF_CORE_READ(p, sched_info.last_queued);
-	rq = BPF_CORE_READ(p, se.cfs_rq, rq);
+	rq = task_rq(p);
 	if (!queued || !rq)
 		return now;
 	clock = BPF_CORE_READ(rq, clock);

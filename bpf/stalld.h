@@ -7,6 +7,9 @@
 #ifndef STALLD_H
 #define STALLD_H
 
+/* CPUs the per-CPU programs know (task_scan's bitmap, dl_server's records). */
+#define STALLD_MAX_CPUS		1024
+
 /* Kernel prio below this is RT (0..99) or DEADLINE (-1). */
 #define STALLD_MAX_RT_PRIO 100
 
@@ -64,12 +67,11 @@ struct stalld_scan_rec {
 	__u32 pad;
 };
 
-#define STALLD_SCAN_MAX_CPUS	1024
 
 /* Value of the one-element `scan_cfg` array: set by the daemon before each pass. */
 struct stalld_scan_cfg {
 	__u64 report_ns;	/* report waiters that waited at least this long */
-	__u64 cpus[STALLD_SCAN_MAX_CPUS / 64];	/* monitored CPUs */
+	__u64 cpus[STALLD_MAX_CPUS / 64];	/* monitored CPUs */
 };
 
 /*

@@ -29,22 +29,9 @@ static __always_inline __u32 scan_features(void)
 
 	if (bpf_core_field_exists(struct task_struct, sched_info.last_queued))
 		f |= STALLD_SCAN_HAS_QUEUED;
-	if (bpf_core_field_exists(struct sched_entity, cfs_rq) && bpf_core_field_exists(struct cfs_rq, rq))
+	if (task_rq_known())
 		f |= STALLD_SCAN_HAS_RQ;
 	return f;
-}
-
-/* The run queue the task is on; NULL where the kernel gives no path to it. */
-static __always_inline struct rq *task_rq(struct task_struct *p)
-{
-	struct cfs_rq *cfs;
-
-	if (!bpf_core_field_exists(struct sched_entity, cfs_rq) || !bpf_core_field_exists(struct cfs_rq, rq))
-		return NULL;
-	cfs = BPF_CORE_READ(p, se.cfs_rq);
-	if (!cfs)
-		return NULL;
-	return BPF_CORE_READ(cfs, rq);
 }
 
 static __always_inline void emit(struct seq_file *seq, __u32 kind, struct task_struct *p, __u32 cpu, __u64 ns)
@@ -84,7 +71,7 @@ int stalld_scan(struct bpf_iter__task *ctx)
 	if (!cfg)
 		return 0;
 	cpu = task_cpu(p);
-	if (cpu >= STALLD_SCAN_MAX_CPUS || !(cfg->cpus[cpu / 64] & (1ULL << (cpu % 64))))
+	if (cpu >= STALLD_MAX_CPUS || !(cfg->cpus[cpu / 64] & (1ULL << (cpu % 64))))
 		return 0;
 	rq = task_rq(p);
 	if (!rq || !bpf_core_field_exists(p->sched_info.last_queued))

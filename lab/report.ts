@@ -125,8 +125,7 @@ function doctorRow(g: Guest): Row {
   const wrong: string[] = [];
   const rt = facts?.preempt_rt === "1";
   const pre = check("preempt-rt");
-  const saysRt =
-    pre !== undefined && pre.found.includes("PREEMPT_RT") && !/not PREEMPT_RT|no PREEMPT_RT/.test(pre.found);
+  const saysRt = pre?.found.includes("PREEMPT_RT") && !/not PREEMPT_RT|no PREEMPT_RT/.test(pre.found);
   if (!pre || saysRt !== rt) wrong.push(`preempt-rt: ${pre?.found}`);
   if (check("btf")?.status !== "OK") wrong.push("btf");
   const lock = check("lockdown");

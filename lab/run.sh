@@ -148,8 +148,7 @@ for k in "${KERNELS[@]}"; do
 	echo "lab: $k: done in $(($(date +%s) - t0)) s"
 done
 
-BUN=node_modules/.bin/bun
-"$BUN" --version >/dev/null 2>&1 || BUN=node_modules/@oven/bun-linux-x64/bin/bun
+. scripts/bun.sh
 KERNELS_MD=KERNELS.md
 [ $QUICK -eq 1 ] && KERNELS_MD=$OUT/KERNELS-quick.md
 "$BUN" lab/report.ts --out "$KERNELS_MD" --scenarios "$SCEN" "${KERNELS[@]/#/$OUT/}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds everything from source: the BPF object, the single stalld binary with
-# that object embedded, and the RT load helper the tests use.
+# Builds everything from source: the BPF objects, the single stalld binary with
+# them embedded, and the RT load helper the tests use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUN=${BUN:-node_modules/.bin/bun}
+[ -n "${BUN:-}" ] || . scripts/bun.sh
 
 bash scripts/build-bpf.sh
 

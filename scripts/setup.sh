@@ -26,11 +26,6 @@ fi
 if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	npm ci --no-audit --no-fund
 fi
-BUN=node_modules/.bin/bun
-if ! "$BUN" --version >/dev/null 2>&1; then
-	# The package's postinstall did not run: its platform package has the binary.
-	BUN=node_modules/@oven/bun-linux-x64/bin/bun
-fi
-export BUN
+. scripts/bun.sh
 
 bash scripts/build.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, then integration tests that load the real
+# The whole test suite: the lint, unit tests, then integration tests that load the real
 # BPF object and create real starvation on CPU 1 (root needed). Builds first,
 # so it works on a fresh clone; then the quick kernel lab. Ends with
 # "N passed, N failed, N skipped".
@@ -7,8 +7,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
-BUN=node_modules/.bin/bun
-"$BUN" --version >/dev/null 2>&1 || BUN=node_modules/@oven/bun-linux-x64/bin/bun
+. scripts/bun.sh
+
+# Formatting, lint rules and the 120-column limit (Biome, scripts/line-length.sh): one row.
+"$BUN" run lint
+rc_lint=$?
+lint_counts=$([ $rc_lint -eq 0 ] && echo 1,0 || echo 0,1)
 
 report=build/junit.xml
 report_sd=build/junit-sched_debug.xml
@@ -28,5 +32,5 @@ lab_log=build/lab-quick.log
 bash lab/run.sh --quick 2>&1 | tee "$lab_log"
 rc_lab=${PIPESTATUS[0]}
 lab_counts=$(grep -Eo '^lab: [0-9]+ passed, [0-9]+ failed' "$lab_log" | tail -1 | grep -Eo '[0-9]+' | paste -sd, -)
-"$BUN" scripts/junit-summary.ts --extra "${lab_counts:-0,1}" "$report" "$report_sd"
-[ $rc -eq 0 ] && [ $rc_sd -eq 0 ] && [ $rc_lab -eq 0 ]
+"$BUN" scripts/junit-summary.ts --extra "$lint_counts" --extra "${lab_counts:-0,1}" "$report" "$report_sd"
+[ $rc_lint -eq 0 ] && [ $rc -eq 0 ] && [ $rc_sd -eq 0 ] && [ $rc_lab -eq 0 ]

@@ -7,12 +7,14 @@ import { type CommandDef, renderUsage, runCommand } from "citty";
 import pkg from "../package.json" with { type: "json" };
 
 import doctor from "./cli/doctor";
-import { EXIT, Exit, UsageError } from "./errors";
 import run from "./cli/run";
 import throttle from "./cli/throttle";
 import top from "./cli/top";
+import { EXIT, Exit, UsageError } from "./errors";
 import { BTF_ENUM_COMMAND, kernelBtfEnumValue } from "./kernel/sched_features";
 
+// Each command has its own argument types; the table only dispatches.
+// biome-ignore lint/suspicious/noExplicitAny: citty's CommandDef is generic over each command's args
 const SUBCOMMANDS: Record<string, CommandDef<any>> = { run, throttle, doctor, top };
 
 const main: CommandDef = {

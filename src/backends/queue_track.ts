@@ -3,9 +3,14 @@
 // a few batch calls and what runs on each CPU from an mmapped array: no
 // per-task syscalls, nothing proportional to the threads alive.
 import { type Pointer, toArrayBuffer } from "bun:ffi";
+import { BPF_REMEDY, LibbpfLog, runIterator } from "../bpf/common";
+import { stalldBpfObject } from "../bpf/objects";
+import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "../bpf/records";
 import { SysError } from "../ffi/errno";
 import * as bpf from "../ffi/libbpf";
 import { mmapRead, monotonicNs, munmap } from "../ffi/libc";
+import { possibleCpus } from "../kernel/cpus";
+import { pidMax, readTaskStat } from "../kernel/proc";
 import type { Logger } from "../log/logger";
 import {
   type Backend,
@@ -16,11 +21,6 @@ import {
   type Snapshot,
   type Waiter,
 } from "./backend";
-import { BPF_REMEDY, LibbpfLog, runIterator } from "../bpf/common";
-import { stalldBpfObject } from "../bpf/objects";
-import { decodeRunning, decodeWaiter, RUNNING_LAYOUT, TASK_FLAG, WAITER_LAYOUT } from "../bpf/records";
-import { possibleCpus } from "../kernel/cpus";
-import { pidMax, readTaskStat } from "../kernel/proc";
 
 /** Tracepoint programs, attached in this order before the snapshot iterator runs. */
 export const TRACEPOINT_PROGRAMS = [

@@ -7,8 +7,8 @@
 import { existsSync, statSync } from "node:fs";
 import { monotonicNs } from "../ffi/libc";
 import { readTaskStat, readTgid } from "../kernel/proc";
-import { MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_OTHER } from "../kernel/sched_attr";
 import { ProcFile } from "../kernel/proc_file";
+import { MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_OTHER } from "../kernel/sched_attr";
 import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask } from "../kernel/sched_debug";
 import type { Logger } from "../log/logger";
 import {
@@ -107,16 +107,23 @@ export class SchedDebugBackend implements Backend {
     this.cpuSet = new Set(opts.cpus);
     this.facts = opts.facts ?? procTaskFacts;
     this.now = opts.now ?? monotonicNs;
-    this.readText = opts.read ?? ((p) => (this.file ??= new ProcFile(p, MIN_BUFFER)).readBytes());
+    this.readText = opts.read ?? ((p) => this.debugFile(p).readBytes());
+  }
+
+  private debugFile(path: string): ProcFile {
+    this.file ??= new ProcFile(path, MIN_BUFFER);
+    return this.file;
   }
 
   start(): void {
     try {
       this.path = this.opts.path ?? this.findFile();
       const sd = parseSchedDebug(this.readText(this.path));
-      this.format = `${sd.layout === "state" ? "task states shown" : "legacy table: task states from /proc"}${sd.version ? `, format ${sd.version}` : ""}`;
+      const layout = sd.layout === "state" ? "task states shown" : "legacy table: task states from /proc";
+      this.format = `${layout}${sd.version ? `, format ${sd.version}` : ""}`;
       this.opts.log.info(
-        `sched_debug: reading ${this.path} (${this.format}); waits are dated from the first pass that sees a task runnable`,
+        `sched_debug: reading ${this.path} (${this.format}); ` +
+          "waits are dated from the first pass that sees a task runnable",
       );
     } catch (e) {
       this.stop();

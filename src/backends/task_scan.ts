@@ -2,6 +2,10 @@
 // from the daemon's own CPU (bpf/task_scan.bpf.c) that reads every thread's
 // run-queue state and writes 32-byte records only for threads on monitored
 // CPUs that are running, or have been queued long enough to matter.
+
+import { BPF_REMEDY, LibbpfLog, runIterator } from "../bpf/common";
+import { taskScanBpfObject } from "../bpf/objects";
+import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "../bpf/records";
 import * as bpf from "../ffi/libbpf";
 import { monotonicNs } from "../ffi/libc";
 import type { Logger } from "../log/logger";
@@ -14,9 +18,6 @@ import {
   type Snapshot,
   type Waiter,
 } from "./backend";
-import { BPF_REMEDY, LibbpfLog, runIterator } from "../bpf/common";
-import { taskScanBpfObject } from "../bpf/objects";
-import { decodeScan, encodeScanCfg, SCAN_HAS, SCAN_KIND, SCAN_LAYOUT, TASK_FLAG } from "../bpf/records";
 
 export const SCAN_PROGRAM = "stalld_scan";
 

@@ -10,7 +10,14 @@ import { attrEqual, describeAttr, isFairPolicy, policyName, type SchedAttr, type
 import type { Logger } from "../log/logger";
 import { checkIntervalMs, judgeProgress, type Progress, StrengthMemory } from "./escalation";
 import { type BoostParams, type BoostPolicy, describeRung, ownership, type Rung } from "./policy";
-import { type BoostEvents, type BoostRecords, type BoostTarget, realTimers, type TaskProbe, type Timers } from "./types";
+import {
+  type BoostEvents,
+  type BoostRecords,
+  type BoostTarget,
+  realTimers,
+  type TaskProbe,
+  type Timers,
+} from "./types";
 
 export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
 
@@ -152,7 +159,9 @@ export class Booster {
     } catch (e) {
       // A boost nobody could undo after a crash is not made.
       const why = (e as Error).message;
-      this.log.error(`cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${why}): not boosting it`);
+      this.log.error(
+        `cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${why}): not boosting it`,
+      );
       this.events?.failed(t, "state");
       return "failed";
     }
@@ -165,7 +174,8 @@ export class Booster {
     // The pid could have been reused between detection and the calls above.
     if (this.probe.starttime(t.pid) !== t.starttime) {
       this.log.warn(
-        `pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; putting its attributes back at once`,
+        `pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; ` +
+          "putting its attributes back at once",
       );
       try {
         this.ops.set(t.pid, saved);
@@ -194,7 +204,8 @@ export class Booster {
     };
     this.active.set(t.pid, b);
     const first = this.policy.firstRung(p);
-    const stronger = remembered !== null && (remembered.sliced !== first.sliced || remembered.runtimeNs !== first.runtimeNs);
+    const stronger =
+      remembered !== null && (remembered.sliced !== first.sliced || remembered.runtimeNs !== first.runtimeNs);
     this.log.info({
       message:
         `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${policyName(applied.policy)}: ` +
@@ -299,13 +310,10 @@ export class Booster {
     if (this.active.get(b.target.pid) !== b || !this.setOrDrop(b, b.saved)) return;
     const nextOnMs = onAtMs + Number(this.params.periodNs) / 1e6;
     if (nextOnMs >= b.startedMs + this.params.durationMs) return;
-    b.cycle = this.timers.set(
-      () => {
-        b.cycle = null;
-        if (this.active.get(b.target.pid) === b && this.setOrDrop(b, b.applied)) this.sliceOn(b);
-      },
-      nextOnMs - this.timers.nowMs(),
-    );
+    b.cycle = this.timers.set(() => {
+      b.cycle = null;
+      if (this.active.get(b.target.pid) === b && this.setOrDrop(b, b.applied)) this.sliceOn(b);
+    }, nextOnMs - this.timers.nowMs());
   }
 
   /** One switch of a sliced rung; false when the task is gone (its boost dropped) or the switch failed. */

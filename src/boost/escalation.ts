@@ -13,11 +13,13 @@
 // runtime. Pure decisions; booster.ts applies them.
 import type { Rung } from "./policy";
 
-
 /** Each step multiplies the runtime by this. */
 export const ESCALATION_FACTOR = 10n;
 
-/** The bound: 1/20 of the period (50 ms a second, what the kernel's own DL-server grants fair tasks), or -r when larger. */
+/**
+ * The bound: 1/20 of the period (50 ms a second, what the kernel's own DL-server grants fair tasks),
+ * or -r when larger.
+ */
 export function maxRuntimeNs(configuredNs: bigint, periodNs: bigint): bigint {
   const cap = periodNs / 20n;
   return configuredNs > cap ? configuredNs : cap;
@@ -30,7 +32,6 @@ export function strongerRuntimeNs(currentNs: bigint, configuredNs: bigint, perio
   const next = currentNs * ESCALATION_FACTOR;
   return next > cap ? cap : next;
 }
-
 
 /**
  * The rung above `r`, or null on the last one. (Going to the FIFO rung at the

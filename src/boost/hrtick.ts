@@ -41,8 +41,10 @@ export class HrtickDl {
     const state = st.state === "off" ? `off (${st.source})` : `unknown (${st.detail})`;
     const debtPeriods = (tick + runtimeNs - 1n) / runtimeNs;
     this.log.warn(
-      `HRTICK_DL is ${state} and cannot be turned on (${why}): a ${runtimeNs} ns runtime would run until the next tick ` +
-        `(${tick} ns) and leave ~${debtPeriods} periods of debt that block a re-boost; boosting with a one-tick runtime of ${tick} ns instead`,
+      `HRTICK_DL is ${state} and cannot be turned on (${why}): ` +
+        `a ${runtimeNs} ns runtime would run until the next tick (${tick} ns) ` +
+        `and leave ~${debtPeriods} periods of debt that block a re-boost; ` +
+        `boosting with a one-tick runtime of ${tick} ns instead`,
     );
     return tick;
   }

@@ -1,11 +1,12 @@
 // The boost policies, in the order stalld tries them on itself at start:
 // the first the kernel allows is used. Adding a policy is its own file under
 // policies/ plus one entry here.
-import type { Logger } from "../log/logger";
+
 import { policyName, type SchedOps } from "../kernel/sched_attr";
-import type { BoostMethod, BoostPolicy } from "./policy";
+import type { Logger } from "../log/logger";
 import { deadline } from "./policies/deadline";
 import { fifo } from "./policies/fifo";
+import type { BoostMethod, BoostPolicy } from "./policy";
 
 export const BOOST_POLICIES: readonly BoostPolicy[] = [deadline, fifo];
 

@@ -60,7 +60,14 @@ export function rungAttr(saved: SchedAttr, r: Rung, p: BoostParams): SchedAttr {
   const base = { flags: SCHED_FLAG_RESET_ON_FORK, nice: saved.nice };
   if (r.sliced)
     return { ...base, policy: SCHED_FIFO, priority: FIFO_BOOST_PRIORITY, runtimeNs: 0n, deadlineNs: 0n, periodNs: 0n };
-  return { ...base, policy: SCHED_DEADLINE, priority: 0, runtimeNs: r.runtimeNs, deadlineNs: p.periodNs, periodNs: p.periodNs };
+  return {
+    ...base,
+    policy: SCHED_DEADLINE,
+    priority: 0,
+    runtimeNs: r.runtimeNs,
+    deadlineNs: p.periodNs,
+    periodNs: p.periodNs,
+  };
 }
 
 /** "SCHED_DEADLINE 20000/1000000000 ns", "SCHED_FIFO prio 98 for 50000 ns every 1000000000 ns". */

@@ -45,7 +45,8 @@ export class RtThrottling {
       this.records!.recordThrottling(orphan.runtimeUs);
       this.saved = orphan.runtimeUs;
       this.log.info(
-        `RT throttling was left off by stalld pid ${orphan.owner.pid}, which died; sched_rt_runtime_us will be restored to ${orphan.runtimeUs} at exit`,
+        `RT throttling was left off by stalld pid ${orphan.owner.pid}, which died; ` +
+          `sched_rt_runtime_us will be restored to ${orphan.runtimeUs} at exit`,
       );
       return;
     }

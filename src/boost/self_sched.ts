@@ -6,13 +6,12 @@
 import {
   describeAttr,
   SCHED_DEADLINE,
-  SCHED_FIFO,
   SCHED_FLAG_RESET_ON_FORK,
   type SchedAttr,
   type SchedOps,
 } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
-import { FIFO_BOOST_PRIORITY } from "./policy";
+import { fifo } from "./policies/fifo";
 
 const SELF = 0;
 /** Period of stalld's own -R reservation. */
@@ -47,15 +46,8 @@ export function applyReservation(ops: SchedOps, pct: number, log: Logger): () =>
 
 /** -A: stalld's main thread runs SCHED_FIFO 98, so RT tasks below that on its CPU cannot delay a pass. Throws. */
 export function applyAggressive(ops: SchedOps, log: Logger): () => void {
-  const attr: SchedAttr = {
-    policy: SCHED_FIFO,
-    flags: SCHED_FLAG_RESET_ON_FORK,
-    nice: 0,
-    priority: FIFO_BOOST_PRIORITY,
-    runtimeNs: 0n,
-    deadlineNs: 0n,
-    periodNs: 0n,
-  };
+  // What the FIFO boost policy probes with: SCHED_FIFO at the boost priority.
+  const attr: SchedAttr = { ...fifo.probe };
   const undo = setOnSelf(ops, attr, log);
   log.info(`aggressive mode: stalld runs ${describeAttr(attr)} and takes a full snapshot every pass`);
   return undo;

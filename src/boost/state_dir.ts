@@ -17,10 +17,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { readTaskStat } from "../kernel/proc";
+import { describeAttr, policyName, type SchedAttr, type SchedOps } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
 import { ownership } from "./policy";
 import type { BoostRecordFields, BoostRecords } from "./types";
-import { describeAttr, policyName, type SchedAttr, type SchedOps } from "../kernel/sched_attr";
 
 /** A process, told apart from a later one with the same pid by its start time. */
 export interface Owner {
@@ -215,7 +215,9 @@ export function restoreOrphans(
       ops.set(rec.pid, rec.saved);
       restored++;
       log.info({
-        message: `restored pid ${rec.pid} (${rec.comm}) (cpu ${rec.cpu}) to ${describeAttr(rec.saved)} from ${describeAttr(now)}: boosted by ${by}`,
+        message:
+          `restored pid ${rec.pid} (${rec.comm}) (cpu ${rec.cpu}) to ${describeAttr(rec.saved)} ` +
+          `from ${describeAttr(now)}: boosted by ${by}`,
         event: "restored_after_crash",
         pid: rec.pid,
         comm: rec.comm,
@@ -225,7 +227,8 @@ export function restoreOrphans(
       });
     } catch (e) {
       log.error(
-        `restore_policy: failed to restore sched policy for pid ${rec.pid} left boosted by ${by}: ${(e as Error).message}`,
+        `restore_policy: failed to restore sched policy for pid ${rec.pid} ` +
+          `left boosted by ${by}: ${(e as Error).message}`,
       );
     } finally {
       state.forgetBoost(rec.pid, rec.starttime);

@@ -23,7 +23,6 @@ export const RUNNING_LAYOUT = {
   policy: 20,
 } as const;
 
-
 /** What every task record says about its task. */
 export interface TaskFields {
   pid: number;
@@ -97,10 +96,11 @@ export const SCAN_LAYOUT = {
 
 export const SCAN_KIND = { header: 0, waiter: 1, running: 2 } as const;
 export const SCAN_HAS = { queued: 1, rq: 2 } as const;
-export const SCAN_MAX_CPUS = 1024;
+/** STALLD_MAX_CPUS: the CPUs the per-CPU programs know (task_scan's bitmap, dl_server's records). */
+export const MAX_CPUS = 1024;
 
 /** struct stalld_scan_cfg: report_ns then the monitored-CPU bitmap. */
-export const SCAN_CFG_LAYOUT = { size: 8 + SCAN_MAX_CPUS / 8, report_ns: 0, cpus: 8 } as const;
+export const SCAN_CFG_LAYOUT = { size: 8 + MAX_CPUS / 8, report_ns: 0, cpus: 8 } as const;
 
 export interface ScanRecord extends TaskFields {
   kind: number;
@@ -126,7 +126,7 @@ export function encodeScanCfg(
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   v.setBigUint64(SCAN_CFG_LAYOUT.report_ns, reportNs, true);
   for (const cpu of cpus) {
-    if (cpu >= SCAN_MAX_CPUS) continue;
+    if (cpu >= MAX_CPUS) continue;
     const at = SCAN_CFG_LAYOUT.cpus + (cpu >> 3);
     v.setUint8(at, v.getUint8(at) | (1 << (cpu & 7)));
   }

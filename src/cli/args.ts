@@ -23,7 +23,9 @@ export const thresholdArg = {
     type: "string",
     alias: ["t", "starving_threshold"],
     valueHint: "s",
-    description: `seconds a task must wait before it is boosted (${RANGES.threshold.min}-${RANGES.threshold.max}, default ${DEFAULTS.thresholdS})`,
+    description:
+      "seconds a task must wait before it is boosted " +
+      `(${RANGES.threshold.min}-${RANGES.threshold.max}, default ${DEFAULTS.thresholdS})`,
   },
 } as const satisfies ArgsDef;
 
@@ -40,7 +42,9 @@ export const stateDirArg = {
   "state-dir": {
     type: "string",
     valueHint: "dir",
-    description: `where boosts in progress are recorded, so a restarted stalld undoes a dead one's (default ${DEFAULTS.stateDir})`,
+    description:
+      "where boosts in progress are recorded, so a restarted stalld undoes a dead one's " +
+      `(default ${DEFAULTS.stateDir})`,
   },
 } as const satisfies ArgsDef;
 
@@ -52,6 +56,8 @@ export const btfArg = {
   },
 } as const satisfies ArgsDef;
 
+const durationRange = `${RANGES.duration.min}-${RANGES.duration.max}`;
+
 export const runArgs = {
   ...cpuArg,
   ...thresholdArg,
@@ -59,25 +65,31 @@ export const runArgs = {
     type: "string",
     alias: ["p", "boost_period"],
     valueHint: "ns",
-    description: `SCHED_DEADLINE period of a boost (${RANGES.period.min}-${RANGES.period.max}, default ${DEFAULTS.boostPeriodNs})`,
+    description:
+      "SCHED_DEADLINE period of a boost " +
+      `(${RANGES.period.min}-${RANGES.period.max}, default ${DEFAULTS.boostPeriodNs})`,
   },
   "boost-runtime": {
     type: "string",
     alias: ["r", "boost_runtime"],
     valueHint: "ns",
-    description: `SCHED_DEADLINE runtime of a boost (${RANGES.runtime.min}-${RANGES.runtime.max}, default ${DEFAULTS.boostRuntimeNs})`,
+    description:
+      "SCHED_DEADLINE runtime of a boost " +
+      `(${RANGES.runtime.min}-${RANGES.runtime.max}, default ${DEFAULTS.boostRuntimeNs})`,
   },
   "boost-duration": {
     type: "string",
     alias: ["d", "boost_duration"],
     valueHint: "s",
-    description: `seconds a boost lasts (${RANGES.duration.min}-${RANGES.duration.max}, default ${DEFAULTS.boostDurationS})`,
+    description: `seconds a boost lasts (${durationRange}, default ${DEFAULTS.boostDurationS})`,
   },
   granularity: {
     type: "string",
     alias: ["g"],
     valueHint: "s",
-    description: `longest sleep between passes, seconds (${RANGES.granularity.min}-${RANGES.granularity.max}, default ${DEFAULTS.granularityS})`,
+    description:
+      "longest sleep between passes, seconds " +
+      `(${RANGES.granularity.min}-${RANGES.granularity.max}, default ${DEFAULTS.granularityS})`,
   },
   "log-only": {
     type: "boolean",
@@ -132,7 +144,9 @@ export const runArgs = {
     type: "string",
     alias: ["R"],
     valueHint: "%",
-    description: `give stalld itself a SCHED_DEADLINE reservation of this share of a CPU (${RANGES.reservation.min}-${RANGES.reservation.max})`,
+    description:
+      "give stalld itself a SCHED_DEADLINE reservation of this share of a CPU " +
+      `(${RANGES.reservation.min}-${RANGES.reservation.max})`,
   },
   "ignore-threads": {
     type: "string",

@@ -7,10 +7,10 @@ import { resolve } from "node:path";
 import { type ArgsDef, defineCommand } from "citty";
 import { type Check, chosenBackend, doctorExit, evaluate } from "../doctor/checks";
 import { gatherFacts } from "../doctor/gather";
+import { UsageError } from "../errors";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
 import { silentLog } from "../log/logger";
 import { btfArg, cpuArg } from "./args";
-import { UsageError } from "../errors";
 import { cpuListArg, rejectUnknown } from "./options";
 
 const args = {
@@ -61,7 +61,8 @@ export default defineCommand({
     } else {
       writeSync(
         1,
-        `stalld doctor: kernel ${facts.release}, monitoring CPUs ${formatCpuList(monitored)}\n\n${renderTable(checks)}\n\n${VERDICT[exit]} (exit ${exit})\n`,
+        `stalld doctor: kernel ${facts.release}, monitoring CPUs ${formatCpuList(monitored)}\n\n` +
+          `${renderTable(checks)}\n\n${VERDICT[exit]} (exit ${exit})\n`,
       );
     }
     process.exit(exit);

@@ -5,9 +5,9 @@
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { ArgsDef } from "citty";
-import { DEFAULTS, RANGES, type Range, type RunConfig, type Mode } from "../config";
-import { UsageError } from "../errors";
 import { BACKENDS, findBackend } from "../backends/registry";
+import { DEFAULTS, type Mode, RANGES, type Range, type RunConfig } from "../config";
+import { UsageError } from "../errors";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
 import { parseListen } from "../metrics/metrics";
 
@@ -90,7 +90,8 @@ export function parseRunConfig(
   const modes = (["aggressive-mode", "adaptive-mode", "power-mode"] as const).filter((m) => args[m]);
   if (modes.length > 1)
     throw new UsageError(
-      `choose one of -A/--aggressive-mode, -M/--adaptive-mode, -O/--power-mode (got ${modes.map((m) => `--${m}`).join(" and ")})`,
+      "choose one of -A/--aggressive-mode, -M/--adaptive-mode, -O/--power-mode " +
+        `(got ${modes.map((m) => `--${m}`).join(" and ")})`,
     );
   const mode: Mode =
     modes[0] === "aggressive-mode" ? "aggressive" : modes[0] === "adaptive-mode" ? "adaptive" : "power";

@@ -3,12 +3,12 @@
 // exit path unwinds the lifecycle, which puts back what was changed.
 import { defineCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
+import type { RunConfig } from "../config";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
 import { restartWithoutGcTimer } from "../daemon/gc_timer";
 import { Lifecycle } from "../daemon/lifecycle";
 import { precheck, startDaemon } from "../daemon/start";
 import { realSystem } from "../daemon/system";
-import type { RunConfig } from "../config";
 import { EXIT, requireRoot } from "../errors";
 import { redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";

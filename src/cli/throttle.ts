@@ -5,8 +5,8 @@
 import { closeSync, constants as fsc, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { defineCommand } from "citty";
 import { RtThrottling } from "../boost/rt_throttling";
-import { type Logger, log } from "../log/logger";
 import { requireRoot, UsageError } from "../errors";
+import { type Logger, log } from "../log/logger";
 
 /** Where `off` keeps the value `on` puts back (root-only /run, gone at reboot like the setting). */
 export const SAVED_PATH = "/run/stalld.sched_rt_runtime_us";

@@ -5,28 +5,28 @@
 // On a terminal it redraws in place (q quits); otherwise it prints plain blocks.
 // With a backend that reads debugfs it mounts it if needed, and unmounts it at exit.
 
-import { type ArgsDef, defineCommand } from "citty";
 import { writeSync } from "node:fs";
 import { resolve } from "node:path";
+import { type ArgsDef, defineCommand } from "citty";
 import type { Backend, BackendSpec, Snapshot } from "../backends/backend";
 import { BACKENDS, backendByName } from "../backends/registry";
 import { NoBackend, startFirstAvailable } from "../backends/select";
 import { listBoostRecords } from "../boost/state_dir";
 import { DEFAULTS, RANGES } from "../config";
 import { sameEpisode } from "../daemon/detect";
+import { Lifecycle } from "../daemon/lifecycle";
 import { EXIT, Exit, requireRoot } from "../errors";
 import { monotonicNs } from "../ffi/libc";
 import { onlineCpus, possibleCpus } from "../kernel/cpus";
 import { DlServerWatch, describeDlServer } from "../kernel/dl_server";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
+import { ensureMounted, unmount } from "../kernel/mounts";
 import { readComm } from "../kernel/proc";
 import { describeAttr } from "../kernel/sched_attr";
 import { silentLog } from "../log/logger";
 import { renderTop, type TopCpu, type TopModel } from "../top/render";
 import { backendArg, btfArg, cpuArg, stateDirArg, thresholdArg } from "./args";
-import { Lifecycle } from "../daemon/lifecycle";
-import { ensureMounted, unmount } from "../kernel/mounts";
-import { backendArg as parseBackend, cpuListArg, integer, rejectUnknown } from "./options";
+import { cpuListArg, integer, backendArg as parseBackend, rejectUnknown } from "./options";
 
 const args = {
   ...cpuArg,
@@ -66,7 +66,8 @@ class EventLog {
       if (cur !== prev) {
         const r = snap.running[w.cpu];
         this.push(
-          `${clock(now)} ${cur.comm}-${w.pid} starving on CPU ${w.cpu}${r && r.pid ? ` behind ${commOf(r.pid)}-${r.pid}` : ""} (waited ${(w.waitedNs / 1e9).toFixed(1)} s)`,
+          `${clock(now)} ${cur.comm}-${w.pid} starving on CPU ${w.cpu}` +
+            `${r?.pid ? ` behind ${commOf(r.pid)}-${r.pid}` : ""} (waited ${(w.waitedNs / 1e9).toFixed(1)} s)`,
         );
       }
       seen.set(w.pid, cur);
@@ -74,7 +75,8 @@ class EventLog {
     for (const [pid, s] of this.starving)
       if (!seen.has(pid))
         this.push(
-          `${clock(now)} ${s.comm}-${pid} no longer starving on CPU ${s.cpu} (after ${((nowNs - s.since) / 1e9).toFixed(1)} s)`,
+          `${clock(now)} ${s.comm}-${pid} no longer starving on CPU ${s.cpu} ` +
+            `(after ${((nowNs - s.since) / 1e9).toFixed(1)} s)`,
         );
     this.starving = seen;
   }

@@ -7,7 +7,7 @@ import type { Backend } from "../backends/backend";
 import type { Booster } from "../boost/booster";
 import type { Mode } from "../config";
 import { formatCpuList } from "../kernel/cpus";
-import { describeDlServers, type DlServerWatch } from "../kernel/dl_server";
+import { type DlServerWatch, describeDlServers } from "../kernel/dl_server";
 import { readComm, readTaskStat } from "../kernel/proc";
 import { describeAttr, describeKernelPrio, policyName } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
@@ -129,7 +129,10 @@ export class Daemon {
     this.log.info(
       `monitoring CPUs ${formatCpuList(c.cpus)} with backend ${backend.name}: threshold ${c.thresholdS} s, ` +
         `${booster ? booster.describe() : "no boosting"}, granularity ${c.granularityS} s` +
-        (step ? ` (read every ${+(this.stepNs / 1e9).toFixed(3)} s: ${backend.name} dates a wait by the read that first sees it)` : ""),
+        (step
+          ? ` (read every ${+(this.stepNs / 1e9).toFixed(3)} s: ` +
+            `${backend.name} dates a wait by the read that first sees it)`
+          : ""),
     );
     this.running = true;
     this.schedule(0);
@@ -228,7 +231,8 @@ export class Daemon {
     if (!skip) return null;
     // The original's phrase first (scripts wait for "skipping"), then why.
     if (skip.sign === "idle") this.log.debug("all CPUs had idle time, skipping parse");
-    const why = skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
+    const why =
+      skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
     this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
     this.parts.metrics?.skipped.add(1, { sign: skip.sign });
     return skip.skipNs;
@@ -252,7 +256,9 @@ export class Daemon {
     switch (d.kind) {
       case "gone":
         if (this.ghosts.first(String(w.pid)))
-          this.log.debug(`pid ${w.pid} ${d.stat ? `cannot run (state ${d.stat.state})` : "no longer exists"}; forgotten`);
+          this.log.debug(
+            `pid ${w.pid} ${d.stat ? `cannot run (state ${d.stat.state})` : "no longer exists"}; forgotten`,
+          );
         this.parts.backend.forget(w.pid);
         return;
       case "ignored":
@@ -260,7 +266,8 @@ export class Daemon {
         if (this.ignoredSaid.first(`${w.pid}:${d.stat.starttime}`)) this.log.info(`${d.line} (pid ${w.pid})`);
         return;
       case "warn-early":
-        return this.warnEarly(d, nowNs, warned);
+        this.warnEarly(d, nowNs, warned);
+        return;
       case "left-to-dl-server":
         this.parts.metrics?.starving.add(1);
         if (!this.leftToDlSaid.first(`${w.pid}:${d.stat.starttime}`)) return;
@@ -279,7 +286,8 @@ export class Daemon {
         this.sayStarved(d);
         if (d.kind === "hold")
           this.log.warn(
-            `not boosting pid ${w.pid} (${d.stat.comm}): RT throttling was turned back on and --systemd leaves it to the unit`,
+            `not boosting pid ${w.pid} (${d.stat.comm}): ` +
+              "RT throttling was turned back on and --systemd leaves it to the unit",
           );
         if (d.kind === "boost") this.boost(d);
     }
@@ -288,7 +296,13 @@ export class Daemon {
   private sayStarved(d: Extract<TaskDecision, { kind: "boost" | "report" | "hold" }>): void {
     const { waiter: w, stat: st, running } = d;
     const waitedS = w.waitedNs / 1e9;
-    const own = describeAttr({ policy: st.policy, priority: st.rtPriority, nice: st.nice, runtimeNs: 0n, periodNs: 0n });
+    const own = describeAttr({
+      policy: st.policy,
+      priority: st.rtPriority,
+      nice: st.nice,
+      runtimeNs: 0n,
+      periodNs: 0n,
+    });
     this.log.info({
       message:
         `${st.comm}-${w.pid} starved on CPU ${w.cpu} for ${Math.floor(waitedS)} seconds ` +
@@ -313,7 +327,11 @@ export class Daemon {
   }
 
   /** Adaptive mode: the original's early sign, once per waiting episode. */
-  private warnEarly(d: Extract<TaskDecision, { kind: "warn-early" }>, nowNs: number, warned: Map<number, number>): void {
+  private warnEarly(
+    d: Extract<TaskDecision, { kind: "warn-early" }>,
+    nowNs: number,
+    warned: Map<number, number>,
+  ): void {
     const w = d.waiter;
     const since = nowNs - w.waitedNs;
     const prev = this.warned.get(w.pid);
@@ -323,7 +341,9 @@ export class Daemon {
     }
     warned.set(w.pid, since);
     this.log.info({
-      message: `${d.stat.comm}-${w.pid} might starve on CPU ${w.cpu} (waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`,
+      message:
+        `${d.stat.comm}-${w.pid} might starve on CPU ${w.cpu} ` +
+        `(waiting for ${Math.floor(w.waitedNs / 1e9)} seconds)`,
       ...taskFields("might_starve", d),
     });
   }
@@ -340,7 +360,8 @@ export class Daemon {
       this.log.info(
         `DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`,
       );
-    else if (view.kind === "known") this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
+    else if (view.kind === "known")
+      this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
     else this.log.info(`DL-server: ${what}; every starving task is boosted`);
   }
 

@@ -86,7 +86,8 @@ function decideOne(s: Starving, early: boolean, input: DecideInput): TaskDecisio
   const facts = input.facts.get(waiter.pid) ?? null;
   // The backend's record is what says it is queued: a task preempted after it
   // set a sleeping state is queued, yet /proc shows S or D.
-  if (!facts || !RUNNABLE_STATES.has(facts.stat.state)) return { kind: "gone", waiter, running, stat: facts?.stat ?? null };
+  if (!facts || !RUNNABLE_STATES.has(facts.stat.state))
+    return { kind: "gone", waiter, running, stat: facts?.stat ?? null };
   const known = { waiter, running, stat: facts.stat };
   const line = ignoredLine(facts.stat.comm, facts.processName, input.ignoreThreads, input.ignoreProcesses);
   if (line !== null) return { ...known, kind: "ignored", line };

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT, Exit } from "../errors";
 import { DatagramReceiver } from "../ffi/unix_socket";
+import { selfCommand } from "../self";
 import { notify } from "../systemd/notify";
 import { GC_TIMER_ENV } from "./gc_timer";
-import { selfCommand } from "../self";
 
 export const DETACHED_ENV = "STALLD_DETACHED";
 /** Sent with READY=1 by the detached daemon: how many bytes of messages it wrote before. */

@@ -53,7 +53,12 @@ export interface PassTiming {
   stepNs: number;
 }
 
-export function passTiming(thresholdS: number, granularityS: number, adaptive: boolean, kernelDatedWaits: boolean): PassTiming {
+export function passTiming(
+  thresholdS: number,
+  granularityS: number,
+  adaptive: boolean,
+  kernelDatedWaits: boolean,
+): PassTiming {
   const thresholdNs = thresholdS * 1e9;
   const warnNs = adaptive ? thresholdNs / 2 : undefined;
   const horizonNs = warnNs ?? thresholdNs;

@@ -7,7 +7,8 @@ import type { Logger } from "../log/logger";
 
 interface Step {
   name: string;
-  undo: () => void;
+  /** Told why stalld stops (a restore line says it). */
+  undo: (why: string) => void;
 }
 
 export class Lifecycle {
@@ -17,7 +18,7 @@ export class Lifecycle {
   constructor(private readonly log: Logger) {}
 
   /** Records what was just acquired and how to give it back. */
-  push(name: string, undo: () => void): void {
+  push(name: string, undo: (why: string) => void): void {
     if (this.unwinding) throw new Error(`${name} acquired while stalld is stopping`);
     this.steps.push({ name, undo });
   }
@@ -38,7 +39,7 @@ export class Lifecycle {
     if (this.steps.length) this.log.info(`stopping (${why})`);
     for (let step = this.steps.pop(); step; step = this.steps.pop()) {
       try {
-        step.undo();
+        step.undo(why);
       } catch (e) {
         this.log.error(`putting back ${step.name} failed: ${(e as Error).message}`);
       }

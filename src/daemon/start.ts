@@ -19,7 +19,7 @@ import type { StateDir } from "../boost/state_dir";
 import type { TaskProbe } from "../boost/types";
 import type { RunConfig } from "../config";
 import { EXIT, Exit } from "../errors";
-import { DlServerWatch, type DlServerView } from "../kernel/dl_server";
+import { type DlServerView, DlServerWatch } from "../kernel/dl_server";
 import { SCHED_DEADLINE, type SchedOps } from "../kernel/sched_attr";
 import { type Logger, setLogContext } from "../log/logger";
 import { Metrics } from "../metrics/metrics";
@@ -170,7 +170,7 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
         { onBoostEnd: () => daemon?.passSoon(), records: state, events: metrics?.boostEvents() },
       )
     : null;
-  if (booster) life.push("boosts", () => booster.restoreAll("stalld stopping"));
+  if (booster) life.push("boosts", (why) => booster.restoreAll(`stalld stopping: ${why}`));
 
   const quietGate = quietGateFor(cfg, backend.kernelDatedWaits, sys.onlineCpus().length);
   const inputs = sys.passInputs(throttling);
@@ -209,7 +209,10 @@ function startBackend(cfg: RunConfig, sys: System, log: Logger, ensureDebugfs: (
   } catch (e) {
     if (e instanceof NoBackend) {
       const remedies = [...new Set(e.failures.map((f) => specs.find((s) => s.name === f.backend)?.remedy))];
-      throw new Exit(EXIT.environment, `no backend can run: ${e.message}. ${remedies.filter(Boolean).join(" ")}`.trim());
+      throw new Exit(
+        EXIT.environment,
+        `no backend can run: ${e.message}. ${remedies.filter(Boolean).join(" ")}`.trim(),
+      );
     }
     throw e;
   }

@@ -63,7 +63,6 @@ const ok = (id: string, found: string): Check => ({ id, status: "OK", found, rem
 const warn = (id: string, found: string, remedy: string): Check => ({ id, status: "WARN", found, remedy });
 const fail = (id: string, found: string, remedy: string): Check => ({ id, status: "FAIL", found, remedy });
 
-
 export function chosenBackend(f: Facts): string | null {
   return f.backends.find((b) => b.error === null)?.name ?? null;
 }
@@ -127,10 +126,18 @@ export function evaluate(f: Facts): Check[] {
   }
 
   const chosen = chosenBackend(f);
-  const before = f.backends.slice(0, f.backends.findIndex((b) => b.name === chosen)).map((b) => b.name);
+  const before = f.backends
+    .slice(
+      0,
+      f.backends.findIndex((b) => b.name === chosen),
+    )
+    .map((b) => b.name);
   add(
     chosen
-      ? ok("backend", `run would use ${chosen}${before.length ? `: ${before.join(", ")} cannot start` : " (the first choice)"}`)
+      ? ok(
+          "backend",
+          `run would use ${chosen}${before.length ? `: ${before.join(", ")} cannot start` : " (the first choice)"}`,
+        )
       : fail(
           "backend",
           "no backend can start",
@@ -147,7 +154,8 @@ export function evaluate(f: Facts): Check[] {
       add(
         ok(
           name,
-          `not mounted; the kernel has it (${fs === "debugfs" ? "stalld mounts it when it needs it" : "stalld does not need it"})`,
+          "not mounted; the kernel has it " +
+            `(${fs === "debugfs" ? "stalld mounts it when it needs it" : "stalld does not need it"})`,
         ),
       );
     else
@@ -176,7 +184,8 @@ export function evaluate(f: Facts): Check[] {
     add(
       ok(
         "lockdown",
-        "integrity: debugfs files with a write bit cannot be read or written (sched/features, fair_server); stalld reads them from sched/debug's bitmask and through BPF",
+        "integrity: debugfs files with a write bit cannot be read or written (sched/features, fair_server); " +
+          "stalld reads them from sched/debug's bitmask and through BPF",
       ),
     );
   else
@@ -196,7 +205,10 @@ export function evaluate(f: Facts): Check[] {
     add(
       ok(
         "rt-throttling",
-        `on (${f.rt.runtimeUs} of ${f.rt.periodUs} us): DEADLINE admission control refuses to boost pinned tasks (EPERM); stalld run turns throttling off while it runs and puts ${f.rt.runtimeUs} back (with --systemd, the unit must: stalld throttle off)`,
+        `on (${f.rt.runtimeUs} of ${f.rt.periodUs} us): ` +
+          "DEADLINE admission control refuses to boost pinned tasks (EPERM); " +
+          `stalld run turns throttling off while it runs and puts ${f.rt.runtimeUs} back ` +
+          "(with --systemd, the unit must: stalld throttle off)",
       ),
     );
 
@@ -209,7 +221,8 @@ export function evaluate(f: Facts): Check[] {
       warn(
         "hrtick",
         `${hr}; sched/features is not writable (${f.hrtickDl.detail})`,
-        `boosts shorter than the tick (${f.tickNs / 1e6} ms) run a whole tick: stalld raises -r to one tick; boot without lockdown to enforce microseconds`,
+        `boosts shorter than the tick (${f.tickNs / 1e6} ms) run a whole tick: stalld raises -r to one tick; ` +
+          "boot without lockdown to enforce microseconds",
       ),
     );
 
@@ -222,7 +235,9 @@ export function evaluate(f: Facts): Check[] {
     add(
       ok(
         "dl-server",
-        `${dlText} (${f.dl.source}): fair tasks ${off.length ? `on CPUs other than ${formatCpuList(off)} ` : ""}are left to it, RT starvation is stalld's`,
+        `${dlText} (${f.dl.source}): ` +
+          `fair tasks ${off.length ? `on CPUs other than ${formatCpuList(off)} ` : ""}are left to it, ` +
+          "RT starvation is stalld's",
       ),
     );
   }

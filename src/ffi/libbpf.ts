@@ -7,7 +7,6 @@ import { cstr, errno, vsnprintf } from "./libc";
 const lib = dlopen("libbpf.so.1", {
   libbpf_major_version: { args: [], returns: "u32" },
   libbpf_minor_version: { args: [], returns: "u32" },
-  libbpf_num_possible_cpus: { args: [], returns: "i32" },
   libbpf_set_print: { args: ["ptr"], returns: "ptr" },
   bpf_object__open_mem: { args: ["ptr", "u64", "ptr"], returns: "ptr" },
   bpf_object__load: { args: ["ptr"], returns: "i32" },
@@ -16,7 +15,6 @@ const lib = dlopen("libbpf.so.1", {
   bpf_object__find_program_by_name: { args: ["ptr", "cstring"], returns: "ptr" },
   bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
   bpf_map__fd: { args: ["ptr"], returns: "i32" },
-  bpf_map__value_size: { args: ["ptr"], returns: "u32" },
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_program__attach_iter: { args: ["ptr", "ptr"], returns: "ptr" },
@@ -24,7 +22,6 @@ const lib = dlopen("libbpf.so.1", {
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
   bpf_iter_create: { args: ["i32"], returns: "i32" },
   bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
-  bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
   bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
   bpf_enable_stats: { args: ["i32"], returns: "i32" },
@@ -48,10 +45,6 @@ function checkPtr<T>(call: string, p: unknown): T {
 
 export function libbpfVersion(): string {
   return `${b.libbpf_major_version()}.${b.libbpf_minor_version()}`;
-}
-
-export function numPossibleCpus(): number {
-  return checkInt("libbpf_num_possible_cpus", b.libbpf_num_possible_cpus());
 }
 
 export type LibbpfLevel = "warn" | "info" | "debug";
@@ -125,10 +118,6 @@ export function mapFd(map: BpfMap): number {
   return checkInt("bpf_map__fd", b.bpf_map__fd(map));
 }
 
-export function mapValueSize(map: BpfMap): number {
-  return b.bpf_map__value_size(map);
-}
-
 /** After load, the live mmap of a global-data map (.bss): kernel-shared memory. */
 export function mapInitialValue(map: BpfMap): { ptr: Pointer; size: number } {
   const size = new BigUint64Array(1);
@@ -182,13 +171,6 @@ export function lookupBatch(
   const e = -r;
   if (e === 2) return { n: count[0]!, done: true }; // ENOENT: end of map
   throw new SysError("bpf_map_lookup_batch", e);
-}
-
-export function lookupElem(fd: number, key: Uint8Array, value: Uint8Array): boolean {
-  const r = b.bpf_map_lookup_elem(fd, ptr(key), ptr(value));
-  if (r === 0) return true;
-  if (-r === 2 || errno() === 2) return false;
-  throw new SysError("bpf_map_lookup_elem", -r);
 }
 
 export function updateElem(fd: number, key: Uint8Array, value: Uint8Array): void {

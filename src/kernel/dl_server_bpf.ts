@@ -2,8 +2,8 @@
 // writes one record per CPU. Loaded once, run on demand (a walk of the task
 // list, like a task_scan pass), detached on close.
 import { LibbpfLog, runIterator } from "../bpf/common";
-import { DL_FLAG, DL_LAYOUT, decodeDl } from "../bpf/records";
 import { dlServerBpfObject } from "../bpf/objects";
+import { DL_FLAG, DL_LAYOUT, decodeDl } from "../bpf/records";
 import * as bpf from "../ffi/libbpf";
 import type { Logger } from "../log/logger";
 import { type DlServerCpu, type DlServerView, readDlServers, systemDlSources } from "./dl_server";
@@ -69,11 +69,7 @@ export interface DlServerSource {
 }
 
 /** BPF where it loads, then debugfs, then the kernel version: readDlServers' order. */
-export function openDlServerSource(
-  cpus: readonly number[],
-  log: Logger,
-  btfPath?: string,
-): DlServerSource {
+export function openDlServerSource(cpus: readonly number[], log: Logger, btfPath?: string): DlServerSource {
   let reader: DlServerReader | null = null;
   let bpfError = "";
   try {

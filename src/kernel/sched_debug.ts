@@ -33,7 +33,10 @@ export interface SchedDebugCpu {
   rtNrRunning: number | null;
   dlNrRunning: number | null;
   tasks: SchedDebugTask[];
-  /** True once its task table ended with the blank line the kernel prints after it: anything less is a truncated read. */
+  /**
+   * True once its task table ended with the blank line the kernel prints after it:
+   * anything less is a truncated read.
+   */
   complete: boolean;
 }
 

@@ -104,12 +104,14 @@ function reportingDrops(
  * stderr or stdout, as text or one JSON object per line (--log-format json).
  * Under journald a `<N>` prefix carries the priority and journald adds the time.
  */
-export function consoleSink(fd: number, journal: boolean, format: "text" | "json" = "text"): LogSink {
+export function consoleSink(fd: number, journald: boolean, format: "text" | "json" = "text"): LogSink {
   let written = 0;
   const out = new NonBlockingFd(fd);
   const name = fd === 1 ? "stdout" : "stderr";
+  const text = (sev: Severity, msg: string, date: Date) => (journald ? msg : `${date.toISOString()} ${sev}: ${msg}`);
   const line = (sev: Severity, msg: string, date: Date, fields: Fields) =>
-    `${journal ? `<${PRIORITY[sev]}>` : ""}${format === "json" ? jsonLine(sev, msg, date, fields) : journal ? msg : `${date.toISOString()} ${sev}: ${msg}`}\n`;
+    `${journald ? `<${PRIORITY[sev]}>` : ""}` +
+    `${format === "json" ? jsonLine(sev, msg, date, fields) : text(sev, msg, date)}\n`;
   return {
     name,
     get written() {
@@ -143,7 +145,8 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 /** What syslog(3) sends: `<PRI>Mmm dd hh:mm:ss ident[pid]: message`, local time. */
 export function syslogDatagram(priority: number, date: Date, ident: string, pid: number, msg: string): string {
   const two = (n: number) => String(n).padStart(2, "0");
-  const stamp = `${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2, " ")} ${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  const day = `${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2, " ")}`;
+  const stamp = `${day} ${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
   return `<${priority}>${stamp} ${ident}[${pid}]: ${msg}`;
 }
 

@@ -1,7 +1,7 @@
 // Which sinks the command line asks for: the console (stdout with -v, stderr
 // otherwise, with journald priority prefixes when stderr is the journal),
 // the kernel log (-k) and syslog (-s).
-import { journalStream } from "../systemd/notify";
+import { fstatSync } from "node:fs";
 import { consoleSink, kmsgSink, type LogSink, log, syslogSink } from "./logger";
 
 export interface SinkChoice {
@@ -16,8 +16,8 @@ export function buildSinks(cfg: SinkChoice, opts: { console: boolean }): LogSink
   const sinks: LogSink[] = [];
   if (opts.console) {
     const fd = cfg.verbose ? 1 : 2;
-    const journal = journalStream(process.env, fd);
-    sinks.push(consoleSink(fd, journal, cfg.logFormat));
+    const journald = journalStream(process.env, fd);
+    sinks.push(consoleSink(fd, journald, cfg.logFormat));
   }
   if (cfg.logKmsg) {
     try {
@@ -28,4 +28,20 @@ export function buildSinks(cfg: SinkChoice, opts: { console: boolean }): LogSink
   }
   if (cfg.logSyslog) sinks.push(syslogSink());
   return sinks;
+}
+
+/**
+ * Whether fd is the journal stream systemd connected ($JOURNAL_STREAM =
+ * "dev:ino"), so `<N>` prefixes carry priorities.
+ */
+export function journalStream(env: Record<string, string | undefined> = process.env, fd = 2): boolean {
+  const js = env.JOURNAL_STREAM;
+  if (!js) return false;
+  const [dev, ino] = js.split(":");
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return dev !== undefined && ino !== undefined && st.dev === BigInt(dev) && st.ino === BigInt(ino);
+  } catch {
+    return false;
+  }
 }

@@ -52,11 +52,13 @@ const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + " ".r
 export function renderTop(m: TopModel, width = 100, maxWaiters = 5): string[] {
   const out: string[] = [];
   out.push(
-    `stalld top - ${m.time.toISOString().slice(11, 19)}  backend ${m.backend}  starving after ${m.thresholdS} s  (q quits)`,
+    `stalld top - ${m.time.toISOString().slice(11, 19)}  backend ${m.backend}  ` +
+      `starving after ${m.thresholdS} s  (q quits)`,
   );
   out.push("");
   out.push(
-    `${pad("CPU", 4)} ${pad("RUNNING", 28)} ${pad("POLICY", 14)} ${pad("WAITING", 28)} ${pad("POLICY", 14)} ${pad("WAIT", 8)} DL-SERVER`,
+    `${pad("CPU", 4)} ${pad("RUNNING", 28)} ${pad("POLICY", 14)} ` +
+      `${pad("WAITING", 28)} ${pad("POLICY", 14)} ${pad("WAIT", 8)} DL-SERVER`,
   );
   for (const c of m.cpus) {
     const run = c.running ? (c.running.pid === 0 ? "(idle)" : `${c.running.comm}-${c.running.pid}`) : "?";
@@ -65,12 +67,14 @@ export function renderTop(m: TopModel, width = 100, maxWaiters = 5): string[] {
     const first = waiters[0];
     const mark = (w: TopWaiter) => (w.waitedNs >= m.thresholdS * 1e9 ? " STARVING" : "");
     out.push(
-      `${pad(String(c.cpu), 4)} ${pad(run, 28)} ${pad(runPolicy, 14)} ${pad(first ? `${first.comm}-${first.pid}` : "-", 28)} ` +
-        `${pad(first ? describeTask(first) : "", 14)} ${pad(first ? formatWait(first.waitedNs) : "", 8)} ${c.dlServer}${first ? mark(first) : ""}`,
+      `${pad(String(c.cpu), 4)} ${pad(run, 28)} ${pad(runPolicy, 14)} ` +
+        `${pad(first ? `${first.comm}-${first.pid}` : "-", 28)} ${pad(first ? describeTask(first) : "", 14)} ` +
+        `${pad(first ? formatWait(first.waitedNs) : "", 8)} ${c.dlServer}${first ? mark(first) : ""}`,
     );
     for (const w of waiters.slice(1, maxWaiters)) {
       out.push(
-        `${pad("", 4)} ${pad("", 28)} ${pad("", 14)} ${pad(`${w.comm}-${w.pid}`, 28)} ${pad(describeTask(w), 14)} ${pad(formatWait(w.waitedNs), 8)}${mark(w)}`,
+        `${pad("", 4)} ${pad("", 28)} ${pad("", 14)} ${pad(`${w.comm}-${w.pid}`, 28)} ` +
+          `${pad(describeTask(w), 14)} ${pad(formatWait(w.waitedNs), 8)}${mark(w)}`,
       );
     }
     if (waiters.length > maxWaiters) out.push(`${pad("", 48)}(${waiters.length - maxWaiters} more waiting)`);

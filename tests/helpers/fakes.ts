@@ -1,19 +1,20 @@
 // Fakes for unit tests: a logger that records lines, timers on a fake clock,
 // sched_getattr/setattr on an in-memory task table, a backend that returns
 // what the test sets, and a daemon built on them.
+
+import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
 import { Booster, type BoosterOptions } from "../../src/boost/booster";
 import { policyNamed } from "../../src/boost/policies";
 import type { BoostMethod, BoostParams } from "../../src/boost/policy";
 import type { TaskProbe, Timers } from "../../src/boost/types";
-import type { Backend, BackendStats, Snapshot, Waiter } from "../../src/backends/backend";
 import type { RunConfig } from "../../src/config";
 import { Daemon, type PassInputs, procPassInputs } from "../../src/daemon/daemon";
 import { quietGateFor } from "../../src/daemon/quiet_gate";
-import { DlServerWatch, type DlServerView } from "../../src/kernel/dl_server";
-import type { Metrics } from "../../src/metrics/metrics";
-import type { SchedAttr, SchedOps } from "../../src/kernel/sched_attr";
 import { SysError } from "../../src/ffi/errno";
+import { type DlServerView, DlServerWatch } from "../../src/kernel/dl_server";
+import type { SchedAttr, SchedOps } from "../../src/kernel/sched_attr";
 import type { LogEntry, Logger } from "../../src/log/logger";
+import type { Metrics } from "../../src/metrics/metrics";
 
 export interface Recorded {
   level: string;

@@ -18,8 +18,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { DatagramReceiver, sendDatagram } from "../../src/ffi/unix_socket";
+import { kernelSchedOps, SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { guardRtFile } from "../helpers/guard";
 import {
   cpuTimeNs,
@@ -309,7 +309,7 @@ describe(`logging flags${ON}`, () => {
   }, 30_000);
 
   test("under journald (JOURNAL_STREAM = stderr's dev:ino) lines carry <N> priority prefixes instead of timestamps", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "stalld-journal-"));
+    const dir = mkdtempSync(join(tmpdir(), "stalld-state-"));
     try {
       const errPath = join(dir, "stderr");
       writeFileSync(errPath, "");

@@ -1,11 +1,11 @@
 // The queue_track backend in this process, against real run queues: the
 // start-up snapshot, what runs on a CPU, and a waiter cleared once it runs.
 import { describe, expect, test } from "bun:test";
-import { stalldBpfObject } from "../../src/bpf/objects";
 import { QueueTrackBackend } from "../../src/backends/queue_track";
-import { SCHED_FIFO } from "../../src/kernel/sched_attr";
+import { stalldBpfObject } from "../../src/bpf/objects";
 import { possibleCpus } from "../../src/kernel/cpus";
 import { pidMax } from "../../src/kernel/proc";
+import { SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { recordingLogger } from "../helpers/fakes";
 import { guardRtFile } from "../helpers/guard";
 import { kill, type Load, startLoad, VICTIM_CPU, withRtLock } from "../helpers/rt";

@@ -135,7 +135,7 @@ describe("systemd/stalld.service", () => {
   }, 30_000);
 });
 
-describe("scripts/install.sh", () => {
+describe("scripts/install.sh and uninstall.sh", () => {
   test("installs the binary, the unit pointing at it and the sysconfig file; keeps an operator's existing sysconfig", () => {
     const root = mkdtempSync(join(tmpdir(), "stalld-install-"));
     try {
@@ -156,6 +156,20 @@ describe("scripts/install.sh", () => {
       expect(again.exitCode).toBe(0);
       expect(again.stdout.toString()).toContain("kept the existing");
       expect(readFileSync(join(root, "etc/sysconfig/stalld"), "utf8")).toBe('THRESH="-t 30"\n');
+      // uninstall.sh takes back what install.sh put there; the operator's file stays without --purge.
+      const uninstall = (...args: string[]) =>
+        Bun.spawnSync(["bash", join(ROOT, "scripts/uninstall.sh"), ...args], {
+          env: { ...process.env, DESTDIR: root, BINDIR: "/opt/stalld/bin" },
+          stdout: "pipe",
+          stderr: "pipe",
+        });
+      expect(uninstall().exitCode).toBe(0);
+      expect(existsSync(join(root, "opt/stalld/bin/stalld"))).toBe(false);
+      expect(existsSync(join(root, "etc/systemd/system/stalld.service"))).toBe(false);
+      expect(existsSync(join(root, "etc/sysconfig/stalld"))).toBe(true);
+      expect(uninstall("--purge").exitCode).toBe(0);
+      expect(existsSync(join(root, "etc/sysconfig/stalld"))).toBe(false);
+      expect(uninstall("--bogus").exitCode).toBe(1);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -2,8 +2,8 @@
 // from the scheduler's accounting, filtering done in the kernel, and nothing
 // attached to any scheduler tracepoint.
 import { describe, expect, test } from "bun:test";
-import { taskScanBpfObject } from "../../src/bpf/objects";
 import { TaskScanBackend } from "../../src/backends/task_scan";
+import { taskScanBpfObject } from "../../src/bpf/objects";
 import { SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { recordingLogger } from "../helpers/fakes";
 import { guardRtFile } from "../helpers/guard";

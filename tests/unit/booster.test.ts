@@ -220,7 +220,12 @@ describe("Booster", () => {
   });
 
   describe("SCHED_FIFO emulation (-F)", () => {
-    const fifoParams: BoostParams & { method: BoostMethod } = { method: "fifo", runtimeNs: 50_000n, periodNs: 500_000_000n, durationMs: 2000 };
+    const fifoParams: BoostParams & { method: BoostMethod } = {
+      method: "fifo",
+      runtimeNs: 50_000n,
+      periodNs: 500_000_000n,
+      durationMs: 2000,
+    };
 
     test("FIFO 98 for the runtime, the task's own policy for the rest of each period, for the duration", () => {
       const { sched, timers, lines, booster, add } = setup(fifoParams);

@@ -5,17 +5,17 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dlServerDecision } from "../../src/daemon/decide";
-import { isFairPolicy } from "../../src/kernel/sched_attr";
 import {
   DL_VIEW_MAX_AGE_NS,
-  DlServerWatch,
   type DlServerView,
+  DlServerWatch,
   describeDlServers,
   dlServerEnabled,
   kernelHasDlServer,
   readDlServerDebugfs,
   readDlServers,
 } from "../../src/kernel/dl_server";
+import { isFairPolicy } from "../../src/kernel/sched_attr";
 
 const POLICIES = {
   SCHED_OTHER: 0,
@@ -43,7 +43,7 @@ const VIEWS: Record<string, DlServerView> = {
 describe("dlServerDecision: every policy x every view x --boost-all", () => {
   const cases: [string, string, boolean, boolean][] = [];
   for (const [pname, policy] of Object.entries(POLICIES)) {
-    for (const [vname, view] of Object.entries(VIEWS)) {
+    for (const [vname, _view] of Object.entries(VIEWS)) {
       for (const boostAll of [false, true]) {
         // Only a fair task, on a CPU whose server has runtime, without --boost-all, is left to the server.
         const left = isFairPolicy(policy) && vname === "server with runtime" && !boostAll;

@@ -153,7 +153,9 @@ describe("each check's decisions", () => {
   });
 
   test("nothing can start: FAIL and exit 2", () => {
-    const f = vm({ backends: trials({ task_scan: { error: "x" }, queue_track: { error: "y" }, sched_debug: { error: "EACCES" } }) });
+    const f = vm({
+      backends: trials({ task_scan: { error: "x" }, queue_track: { error: "y" }, sched_debug: { error: "EACCES" } }),
+    });
     const c = evaluate(f);
     expect(row(c, "backend").status).toBe("FAIL");
     expect(row(c, "sched-debug").status).toBe("WARN");

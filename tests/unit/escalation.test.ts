@@ -1,5 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import { ownership } from "../../src/boost/policy";
 import {
   checkIntervalMs,
   judgeProgress,
@@ -8,6 +7,7 @@ import {
   StrengthMemory,
   strongerRuntimeNs,
 } from "../../src/boost/escalation";
+import { ownership } from "../../src/boost/policy";
 import { selfOwner } from "../../src/boost/state_dir";
 import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
@@ -118,14 +118,14 @@ function setup() {
   const task = { state: "R" as string | null, cpuNs: 0 };
   const records: bigint[] = [];
   const probe = { starttime: () => 777, cpuTimeNs: () => task.cpuNs, state: () => task.state };
-  const journal = {
+  const stateDir = {
     recordBoost: (r: { applied: { runtimeNs: bigint } }) => void records.push(r.applied.runtimeNs),
     forgetBoost: () => {},
   };
   const booster = testBooster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
     ops: sched,
     timers,
-    records: journal,
+    records: stateDir,
   });
   sched.tasks.set(10, fifo(10));
   const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 };

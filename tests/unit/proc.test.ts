@@ -64,7 +64,7 @@ describe("ProcFile", () => {
       writeFileSync(path, "short\n");
       const f = new ProcFile(path);
       expect(f.read()).toBe("short\n");
-      const long = "x".repeat(10_000) + "\n"; // more than the first buffer
+      const long = `${"x".repeat(10_000)}\n`; // more than the first buffer
       writeFileSync(path, long);
       expect(f.read()).toBe(long);
       writeFileSync(path, "-1\n");

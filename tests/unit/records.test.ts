@@ -11,12 +11,12 @@ import {
   decodeScan,
   decodeWaiter,
   encodeScanCfg,
+  MAX_CPUS,
   RUNNING_LAYOUT,
   SCAN_CFG_LAYOUT,
   SCAN_HAS,
   SCAN_KIND,
   SCAN_LAYOUT,
-  SCAN_MAX_CPUS,
   TASK_FLAG,
   WAITER_LAYOUT,
 } from "../../src/bpf/records";
@@ -47,7 +47,7 @@ int main(void) {
 	printf("\\"stalld_dl_rec.size\\": %zu, \\"dl_flags\\": [%d, %d, %d],\\n", sizeof(struct stalld_dl_rec), STALLD_DL_PRESENT, STALLD_DL_ACTIVE, STALLD_DL_KNOWS_ACTIVE);
 	printf("\\"stalld_scan_rec.size\\": %zu, \\"stalld_scan_cfg.size\\": %zu, \\"kinds\\": [%d, %d, %d], \\"has\\": [%d, %d], \\"max_cpus\\": %d,\\n",
 	       sizeof(struct stalld_scan_rec), sizeof(struct stalld_scan_cfg), STALLD_SCAN_HEADER, STALLD_SCAN_WAITER, STALLD_SCAN_RUNNING,
-	       STALLD_SCAN_HAS_QUEUED, STALLD_SCAN_HAS_RQ, STALLD_SCAN_MAX_CPUS);
+	       STALLD_SCAN_HAS_QUEUED, STALLD_SCAN_HAS_RQ, STALLD_MAX_CPUS);
 	printf("\\"stalld_waiter.size\\": %zu, \\"stalld_running.size\\": %zu, \\"max_rt_prio\\": %d, \\"custom_slice\\": %d}\\n",
 	       sizeof(struct stalld_waiter), sizeof(struct stalld_running), STALLD_MAX_RT_PRIO, STALLD_TASK_CUSTOM_SLICE);
 	return 0;
@@ -91,7 +91,7 @@ describe("record layout: bpf/stalld.h vs src/backends/records.ts", () => {
     expect(fromC.custom_slice).toBe(TASK_FLAG.customSlice);
     expect(fromC.kinds as number[]).toEqual([SCAN_KIND.header, SCAN_KIND.waiter, SCAN_KIND.running]);
     expect(fromC.has as number[]).toEqual([SCAN_HAS.queued, SCAN_HAS.rq]);
-    expect(fromC.max_cpus).toBe(SCAN_MAX_CPUS);
+    expect(fromC.max_cpus).toBe(MAX_CPUS);
   });
 
   test("the scan config bitmap marks exactly the monitored CPUs", () => {

@@ -1,10 +1,10 @@
 // Backend choice and fallback, with fake backends.
 import { describe, expect, test } from "bun:test";
 import { type Backend, BackendUnavailable } from "../../src/backends/backend";
-import { condenseFailure } from "../../src/bpf/common";
-import { SCAN_HAS } from "../../src/bpf/records";
 import { NoBackend, startFirstAvailable } from "../../src/backends/select";
 import { missingScanFeatures } from "../../src/backends/task_scan";
+import { condenseFailure } from "../../src/bpf/common";
+import { SCAN_HAS } from "../../src/bpf/records";
 import type { Logger } from "../../src/log/logger";
 import { recordingLogger } from "../helpers/fakes";
 
@@ -97,9 +97,9 @@ describe("startFirstAvailable", () => {
 
   test("a bug (not BackendUnavailable) is not hidden by a fallback", () => {
     const { log } = recordingLogger();
-    expect(() =>
-      start(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log),
-    ).toThrow(TypeError);
+    expect(() => start(["a", "b"], (n) => fake(n, n === "a" ? new TypeError("boom") : undefined), log)).toThrow(
+      TypeError,
+    );
   });
 });
 

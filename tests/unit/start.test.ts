@@ -5,12 +5,12 @@
 // HRTICK_DL restore wrote through it.
 import { describe, expect, test } from "bun:test";
 import type { Backend, BackendSpec } from "../../src/backends/backend";
+import { BackendUnavailable } from "../../src/backends/backend";
 import { BACKEND_NAMES } from "../../src/backends/registry";
 import type { StateDir } from "../../src/boost/state_dir";
 import { parseRunConfig } from "../../src/cli/options";
 import { Lifecycle } from "../../src/daemon/lifecycle";
-import { startDaemon, type System } from "../../src/daemon/start";
-import { BackendUnavailable } from "../../src/backends/backend";
+import { type System, startDaemon } from "../../src/daemon/start";
 import { Exit } from "../../src/errors";
 import { FakeBackend, FakeSched, fifo, recordingLogger } from "../helpers/fakes";
 

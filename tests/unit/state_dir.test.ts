@@ -15,8 +15,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ownership } from "../../src/boost/policy";
-import { type Owner, restoreOrphans, StateDir, StateDirError } from "../../src/boost/state_dir";
 import { RtThrottling } from "../../src/boost/rt_throttling";
+import { type Owner, restoreOrphans, StateDir, StateDirError } from "../../src/boost/state_dir";
 import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK, type SchedAttr } from "../../src/kernel/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
 
@@ -47,7 +47,7 @@ const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 21e9, starttime: 777
 describe("the state directory", () => {
   test("a boost is on disk before the policy changes, and gone after the restore", () => {
     const dir = tempDir();
-    const journal = new StateDir(dir, ME);
+    const state = new StateDir(dir, ME);
     const sched = new FakeSched();
     sched.tasks.set(10, fifo(1));
     const timers = new FakeTimers();
@@ -61,7 +61,7 @@ describe("the state directory", () => {
       params,
       recordingLogger().log,
       { starttime: () => 777, cpuTimeNs: () => null },
-      { ops: sched, timers: timers, records: journal },
+      { ops: sched, timers: timers, records: state },
     );
     expect(booster.boost(target)).toBe("boosted");
     expect(seenAtSet[0]).toEqual(["boost-10-777.json"]);
@@ -110,7 +110,7 @@ describe("the state directory", () => {
 
   test("a failed boost, or a pid replaced during the boost, leaves no record", () => {
     const dir = tempDir();
-    const journal = new StateDir(dir, ME);
+    const state = new StateDir(dir, ME);
     const sched = new FakeSched();
     sched.tasks.set(10, fifo(1));
     sched.failSet.set(10, 1);
@@ -118,7 +118,7 @@ describe("the state directory", () => {
       params,
       recordingLogger().log,
       { starttime: () => 777, cpuTimeNs: () => null },
-      { ops: sched, timers: new FakeTimers(), records: journal },
+      { ops: sched, timers: new FakeTimers(), records: state },
     );
     expect(b1.boost(target)).toBe("failed");
     expect(readdirSync(dir)).toEqual([]);
@@ -127,7 +127,7 @@ describe("the state directory", () => {
       params,
       recordingLogger().log,
       { starttime: () => 778, cpuTimeNs: () => null },
-      { ops: sched, timers: new FakeTimers(), records: journal },
+      { ops: sched, timers: new FakeTimers(), records: state },
     );
     expect(b2.boost(target)).toBe("gone");
     expect(readdirSync(dir)).toEqual([]);
