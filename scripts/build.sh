@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds everything from source: the BPF objects, the single stalld binary with
-# them embedded, and the RT load helper the tests use.
+# them embedded, and the helpers the tests use (an RT load, threads with hostile names).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${BUN:-}" ] || . scripts/bun.sh
@@ -15,3 +15,4 @@ mkdir -p dist build
 echo "build: dist/stalld ($(stat -c %s dist/stalld) bytes)"
 
 cc -O2 -Wall -Werror -o build/rtload tests/helpers/rtload.c
+cc -O2 -Wall -Werror -pthread -o build/namer tests/helpers/namer.c

@@ -38,6 +38,8 @@ export interface Snapshot {
 export interface BackendStats {
   /** Tasks the backend could not record (a full map). */
   dropped: number;
+  /** Monitored run queues it could not read exactly (sched_debug: a malformed or cut section), so far. */
+  unreadable?: number;
 }
 
 export interface Backend {

@@ -6,10 +6,17 @@
 // at most the time since the previous read.
 import { existsSync, statSync } from "node:fs";
 import { monotonicNs } from "../ffi/libc";
-import { readTaskStat, readTgid } from "../kernel/proc";
+import { PF_KTHREAD, readStatus, readTaskStat } from "../kernel/proc";
 import { ProcFile } from "../kernel/proc_file";
 import { MAX_RT_PRIO, SCHED_DEADLINE, SCHED_FIFO, SCHED_OTHER } from "../kernel/sched_attr";
-import { parseSchedDebug, SCHED_DEBUG_PATHS, type SchedDebugCpu, type SchedDebugTask } from "../kernel/sched_debug";
+import {
+  COMM_FIELD,
+  parseSchedDebug,
+  SCHED_DEBUG_PATHS,
+  type SchedDebugCpu,
+  type SchedDebugTask,
+  unpadded,
+} from "../kernel/sched_debug";
 import type { Logger } from "../log/logger";
 import {
   type Backend,
@@ -23,19 +30,53 @@ import {
 
 const MIN_BUFFER = 256 * 1024;
 
+/** What /proc says of a task, for checking a row against it. */
 export interface TaskFacts {
-  comm: string;
+  /** /proc/<pid>/stat's name, one char per byte. */
+  rawComm: string;
+  /** A kernel thread: /proc shows its full name (a kworker's with its workqueue), the table the first 15 bytes. */
+  kthread: boolean;
   tgid: number;
   policy: number;
   /** /proc state letter. */
   state: string;
+  /** The CPU it is queued or runs on (stat field 39). */
+  cpu: number;
+  /** Voluntary plus involuntary context switches, as the table counts them. */
+  switches: number;
 }
 
-/** The task behind a pid, from /proc; null when it is gone. */
+/** The task behind a pid, from /proc/<pid>/stat and status; null when it is gone. */
 export function procTaskFacts(pid: number): TaskFacts | null {
   const st = readTaskStat(pid);
-  const tgid = st ? readTgid(pid) : null;
-  return st && tgid !== null ? { comm: st.comm, tgid, policy: st.policy, state: st.state } : null;
+  const status = st ? readStatus(pid) : null;
+  if (!st || !status) return null;
+  const num = (key: string) => Number(new RegExp(`^${key}:\\s*(\\d+)$`, "m").exec(status)?.[1] ?? Number.NaN);
+  const facts = {
+    rawComm: st.rawComm,
+    kthread: (st.flags & PF_KTHREAD) !== 0,
+    tgid: num("Tgid"),
+    policy: st.policy,
+    state: st.state,
+    cpu: st.cpu,
+    switches: num("voluntary_ctxt_switches") + num("nonvoluntary_ctxt_switches"),
+  };
+  return Number.isInteger(facts.tgid) && Number.isInteger(facts.switches) ? facts : null;
+}
+
+/**
+ * Whether a row is the task /proc describes, runnable on that CPU: the same
+ * name exactly (right-aligned in its 15 bytes, as printed; a kernel thread's
+ * may be longer in /proc, and users can neither set that flag nor rename such
+ * a thread), state R, the same CPU and the same switch count. A name can forge
+ * a row; it cannot make /proc say all of that.
+ */
+export function rowIsTask(row: Pick<SchedDebugTask, "commField" | "switches">, cpu: number, f: TaskFacts): boolean {
+  const table = unpadded(row.commField);
+  const name =
+    row.commField === f.rawComm.padStart(COMM_FIELD, " ") ||
+    (f.kthread && table.length > 0 && f.rawComm.startsWith(table));
+  return name && f.state === "R" && f.cpu === cpu && f.switches === row.switches;
 }
 
 export interface SchedDebugOptions {
@@ -52,20 +93,11 @@ export interface SchedDebugOptions {
 interface Seen {
   pid: number;
   switches: number;
-  comm: string;
+  commField: string;
   sinceNs: bigint;
   tgid: number;
   policy: number;
   cpu: number;
-}
-
-/**
- * /proc reports a kworker as "kworker/0:1H-kblockd" where the table has
- * p->comm ("kworker/0:1H"), and the table's right-aligned comm loses leading
- * spaces: a prefix match is the same task.
- */
-export function sameTask(procComm: string, tableComm: string): boolean {
-  return procComm.startsWith(tableComm) || procComm.trimStart().startsWith(tableComm);
 }
 
 function accessError(path: string): string | null {
@@ -95,7 +127,9 @@ export class SchedDebugBackend implements Backend {
   private readonly facts: (pid: number) => TaskFacts | null;
   private readonly now: () => bigint;
   private readonly readText: (path: string) => string | Uint8Array;
-  private problemsNoted = 0;
+  /** Monitored sections not used because they did not read exactly (malformed, or cut short). */
+  private unreadable = 0;
+  private rowOffset: number | undefined = undefined;
 
   /** The file and the table layout seen at start. */
   get detail(): string {
@@ -145,29 +179,35 @@ export class SchedDebugBackend implements Backend {
   }
 
   snapshot(): Snapshot {
-    const sd = parseSchedDebug(this.readText(this.path), { cpus: this.cpuSet, runnableOnly: true });
+    const sd = parseSchedDebug(this.readText(this.path), {
+      cpus: this.cpuSet,
+      runnableOnly: true,
+      rowOffset: this.rowOffset,
+    });
+    this.rowOffset = sd.rowOffset;
     const nowNs = this.now();
-    const problems = [...sd.problems];
     const waiting = new Map<number, Seen>();
     const waiters: Waiter[] = [];
     const running: (RunningTask | undefined)[] = [];
     for (const cpu of this.cpus) {
       const sec = sd.cpus.get(cpu);
       if (!sec) continue; // offline
-      if (!sec.complete) {
-        // Seen cut short: what was known of it stays as it was.
-        problems.push(`cpu ${cpu}: its section ends before its task table does`);
+      if (!sec.complete || sec.malformed) {
+        // Nothing of it is used this pass; what was known of its waits keeps its dates.
+        this.noteUnreadable(cpu, sec.malformed ?? "its section ends before its task table does");
         for (const s of this.waiting.values()) if (s.cpu === cpu) waiting.set(s.pid, s);
         continue;
       }
       const runner = this.runner(sec, nowNs);
       running[cpu] = runner;
-      const rtHeld = runner !== undefined && runner.pid !== 0 && runner.prio < MAX_RT_PRIO;
+      // Without a checked runner nothing on this CPU can be judged.
+      if (!runner) continue;
+      const rtHeld = runner.pid !== 0 && runner.prio < MAX_RT_PRIO;
       for (const t of sec.tasks) {
-        if (t.current || t.pid === runner?.pid) continue;
+        if (t.current || t.pid === runner.pid) continue;
         // Legacy tables list sleepers too, unmarked: /proc says which run, one read each, only where it matters.
         if (t.state !== "R" && !(t.state === "?" && rtHeld)) continue;
-        const s = this.track(t, cpu, nowNs, problems);
+        const s = this.track(t, cpu, nowNs);
         if (!s) continue;
         waiting.set(t.pid, s);
         waiters.push({
@@ -181,39 +221,47 @@ export class SchedDebugBackend implements Backend {
       }
     }
     this.waiting = waiting;
-    this.noteProblems(problems);
     return { nowNs, waiters, running };
   }
 
-  /** The same (pid, switches, comm) as last time keeps its date; anything else is checked against /proc first. */
-  private track(t: SchedDebugTask, cpu: number, nowNs: bigint, problems: string[]): Seen | null {
+  /**
+   * The same (pid, switches, name, CPU) as last time keeps its date; a row
+   * that is new or changed is trusted only once /proc says it is that task,
+   * runnable there (rowIsTask): a race or a forged row waits for the next read.
+   */
+  private track(t: SchedDebugTask, cpu: number, nowNs: bigint): Seen | null {
     const prev = this.waiting.get(t.pid);
-    if (prev && prev.switches === t.switches && prev.comm === t.comm) return prev.cpu === cpu ? prev : { ...prev, cpu };
+    if (prev && prev.switches === t.switches && prev.commField === t.commField && prev.cpu === cpu) return prev;
     const f = this.facts(t.pid);
-    if (!f) return null;
-    if (!sameTask(f.comm, t.comm)) {
-      problems.push(`pid ${t.pid} is "${f.comm}" in /proc but "${t.comm}" in the table: skipped`);
+    if (!f || !rowIsTask(t, cpu, f)) {
+      this.opts.log.debug(`sched_debug: cpu ${cpu}: the row of pid ${t.pid} is not what /proc says of it; not used`);
       return null;
     }
-    if (t.state === "?" && f.state !== "R") return null;
-    return { pid: t.pid, switches: t.switches, comm: t.comm, sinceNs: nowNs, tgid: f.tgid, policy: f.policy, cpu };
+    const sinceNs = prev && prev.switches === t.switches && prev.commField === t.commField ? prev.sinceNs : nowNs;
+    return { pid: t.pid, switches: t.switches, commField: t.commField, sinceNs, tgid: f.tgid, policy: f.policy, cpu };
   }
 
+  /** The task on the CPU, checked against /proc like a waiter when an RT task holds it; undefined: unknown. */
   private runner(sec: SchedDebugCpu, nowNs: bigint): RunningTask | undefined {
     if (sec.currPid === 0) {
       this.runners.delete(sec.cpu);
       return { cpu: sec.cpu, pid: 0, tgid: 0, prio: 140, policy: SCHED_OTHER, ranNs: 0 };
     }
-    const row = sec.tasks.find((t) => t.current) ?? sec.tasks.find((t) => t.pid === sec.currPid);
-    if (!row) return undefined;
+    // The marked row and the section's curr->pid must agree (they differ only when it switched mid-read).
+    const row = sec.tasks.find((t) => t.current);
+    if (!row || row.pid !== sec.currPid) return undefined;
     let s = this.runners.get(sec.cpu);
-    if (!s || s.pid !== row.pid || s.switches !== row.switches) {
-      // FIFO or RR, and the tgid, only matter (and are only read) for an RT holder.
+    if (!s || s.pid !== row.pid || s.switches !== row.switches || s.commField !== row.commField) {
+      // Only an RT or DEADLINE holder makes others starve: only then does it need checking (and its policy).
       const f = row.prio < MAX_RT_PRIO ? this.facts(row.pid) : null;
+      if (row.prio < MAX_RT_PRIO && (!f || !rowIsTask(row, sec.cpu, f))) {
+        this.runners.delete(sec.cpu);
+        return undefined;
+      }
       s = {
         pid: row.pid,
         switches: row.switches,
-        comm: row.comm,
+        commField: row.commField,
         sinceNs: nowNs,
         tgid: f?.tgid ?? row.pid,
         policy: f && row.prio >= 0 ? f.policy : policyOfPrio(row.prio),
@@ -231,13 +279,14 @@ export class SchedDebugBackend implements Backend {
     };
   }
 
-  /** A few lines at most: a kernel that prints something new should not flood the log. */
-  private noteProblems(problems: string[]): void {
-    for (const p of problems) {
-      if (this.problemsNoted >= 20) return;
-      this.problemsNoted++;
-      this.opts.log.warn(`sched_debug: ${p}${this.problemsNoted === 20 ? " (no more of these will be logged)" : ""}`);
-    }
+  /** A section not used this pass: counted, and said (the logger limits how often). */
+  private noteUnreadable(cpu: number, why: string): void {
+    this.unreadable++;
+    this.opts.log.warn({
+      message: `sched_debug: cpu ${cpu} not judged this pass: ${why} (${this.unreadable} such sections so far)`,
+      event: "sched_debug_unreadable",
+      cpu,
+    });
   }
 
   forget(pid: number): void {
@@ -245,7 +294,7 @@ export class SchedDebugBackend implements Backend {
   }
 
   stats(): BackendStats {
-    return { dropped: 0 };
+    return { dropped: 0, unreadable: this.unreadable };
   }
 
   stop(): void {

@@ -3,7 +3,12 @@ import { readFileSync } from "node:fs";
 
 export interface TaskStat {
   pid: number;
+  /** The name, decoded as UTF-8 (for display: it may hold any byte but NUL, so escape it before it is shown). */
   comm: string;
+  /** The name's bytes exactly, one char per byte (latin1): for comparing with what the kernel printed elsewhere. */
+  rawComm: string;
+  /** PF_* flags (field 9): PF_KTHREAD marks a kernel thread. */
+  flags: number;
   /** R running/runnable, S sleeping, D disk sleep, T stopped, Z zombie, ... */
   state: string;
   /** CPU it last ran on, or is queued on. */
@@ -17,9 +22,13 @@ export interface TaskStat {
   prio: number;
 }
 
+/** A kernel thread: users cannot set this flag nor rename such a thread. */
+export const PF_KTHREAD = 0x00200000;
+
 /**
- * Parses /proc/<pid>/stat. comm sits in parentheses and may itself contain
- * spaces and parentheses, so fields are counted from the last ')'.
+ * Parses /proc/<pid>/stat, as bytes read one char per byte (latin1), or as
+ * text. comm sits in parentheses and may itself contain spaces, parentheses
+ * and newlines, so fields are counted from the last ')'.
  */
 export function parseTaskStat(text: string): TaskStat | null {
   const open = text.indexOf("(");
@@ -35,7 +44,9 @@ export function parseTaskStat(text: string): TaskStat | null {
   if (!Number.isInteger(pid) || rest.length < 41 - 2) return null;
   const stat: TaskStat = {
     pid,
-    comm: text.slice(open + 1, close),
+    comm: Buffer.from(text.slice(open + 1, close), "latin1").toString("utf8"),
+    rawComm: text.slice(open + 1, close),
+    flags: field(9),
     state: rest[0] ?? "?",
     nice: field(19),
     starttime: field(22),
@@ -44,7 +55,9 @@ export function parseTaskStat(text: string): TaskStat | null {
     policy: field(41),
     prio: field(18) + 100,
   };
-  if (![stat.starttime, stat.nice, stat.cpu, stat.rtPriority, stat.policy, stat.prio].every(Number.isFinite))
+  if (
+    ![stat.flags, stat.starttime, stat.nice, stat.cpu, stat.rtPriority, stat.policy, stat.prio].every(Number.isFinite)
+  )
     return null;
   return stat;
 }
@@ -53,7 +66,7 @@ export function parseTaskStat(text: string): TaskStat | null {
 export function readTaskStat(pid: number): TaskStat | null {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    text = readFileSync(`/proc/${pid}/stat`, "latin1");
   } catch {
     return null;
   }
@@ -93,11 +106,10 @@ export function readComm(pid: number): string | null {
   }
 }
 
-/** The thread group (process) id of a thread, from /proc/<pid>/status; null when gone. */
-export function readTgid(pid: number): number | null {
+/** /proc/<pid>/status (its Name line is escaped by the kernel); null when the task is gone. */
+export function readStatus(pid: number): string | null {
   try {
-    const m = /^Tgid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : null;
+    return readFileSync(`/proc/${pid}/status`, "latin1");
   } catch {
     return null;
   }

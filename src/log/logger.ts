@@ -5,6 +5,7 @@ import { closeSync, constants as fsc, openSync, writeSync } from "node:fs";
 import { format } from "node:util";
 import { type ConsolaReporter, createConsola, LogLevels, type LogObject } from "consola";
 import { sendDatagram } from "../ffi/unix_socket";
+import { escapeControls, jsonSafe } from "./escape";
 import { NonBlockingFd } from "./nonblocking";
 import { RateLimiter } from "./rate_limit";
 
@@ -57,22 +58,21 @@ export function setLogContext(fields: Fields): void {
 
 /** One JSON object per line: time, level, event ("log" for plain lines), message, the event's fields, the context. */
 export function jsonLine(sev: Severity, message: string, date: Date, fields: Fields): string {
-  return JSON.stringify({
-    time: date.toISOString(),
-    level: sev,
-    event: fields.event ?? "log",
-    message,
-    ...fields,
-    ...context,
-  });
+  return jsonSafe(
+    JSON.stringify({
+      time: date.toISOString(),
+      level: sev,
+      event: fields.event ?? "log",
+      message,
+      ...fields,
+      ...context,
+    }),
+  );
 }
 
-export function formatLine(obj: Pick<LogObject, "date" | "type" | "args">): string {
-  return `${obj.date.toISOString()} ${SEVERITY[obj.type] ?? obj.type}: ${messageOf(obj)}\n`;
-}
-
+/** The message of a log call, printable: controls (a task's name can hold any) become escapes. */
 function messageOf(obj: Pick<LogObject, "args">): string {
-  return format(...obj.args).replace(/\n/g, " | ");
+  return escapeControls(format(...obj.args));
 }
 
 function safeWrite(fd: number, text: string): number {

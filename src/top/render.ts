@@ -2,6 +2,7 @@
 // runs and what waits behind it, the DL-server, then recent events. Pure, so
 // tests render fixed models.
 import { policyName } from "../kernel/sched_attr";
+import { escapeControls } from "../log/escape";
 
 export interface TopTask {
   pid: number;
@@ -48,8 +49,20 @@ export function formatWait(ns: number): string {
 
 const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + " ".repeat(n - s.length));
 
-/** Lines of one screen; each cut to `width` columns. */
-export function renderTop(m: TopModel, width = 100, maxWaiters = 5): string[] {
+/** The model with every name and text line printable: names come from users (escape.ts). */
+function printable(m: TopModel): TopModel {
+  const task = <T extends TopTask>(t: T): T => ({ ...t, comm: escapeControls(t.comm) });
+  return {
+    ...m,
+    cpus: m.cpus.map((c) => ({ ...c, running: c.running && task(c.running), waiters: c.waiters.map(task) })),
+    events: m.events.map(escapeControls),
+    boosts: m.boosts.map(escapeControls),
+  };
+}
+
+/** Lines of one screen; each cut to `width` columns; nothing in them a terminal would act on. */
+export function renderTop(model: TopModel, width = 100, maxWaiters = 5): string[] {
+  const m = printable(model);
   const out: string[] = [];
   out.push(
     `stalld top - ${m.time.toISOString().slice(11, 19)}  backend ${m.backend}  ` +

@@ -92,6 +92,8 @@ describe("a detection pass", () => {
         comm: pid === 10 ? "ksoftirqd/1" : "lcore-worker-2",
         state: "R",
         cpu: 1,
+        rawComm: pid === 10 ? "ksoftirqd/1" : "lcore-worker-2",
+        flags: 0,
         starttime,
         nice: 0,
         rtPriority: 1,

@@ -21,6 +21,8 @@ const waiter = (pid: number, policy: number, waitedNs = 25e9): Waiter => ({
 const stat = (pid: number, comm: string, policy: number, state = "R"): TaskStat => ({
   pid,
   comm,
+  rawComm: comm,
+  flags: 0,
   state,
   cpu: 1,
   starttime: 500 + pid,

@@ -20,7 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   metrics: ["base", "kernel", "boost"],
   daemon: ["base", "ffi", "log", "systemd", "bpf", "kernel", "backends", "boost", "metrics"],
   doctor: ["base", "ffi", "log", "bpf", "kernel", "backends", "boost"],
-  top: ["base", "kernel"],
+  top: ["base", "kernel", "log"],
   cli: ["base", "ffi", "log", "systemd", "bpf", "kernel", "backends", "boost", "metrics", "daemon", "doctor", "top"],
   main: ["base", "cli", "kernel"],
 };

@@ -56,7 +56,7 @@ describe("JSON log lines", () => {
     expect(lines[1]).toMatchObject({
       level: "warn",
       event: "log",
-      message: "a plain line | with a newline",
+      message: "a plain line\\x0awith a newline",
       backend: "task_scan",
     });
   });

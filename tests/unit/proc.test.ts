@@ -16,10 +16,14 @@ function statLine(pid: number, comm: string, state = "R", over: Record<number, n
 describe("parseTaskStat", () => {
   test("reads state, cpu, starttime, nice, policy and priority by field number", () => {
     // Field 18 is the kernel's prio - 100: -11 for FIFO 10 (prio 89).
-    const st = parseTaskStat(statLine(42, "kworker/1:2", "R", { 18: -11, 19: -5, 22: 12345, 39: 1, 40: 10, 41: 1 }))!;
+    const st = parseTaskStat(
+      statLine(42, "kworker/1:2", "R", { 9: 0x00200040, 18: -11, 19: -5, 22: 12345, 39: 1, 40: 10, 41: 1 }),
+    )!;
     expect(st).toEqual({
       pid: 42,
       comm: "kworker/1:2",
+      rawComm: "kworker/1:2",
+      flags: 0x00200040,
       state: "R",
       nice: -5,
       starttime: 12345,

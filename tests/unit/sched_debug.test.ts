@@ -4,16 +4,17 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SchedDebugBackend, sameTask, type TaskFacts } from "../../src/backends/sched_debug";
+import { rowIsTask, SchedDebugBackend, type TaskFacts } from "../../src/backends/sched_debug";
 import {
+  parseRowAt,
   parseSchedDebug,
   parseTableHeader,
-  parseTaskRow,
   type SchedDebug,
   SchedDebugFormatError,
   switchesAndPrio,
 } from "../../src/kernel/sched_debug";
 import { recordingLogger } from "../helpers/fakes";
+import { bytes, printSchedDebug } from "../helpers/sched_debug_printer";
 
 const FIXTURES = join(import.meta.dir, "../fixtures/sched_debug");
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), "utf8");
@@ -42,7 +43,7 @@ describe("parseSchedDebug on each kernel's layout", () => {
     expect(sd.problems).toEqual([]);
     const cpu1 = sd.cpus.get(1)!;
     expect(cpu1).toMatchObject({ currPid: 6907, nrRunning: 3, rtNrRunning: 2, dlNrRunning: 0, complete: true });
-    expect(cpu1.tasks.find((t) => t.current)).toEqual({
+    expect(cpu1.tasks.find((t) => t.current)).toMatchObject({
       state: "R",
       current: true,
       comm: "rtload",
@@ -50,7 +51,7 @@ describe("parseSchedDebug on each kernel's layout", () => {
       switches: 9,
       prio: 89,
     });
-    expect(cpu1.tasks.find((t) => t.pid === 6909)).toEqual({
+    expect(cpu1.tasks.find((t) => t.pid === 6909)).toMatchObject({
       state: "R",
       current: false,
       comm: "rtload",
@@ -121,19 +122,23 @@ describe("parseSchedDebug on each kernel's layout", () => {
     },
   );
 
-  test("the row pieces: comm windows, one-off rows, switches and prio wherever they moved", () => {
+  test("the row pieces: the name column by bytes, switches and prio wherever they moved", () => {
     const h = parseTableHeader(" S            task   PID         tree-key  switches  prio     wait-time");
-    expect(h).toEqual({ layout: "state", commEnd: 18, weight: false });
-    expect(parseTaskRow(" R    Web Content  3100      1234.500000        77    98         0.000000", h)).toMatchObject({
+    expect(h).toEqual({ layout: "state", weight: false });
+    const at = (line: string, offset = 3) => {
+      const b = Buffer.from(`${line}\n`, "latin1");
+      return parseRowAt(b, 0, b.length - 1, h, offset);
+    };
+    expect(at(" R     Web Content  3100      1234.500000        77    98         0.000000")).toMatchObject({
       comm: "Web Content",
+      commField: "    Web Content",
       pid: 3100,
       switches: 77,
       prio: 98,
     });
-    // A comm whose own digits could pass for a pid: the column decides.
-    expect(
-      parseTaskRow(" R      worker 7 12  3101      1234.500000        12   120         0.000000", h),
-    ).toMatchObject({ comm: "worker 7 12", pid: 3101 });
+    // Spaces and digits in a name are its own: the column is 15 bytes, whatever they are.
+    const spaced = ` R ${"worker 7 12".padStart(15)}  3101      1234.500000        12   120`;
+    expect(at(spaced)).toMatchObject({ comm: "worker 7 12", pid: 3101 });
     expect(switchesAndPrio(["1234.5", "E", "1236.2", "S", "2.8", "55.25", "77", "98", "0.0"])).toEqual({
       switches: "77",
       prio: "98",
@@ -143,19 +148,14 @@ describe("parseSchedDebug on each kernel's layout", () => {
       prio: "-1",
     });
     expect(switchesAndPrio(["1234.5", "/user.slice", "77", "98"])).toBeNull();
-    const w = parseTableHeader(
-      " S            task   PID     weight       vruntime   eligible    deadline             slice          sum-exec      switches  prio",
-    );
+    const w = parseTableHeader(" S            task   PID weight        vruntime  switches  prio");
     expect(w.weight).toBe(true);
-    expect(
-      parseTaskRow(
-        " R          rtload  6909       1024      6371.661944   E           1.400000           1.400000         1.239370         2      98",
-        w,
-      ),
-    ).toMatchObject({ pid: 6909, switches: 2, prio: 98 });
-    expect(parseTaskRow(" R          rtload  6909      6371.661944   E", h)).toBe("no switches and prio");
-    expect(parseTaskRow("?R          rtload  6909      6371.661944        2   98", h)).toBe("no state mark");
-    expect(parseTaskRow(" R          rtload  6909      6371.661944        2   140", h)).toBe("prio 140 out of range");
+    const wb = Buffer.from(" R          rtload  6909   1024   6371.661944        2    98\n", "latin1");
+    expect(parseRowAt(wb, 0, wb.length - 1, w, 3)).toMatchObject({ pid: 6909, switches: 2, prio: 98 });
+    expect(at(" R          rtload  6909      6371.661944   E")).toBe("no switches and prio");
+    expect(at("?R          rtload  6909      6371.661944        2   98")).toBe("no state mark");
+    expect(at(" R          rtload  6909      6371.661944        2   140")).toBe("prio 140 out of range");
+    expect(at(" R          rtload  6909      6371.661944        2   98", 2)).toBe("no name column");
   });
 });
 
@@ -233,24 +233,29 @@ describe("parseSchedDebug on bad input: a clear error or fewer tasks, never a wr
   });
 });
 
-/** A sched_debug file with CPU 1 running `curr` and the given rows (state layout). */
+/** A sched_debug file (printed as the kernel does) with CPU 0 idle and CPU 1 running `curr` before `rows`. */
 function file(
   curr: [string, number, number, number],
   rows: [string, string, number, number, number][],
   cpu1Complete = true,
-): string {
-  const row = (mark: string, comm: string, pid: number, sw: number, prio: number) =>
-    `${mark} ${comm.padStart(15)} ${String(pid).padStart(5)}      1234.500000   E        1236.200000           1.400000        55.250000 ${String(sw).padStart(9)}   ${String(prio).padStart(5)}         0.000000   0      0        /\n`;
-  const head =
-    " S            task   PID       vruntime   eligible    deadline             slice          sum-exec      switches  prio         wait-time\n---------\n";
-  const cpu = (n: number, currPid: number, body: string) =>
-    `cpu#${n}, 1.0 MHz\n  .nr_running : 2\n  .curr->pid : ${currPid}\n\nrunnable tasks:\n${head}${body}`;
-  const [comm, pid, sw, prio] = curr;
-  const body1 = row(">R", comm, pid, sw, prio) + rows.map(([st, c, p, s, pr]) => row(` ${st}`, c, p, s, pr)).join("");
-  return `${cpu(0, 0, "\n")}${cpu(1, pid, body1)}${cpu1Complete ? "\n" : ""}`;
+): Buffer {
+  const [comm, pid, switches, prio] = curr;
+  const printed = printSchedDebug([
+    { cpu: 0, currPid: 0, tasks: [] },
+    {
+      cpu: 1,
+      currPid: pid,
+      tasks: [
+        { comm: bytes(comm), pid, switches, prio, state: "R", current: true },
+        ...rows.map(([state, c, p, sw, pr]) => ({ comm: bytes(c), pid: p, switches: sw, prio: pr, state })),
+      ],
+    },
+  ]);
+  // Cut: the last section stops before the blank line that ends its table.
+  return cpu1Complete ? printed : printed.subarray(0, printed.length - 1);
 }
 
-function backend(files: string[], facts: Record<number, TaskFacts | null>, cpus = [1]) {
+function backend(files: Uint8Array[], facts: Record<number, TaskFacts | null>, cpus = [1]) {
   const { log, lines } = recordingLogger();
   let now = 0n;
   let i = 0;
@@ -268,15 +273,33 @@ function backend(files: string[], facts: Record<number, TaskFacts | null>, cpus 
   return { b, lines, looked, at: (s: number) => (now = BigInt(s * 1e9)) };
 }
 
-const FIFO = (comm: string, tgid: number, state = "R"): TaskFacts => ({ comm, tgid, policy: 1, state });
+/** /proc's view of a task: by default runnable on CPU 1 with the given switch count. */
+const FIFO = (rawComm: string, tgid: number, switches: number, more: Partial<TaskFacts> = {}): TaskFacts => ({
+  rawComm,
+  kthread: false,
+  tgid,
+  policy: 1,
+  state: "R",
+  cpu: 1,
+  switches,
+  ...more,
+});
 
 describe("SchedDebugBackend (fake file, fake clock)", () => {
   const hog: [string, number, number, number] = ["dpdk-worker", 2001, 9, 49];
+  const HOG = FIFO("dpdk-worker", 2000, 9);
 
   test("a wait is dated from the first read that sees it; the same switch count keeps the date, a new one restarts it", () => {
     const f1 = file(hog, [["R", "victim", 3000, 5, 98]]);
     const f3 = file(hog, [["R", "victim", 3000, 6, 98]]);
-    const { b, at, looked } = backend([f1, f1, f3], { 2001: FIFO("dpdk-worker", 2000), 3000: FIFO("victim", 2999) });
+    let victim = FIFO("victim", 2999, 5);
+    const facts = {
+      2001: HOG,
+      get 3000() {
+        return victim;
+      },
+    };
+    const { b, at, looked } = backend([f1, f1, f3], facts);
     at(10);
     expect(b.snapshot().waiters).toEqual([{ pid: 3000, tgid: 2999, cpu: 1, prio: 98, policy: 1, waitedNs: 0 }]);
     at(13);
@@ -284,25 +307,35 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
     expect(s2.waiters[0]!.waitedNs).toBe(3e9);
     expect(s2.running[1]).toEqual({ cpu: 1, pid: 2001, tgid: 2000, prio: 49, policy: 1, ranNs: 3e9 });
     at(14);
+    victim = FIFO("victim", 2999, 6);
     expect(b.snapshot().waiters[0]!.waitedNs).toBe(0);
     // /proc read once per new (pid, switches), not every pass.
     expect(looked.filter((p) => p === 3000)).toHaveLength(2);
   });
 
-  test("a pid whose /proc comm differs from the table's is skipped and said; a gone one silently", () => {
+  test("a row is used only when /proc says the same name, state R, CPU and switch count; a gone task silently", () => {
     const f = file(hog, [
       ["R", "victim", 3000, 5, 98],
       ["R", "ghost", 3001, 1, 98],
     ]);
-    const { b, at, lines } = backend([f], { 2001: FIFO("dpdk-worker", 2000), 3000: FIFO("other", 3000) });
-    at(1);
-    expect(b.snapshot().waiters).toEqual([]);
-    expect(lines.filter((l) => l.level === "warn").map((l) => l.msg)).toEqual([
-      'sched_debug: pid 3000 is "other" in /proc but "victim" in the table: skipped',
-    ]);
-    // A kworker's /proc name carries its workqueue: still the same task.
-    expect(sameTask("kworker/1:2-events", "kworker/1:2")).toBe(true);
-    expect(sameTask("kworker/1:3", "kworker/1:2")).toBe(false);
+    for (const wrong of [
+      { rawComm: "other" },
+      { rawComm: "victim2" },
+      { rawComm: "xvictim" },
+      { state: "S" },
+      { cpu: 0 },
+      { switches: 6 },
+    ]) {
+      const { b, at, lines } = backend([f], { 2001: HOG, 3000: FIFO("victim", 3000, 5, wrong) });
+      at(1);
+      expect(b.snapshot().waiters).toEqual([]);
+      expect(lines.filter((l) => l.level === "warn")).toEqual([]);
+    }
+    // A kernel thread's /proc name is longer (a kworker's carries its workqueue): the table's is its start.
+    const kw = { commField: "    kworker/1:2", switches: 3 };
+    expect(rowIsTask(kw, 1, FIFO("kworker/1:2-events", 2, 3, { kthread: true }))).toBe(true);
+    expect(rowIsTask(kw, 1, FIFO("kworker/1:2-events", 2, 3))).toBe(false);
+    expect(rowIsTask(kw, 1, FIFO("kworker/1:3", 2, 3, { kthread: true }))).toBe(false);
   });
 
   test("only monitored CPUs; sleeping, dying and running rows are not waiters; an idle CPU runs pid 0", () => {
@@ -311,39 +344,43 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
       ["X", "dying", 3001, 1, 120],
       ["R", "victim", 3002, 1, 120],
     ]);
-    const { b, at } = backend(
-      [f],
-      { 2001: FIFO("dpdk-worker", 2000), 3002: { comm: "victim", tgid: 3002, policy: 0, state: "R" } },
-      [0, 1],
-    );
+    const { b, at } = backend([f], { 2001: HOG, 3002: FIFO("victim", 3002, 1, { policy: 0 }) }, [0, 1]);
     at(1);
     const s = b.snapshot();
     expect(s.waiters.map((w) => w.pid)).toEqual([3002]);
     expect(s.running[0]).toMatchObject({ pid: 0 });
-    const other = backend([f], { 2001: FIFO("dpdk-worker", 2000) }, [0]);
+    const other = backend([f], { 2001: HOG }, [0]);
     other.at(1);
     expect(other.b.snapshot().waiters).toEqual([]);
+  });
+
+  test("an RT runner /proc does not confirm: nothing on that CPU is judged", () => {
+    const f = file(hog, [["R", "victim", 3000, 5, 98]]);
+    const { b, at } = backend([f], { 2001: FIFO("dpdk-worker", 2000, 8), 3000: FIFO("victim", 3000, 5) });
+    at(1);
+    const s = b.snapshot();
+    expect(s.running[1]).toBeUndefined();
+    expect(s.waiters).toEqual([]);
   });
 
   test("a section cut short keeps what was known of its CPU, and says so", () => {
     const whole = file(hog, [["R", "victim", 3000, 5, 98]]);
     const cut = file(hog, [["R", "victim", 3000, 5, 98]], false);
-    const { b, at, lines } = backend([whole, cut, whole], {
-      2001: FIFO("dpdk-worker", 2000),
-      3000: FIFO("victim", 3000),
-    });
+    const { b, at, lines } = backend([whole, cut, whole], { 2001: HOG, 3000: FIFO("victim", 3000, 5) });
     at(1);
     b.snapshot();
     at(4);
     expect(b.snapshot().waiters).toEqual([]);
-    expect(lines.some((l) => l.msg.includes("cpu 1: its section ends before its task table does"))).toBe(true);
+    expect(
+      lines.some((l) => l.msg.includes("cpu 1 not judged this pass: its section ends before its task table")),
+    ).toBe(true);
     at(6);
     expect(b.snapshot().waiters[0]!.waitedNs).toBe(5e9);
   });
 
   test("forget() restarts a task's date", () => {
     const f = file(hog, [["R", "victim", 3000, 5, 98]]);
-    const { b, at } = backend([f], { 2001: FIFO("dpdk-worker", 2000), 3000: FIFO("victim", 3000) });
+    const { b, at } = backend([f], { 2001: HOG, 3000: FIFO("victim", 3000, 5) });
     at(1);
     b.snapshot();
     b.forget(3000);
@@ -354,13 +391,13 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
   test("the legacy layout: /proc says which unmarked rows run, only where an RT task holds the CPU", () => {
     const legacy = fixture("linux-3.10-x86.txt");
     const facts: Record<number, TaskFacts> = {
-      2001: FIFO("dpdk-worker", 2001),
-      22: FIFO("ksoftirqd/1", 22),
-      3100: FIFO("Web Content", 3000),
-      412: FIFO("jbd2/nvme0n1p2-", 412, "S"),
-      15: FIFO("rcu_preempt", 15),
+      2001: FIFO("dpdk-worker", 2001, 9),
+      22: FIFO("ksoftirqd/1", 22, 8812),
+      3100: FIFO("Web Content", 3000, 77),
+      412: FIFO("jbd2/nvme0n1p2-", 412, 2231, { state: "S" }),
+      15: FIFO("rcu_preempt", 15, 1, { cpu: 0 }),
     };
-    const { b, at, looked } = backend([legacy], facts, [0, 1]);
+    const { b, at, looked } = backend([Buffer.from(legacy)], facts, [0, 1]);
     at(1);
     const s = b.snapshot();
     expect(s.waiters.map((w) => w.pid).sort()).toEqual([22, 3100]);
