@@ -9,7 +9,7 @@ import { BACKENDS, findBackend } from "../backends/registry";
 import { DEFAULTS, type Mode, RANGES, type Range, type RunConfig } from "../config";
 import { UsageError } from "../errors";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
-import { parseListen } from "../metrics/metrics";
+import { parseListen, unsafeMetricsDir } from "../metrics/metrics";
 
 /** A whole number in its flag's range; `fallback` when absent. */
 export function integer(raw: unknown, r: Range, fallback: number): number {
@@ -157,11 +157,14 @@ function logFormat(raw: unknown): RunConfig["logFormat"] {
 function metricsFile(raw: unknown): string | null {
   if (raw === undefined) return null;
   const path = resolve(String(raw));
-  let dirOk = false;
+  let dirMode: number | null = null;
   try {
-    dirOk = statSync(dirname(path)).isDirectory();
+    const st = statSync(dirname(path));
+    if (st.isDirectory()) dirMode = st.mode;
   } catch {}
-  if (!dirOk) throw new UsageError(`--metrics-file: ${dirname(path)} is not a directory`);
+  if (dirMode === null) throw new UsageError(`--metrics-file: ${dirname(path)} is not a directory`);
+  const unsafe = unsafeMetricsDir(dirMode);
+  if (unsafe) throw new UsageError(`--metrics-file: ${dirname(path)} ${unsafe}`);
   try {
     if (statSync(path).isDirectory()) throw new UsageError(`--metrics-file: ${path} is a directory`);
   } catch (e) {

@@ -16,6 +16,7 @@ import { readCpuTimeNs, readTaskStat } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
 import { kernelSchedOps } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
+import { listenMetrics, type MetricsListener } from "../metrics/listener";
 import { type Metrics, writeMetricsFile } from "../metrics/metrics";
 import { procPassInputs } from "./daemon";
 import { Pidfile, PidfileError } from "./pidfile";
@@ -74,18 +75,11 @@ function placeSelf(cfg: RunConfig, log: Logger): void {
   log.info(`stalld runs on CPUs ${formatCpuList(housekeeping)}, outside the monitored ones`);
 }
 
-/** /metrics over HTTP; a port that cannot be bound is an Exit. */
+/** /metrics over HTTP (listener.ts); a port that cannot be bound is an Exit. */
 function serveMetrics(listen: NonNullable<RunConfig["metricsListen"]>, metrics: Metrics, log: Logger) {
-  let server: ReturnType<typeof Bun.serve>;
+  let server: MetricsListener;
   try {
-    server = Bun.serve({
-      hostname: listen.hostname,
-      port: listen.port,
-      fetch: (req) =>
-        new URL(req.url).pathname === "/metrics"
-          ? new Response(metrics.render(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } })
-          : new Response("stalld: metrics are at /metrics\n", { status: 404 }),
-    });
+    server = listenMetrics(listen.hostname, listen.port, () => metrics.render());
   } catch (e) {
     const where = `${listen.hostname}:${listen.port}`;
     throw new Exit(EXIT.environment, `--metrics-listen: cannot listen on ${where}: ${(e as Error).message}`);
@@ -93,7 +87,7 @@ function serveMetrics(listen: NonNullable<RunConfig["metricsListen"]>, metrics: 
   const host = listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname;
   log.info(`metrics on http://${host}:${listen.port}/metrics`);
   if (!listen.loopback) log.warn(`--metrics-listen ${listen.hostname}: metrics are served beyond this machine`);
-  return { stop: () => server.stop(true) };
+  return { stop: () => server.stop() };
 }
 
 export function realSystem(log: Logger): System {

@@ -1,7 +1,8 @@
 // What stalld counts, rendered as Prometheus text exposition (version 0.0.4)
 // for node_exporter's textfile collector (--metrics-file) or a scrape of
 // /metrics on loopback (--metrics-listen).
-import { closeSync, openSync, renameSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants as fsc, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BoostEvents } from "../boost/types";
 import { policyName } from "../kernel/sched_attr";
@@ -160,16 +161,31 @@ export class Metrics {
  * Write, then rename in the same directory: the textfile collector never reads
  * half a file. No fsync: a reader needs atomicity, not durability, and an
  * fsync per pass cost ~10 times the pass itself (BENCHMARKS.md, figure 7).
+ * The temporary file has a random name and is created new (O_EXCL), never
+ * through a symlink, never blocking (a FIFO planted there fails, ENXIO), and
+ * is removed if anything fails.
  */
 export function writeMetricsFile(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w", 0o644);
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW | fsc.O_NONBLOCK, 0o644);
   try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
-  renameSync(tmp, path);
+}
+
+/** Why a directory is no place for the metrics file (writable by others without the sticky bit), or null. */
+export function unsafeMetricsDir(mode: number): string | null {
+  return mode & 0o022 && !(mode & 0o1000)
+    ? "is writable by other users without the sticky bit: they could replace the file stalld renames into place"
+    : null;
 }
 
 /** "127.0.0.1:9101", "[::1]:9101", ":9101" or "9101" (loopback). Throws with the reason. */
@@ -179,7 +195,10 @@ export function parseListen(raw: string): { hostname: string; port: number; loop
   const port = Number(m[2]);
   if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range (1-65535)`);
   const host = m[1] ? m[1].replace(/^\[|\]$/g, "") : "127.0.0.1";
-  const hostname = host === "" ? "127.0.0.1" : host;
-  const loopback = hostname === "localhost" || hostname === "::1" || /^127\./.test(hostname);
+  // "localhost" is taken to mean the loopback address itself, not whatever resolving it gives.
+  const hostname = host === "" || host === "localhost" ? "127.0.0.1" : host;
+  // Loopback is judged on IP literals only: "127.evil.example" is a name, and names resolve anywhere.
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
+  const loopback = (v4 !== null && v4[1] === "127" && v4.slice(1).every((o) => Number(o) <= 255)) || hostname === "::1";
   return { hostname, port, loopback };
 }

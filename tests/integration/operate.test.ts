@@ -161,3 +161,52 @@ describe("stalld top", () => {
     expect(out).toMatch(/^CPU +RUNNING +POLICY +WAITING/m);
   });
 });
+
+describe("a flooded /metrics listener", () => {
+  test("3000 half-sent requests: passes and boosts keep their timing; fds and memory stay bounded", async () => {
+    const port = PORT + 2;
+    await starvationScenario(
+      ["-t", "2", "-d", "1", "--metrics-listen", `127.0.0.1:${port}`],
+      async (d, _h, victim, since) => {
+        const pid = d.proc.pid;
+        const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+        const rssKb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+        const rss0 = rssKb();
+        const held: { end(): void }[] = [];
+        let maxFds = 0;
+        const flood = (async () => {
+          for (let i = 0; i < 3000; i++) {
+            try {
+              held.push(
+                await Bun.connect({
+                  hostname: "127.0.0.1",
+                  port,
+                  socket: { open: (s) => void s.write("GET /metr"), data() {}, error() {} },
+                }),
+              );
+            } catch {
+              // refused or reset: what a flood meets
+            }
+            if (i % 100 === 0) maxFds = Math.max(maxFds, fds());
+          }
+        })();
+        const boost = await d.waitFor(new RegExp(`boosted pid ${victim.pid} \\(`), 8000);
+        const restore = await d.waitFor(
+          new RegExp(`restored pid ${victim.pid} .* after ([0-9.]+) s \\(boost ended\\)`),
+          8000,
+        );
+        await flood;
+        maxFds = Math.max(maxFds, fds());
+        for (const s of held) s.end();
+        // Detection within threshold + 1 s of the victim's start, the restore on time.
+        expect(Date.parse(boost.slice(0, boost.indexOf(" "))) - since).toBeLessThan(3000);
+        expect(Number(/after ([0-9.]+) s/.exec(restore)![1])).toBeLessThan(1.5);
+        expect(maxFds).toBeLessThan(64);
+        expect(rssKb() - rss0).toBeLessThan(15 * 1024);
+        // Still serving once the flood is over.
+        const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+        expect(r.status).toBe(200);
+      },
+    );
+  }, 60_000);
+});

@@ -1,11 +1,21 @@
 // Prometheus text exposition: names, types, labels, escaping; what a pass counts.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Backend, BackendStats, Snapshot } from "../../src/backends/backend";
 import { parseRunConfig } from "../../src/cli/options";
-import { Metrics, writeMetricsFile } from "../../src/metrics/metrics";
+import { listenMetrics } from "../../src/metrics/listener";
+import { Metrics, parseListen, unsafeMetricsDir, writeMetricsFile } from "../../src/metrics/metrics";
 import { recordingLogger, testDaemon } from "../helpers/fakes";
 import { parseExposition } from "../helpers/prometheus";
 
@@ -87,6 +97,106 @@ describe("Metrics", () => {
       expect(readdirSync(dir)).toEqual(["stalld.prom"]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the metrics file, in a directory others may share", () => {
+  test("a symlink at the path is replaced, never followed; nothing is left behind when a write fails", () => {
+    const dir = mkdtempSync(join(tmpdir(), "stalld-metrics-"));
+    try {
+      const target = join(dir, "precious");
+      writeFileSync(target, "keep me\n");
+      const path = join(dir, "stalld.prom");
+      symlinkSync(target, path);
+      writeMetricsFile(path, "x 1\n");
+      expect(readFileSync(target, "utf8")).toBe("keep me\n");
+      expect(lstatSync(path).isSymbolicLink()).toBe(false);
+      expect(readFileSync(path, "utf8")).toBe("x 1\n");
+      // The rename fails (the path is now a non-empty directory): the temporary file goes.
+      rmSync(path);
+      mkdirSync(join(path, "sub"), { recursive: true });
+      expect(() => writeMetricsFile(path, "x 2\n")).toThrow();
+      expect(readdirSync(dir).sort()).toEqual(["precious", "stalld.prom"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a directory writable by others without the sticky bit is refused; /tmp-like (sticky) and 0755 are fine", () => {
+    expect(unsafeMetricsDir(0o40777)).toMatch(/writable by other users without the sticky bit/);
+    expect(unsafeMetricsDir(0o40775)).not.toBeNull();
+    expect(unsafeMetricsDir(0o41777)).toBeNull();
+    expect(unsafeMetricsDir(0o40755)).toBeNull();
+  });
+
+  test("--metrics-listen: loopback is an IP literal; a name is served beyond this machine", () => {
+    expect(parseListen("127.0.0.1:9101").loopback).toBe(true);
+    expect(parseListen("127.200.1.9:9101").loopback).toBe(true);
+    expect(parseListen("[::1]:9101").loopback).toBe(true);
+    expect(parseListen("localhost:9101")).toEqual({ hostname: "127.0.0.1", port: 9101, loopback: true });
+    expect(parseListen("127.evil.example:9101").loopback).toBe(false);
+    expect(parseListen("127.0.0.1.nip.io:9101").loopback).toBe(false);
+    expect(parseListen("0.0.0.0:9101").loopback).toBe(false);
+  });
+});
+
+describe("the /metrics listener", () => {
+  const render = () => "stalld_passes_total 3\n";
+  const get = async (port: number, request: string) => {
+    const chunks: Buffer[] = [];
+    await new Promise<void>((done) => {
+      void Bun.connect({
+        hostname: "127.0.0.1",
+        port,
+        socket: {
+          open: (s) => void s.write(request),
+          data: (_s, d) => void chunks.push(Buffer.from(d)),
+          close: () => done(),
+          error: () => done(),
+        },
+      });
+    });
+    return Buffer.concat(chunks).toString();
+  };
+
+  test("GET and HEAD /metrics, 404 elsewhere, 405 for other methods; one response, then close", async () => {
+    const l = listenMetrics("127.0.0.1", 0, render);
+    try {
+      const ok = await get(l.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+      expect(ok).toStartWith("HTTP/1.1 200 OK\r\n");
+      expect(ok).toContain("Content-Type: text/plain; version=0.0.4");
+      expect(ok).toEndWith("\r\n\r\nstalld_passes_total 3\n");
+      expect(await get(l.port, "HEAD /metrics HTTP/1.1\r\n\r\n")).toEndWith("Cache-Control: no-store\r\n\r\n");
+      expect(await get(l.port, "GET / HTTP/1.1\r\n\r\n")).toStartWith("HTTP/1.1 404");
+      expect(await get(l.port, "POST /metrics HTTP/1.1\r\n\r\n")).toStartWith("HTTP/1.1 405");
+    } finally {
+      l.stop();
+    }
+  });
+
+  test("half-sent requests: at most maxConnections held, each closed at its deadline; oversize closed at once", async () => {
+    const l = listenMetrics("127.0.0.1", 0, render, { maxConnections: 3, deadlineMs: 300, maxRequestBytes: 64 });
+    const sockets: { end(): void }[] = [];
+    try {
+      for (let i = 0; i < 20; i++)
+        sockets.push(
+          await Bun.connect({
+            hostname: "127.0.0.1",
+            port: l.port,
+            socket: { open: (s) => void s.write("GET /met"), data() {} },
+          }),
+        );
+      await Bun.sleep(100);
+      expect(l.open).toBe(3);
+      await Bun.sleep(400);
+      expect(l.open).toBe(0);
+      // Served again once the slots are free; a request larger than the limit is refused.
+      expect(await get(l.port, "GET /metrics HTTP/1.1\r\n\r\n")).toStartWith("HTTP/1.1 200");
+      expect(await get(l.port, `GET /metrics HTTP/1.1\r\nX: ${"a".repeat(100)}\r\n\r\n`)).toBe("");
+    } finally {
+      for (const s of sockets) s.end();
+      l.stop();
     }
   });
 });
