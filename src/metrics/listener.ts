@@ -72,7 +72,12 @@ export function listenMetrics(
     port,
     socket: {
       open(s) {
-        s.data = { request: "", pending: null, timer: setTimeout(() => s.terminate(), limits.deadlineMs), counted: false };
+        s.data = {
+          request: "",
+          pending: null,
+          timer: setTimeout(() => s.terminate(), limits.deadlineMs),
+          counted: false,
+        };
         if (open >= limits.maxConnections) {
           clearTimeout(s.data.timer);
           s.terminate();
