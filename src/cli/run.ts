@@ -10,13 +10,34 @@ import { Lifecycle } from "../daemon/lifecycle";
 import { precheck, startDaemon } from "../daemon/start";
 import { realSystem } from "../daemon/system";
 import { EXIT, requireRoot } from "../errors";
-import { redirectToDevNull, setsid } from "../ffi/process";
+import { ignoreSignals, redirectToDevNull, setsid } from "../ffi/process";
 import { formatCpuList, onlineCpus, possibleCpus } from "../kernel/cpus";
 import { currentSinks, flushSuppressed, log, setSinks, setVerbosity } from "../log/logger";
 import { buildSinks } from "../log/sinks";
 import { notify } from "../systemd/notify";
 import { runArgs } from "./args";
 import { parseRunConfig, rejectUnknown } from "./options";
+
+/**
+ * Every signal whose default is to end the process ends it cleanly: the
+ * usual stop signals and the ones a stray `kill -USR1` or a profiler's timer
+ * sends. JS cannot catch SIGSTKFLT (16) or the real-time signals (34-64):
+ * they are ignored instead (SIGRTMIN 32 and 33 belong to the C library).
+ */
+const STOPPING_SIGNALS = [
+  "SIGTERM",
+  "SIGINT",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGALRM",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGIO",
+  "SIGXCPU",
+] as const;
+const IGNORED_SIGNALS = [16, ...Array.from({ length: 31 }, (_, i) => 34 + i)];
 
 export async function runDaemon(args: Record<string, unknown>): Promise<never> {
   rejectUnknown(args, runArgs);
@@ -46,8 +67,8 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
     life.unwind(why);
     process.exit(code);
   };
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const)
-    process.on(sig, () => shutdown(`signal ${sig}`, EXIT.ok));
+  for (const sig of STOPPING_SIGNALS) process.on(sig, () => shutdown(`signal ${sig}`, EXIT.ok));
+  ignoreSignals(IGNORED_SIGNALS);
   process.on("uncaughtException", (e) => {
     log.error(`internal error: ${e?.stack ?? e}`);
     shutdown("internal error", EXIT.internal);

@@ -16,7 +16,7 @@ const KERNEL_DEFAULT = 950000;
 function savedValue(path: string): number | null {
   try {
     const v = Number(readFileSync(path, "utf8").trim());
-    return Number.isInteger(v) && v >= 0 ? v : null;
+    return Number.isInteger(v) && v >= -1 ? v : null;
   } catch {
     return null;
   }
@@ -39,15 +39,23 @@ export function throttle(
       );
       return;
     case "off": {
-      if (now === -1) {
-        log.info("RT throttling already disabled, doing nothing");
-        return;
-      }
-      // An earlier `off` without `on` already saved the real value: keep it.
+      // What was found is what `on` puts back, -1 included. An earlier `off`
+      // without `on` already saved the real value: keep it.
       if (savedValue(paths.saved) === null) {
-        const fd = openSync(paths.saved, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
-        writeSync(fd, `${now}\n`);
-        closeSync(fd);
+        const fd = openSync(
+          paths.saved,
+          fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW | fsc.O_NONBLOCK,
+          0o600,
+        );
+        try {
+          writeSync(fd, `${now}\n`);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      if (now === -1) {
+        log.info(`RT throttling already disabled, doing nothing (saved in ${paths.saved}: -1 stays at on)`);
+        return;
       }
       rt.write(-1);
       log.info(`RT Throttling disabled (sched_rt_runtime_us was ${now}, saved in ${paths.saved})`);

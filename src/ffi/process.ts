@@ -9,6 +9,8 @@ const c = dlopen("libc.so.6", {
   dup2: { args: ["i32", "i32"], returns: "i32" },
   nanosleep: { args: ["ptr", "ptr"], returns: "i32" },
   execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+  // sighandler_t is pointer-sized: SIG_IGN is 1.
+  signal: { args: ["i32", "u64"], returns: "u64" },
 }).symbols;
 
 /** A new session without a controlling terminal (the detached daemon). */
@@ -60,4 +62,11 @@ export function execve(path: string, argv: readonly string[], env: Record<string
   );
   c.execve(ptr(file), ptr(args), ptr(envp));
   throw new SysError(`execve ${path}`, errno());
+}
+
+const SIG_IGN = 1n;
+
+/** Ignores signals JS cannot handle (SIGSTKFLT, the real-time ones), so they cannot end the process unannounced. */
+export function ignoreSignals(signals: readonly number[]): void {
+  for (const sig of signals) c.signal(sig, SIG_IGN);
 }

@@ -179,9 +179,20 @@ describe("stalld throttle", () => {
     expect(existsSync(paths.saved)).toBe(false);
     expect(lines.map((l) => l.msg)).toEqual([
       `RT Throttling disabled (sched_rt_runtime_us was 950000, saved in ${paths.saved})`,
-      "RT throttling already disabled, doing nothing",
+      `RT throttling already disabled, doing nothing (saved in ${paths.saved}: -1 stays at on)`,
       "RT Throttling runtime restored to 950000",
     ]);
+  });
+
+  test("off with throttling already off saves -1: on puts back exactly what was found", () => {
+    const d = scratch();
+    const paths = { saved: join(d, "saved"), runtime: join(d, "rt") };
+    writeFileSync(paths.runtime, "-1\n");
+    throttle("off", paths, recordingLogger().log);
+    expect(readFileSync(paths.saved, "utf8")).toBe("-1\n");
+    throttle("on", paths, recordingLogger().log);
+    expect(readFileSync(paths.runtime, "utf8")).toBe("-1\n");
+    expect(existsSync(paths.saved)).toBe(false);
   });
 
   test("on without a saved value restores the kernel default; unknown actions are usage errors", () => {
