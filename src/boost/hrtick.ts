@@ -7,16 +7,34 @@
 // and leaves at most one period of debt.
 import { btfEnumValueInChild, FEATURE_PATHS, readFeature, setFeature, tickNs } from "../kernel/sched_features";
 import type { Logger } from "../log/logger";
+import type { StateDir } from "./state_dir";
+
+type SettingRecords = Pick<StateDir, "recordSetting" | "forgetSetting" | "orphanSetting">;
 
 const readFeatureViaChild = (name: string) => readFeature(name, FEATURE_PATHS, btfEnumValueInChild);
 
 export class HrtickDl {
   private enabledByUs = false;
 
+  /** `records`: the state directory, where turning HRTICK_DL on is written first (a restart turns it off). */
   constructor(
     private readonly log: Logger,
     private readonly kernel = { readFeature: readFeatureViaChild, setFeature, tickNs },
+    private readonly records: SettingRecords | null = null,
   ) {}
+
+  /** HRTICK_DL left on by a stalld that died: this one turns it off at exit. */
+  adoptOrphan(): void {
+    const orphan = this.records?.orphanSetting("hrtick_dl");
+    if (!orphan) return;
+    if (this.kernel.readFeature("HRTICK_DL").state !== "on") {
+      this.records!.forgetSetting("hrtick_dl");
+      return;
+    }
+    this.records!.recordSetting("hrtick_dl");
+    this.enabledByUs = true;
+    this.log.info(`HRTICK_DL was turned on by stalld pid ${orphan.owner.pid}, which died; turned off again at exit`);
+  }
 
   /** The runtime boosts should use for a requested one. */
   prepare(runtimeNs: bigint): bigint {
@@ -29,6 +47,7 @@ export class HrtickDl {
     }
     let why: string;
     try {
+      this.records?.recordSetting("hrtick_dl");
       this.kernel.setFeature("HRTICK_DL", true);
       this.enabledByUs = true;
       this.log.info(
@@ -37,6 +56,7 @@ export class HrtickDl {
       return runtimeNs;
     } catch (e) {
       why = (e as Error).message;
+      if (!this.enabledByUs) this.records?.forgetSetting("hrtick_dl");
     }
     const state = st.state === "off" ? `off (${st.source})` : `unknown (${st.detail})`;
     const debtPeriods = (tick + runtimeNs - 1n) / runtimeNs;
@@ -55,6 +75,7 @@ export class HrtickDl {
     this.enabledByUs = false;
     try {
       this.kernel.setFeature("HRTICK_DL", false);
+      this.records?.forgetSetting("hrtick_dl");
       this.log.info("HRTICK_DL restored to off");
     } catch (e) {
       this.log.error(`failed to turn HRTICK_DL back off: ${(e as Error).message}`);

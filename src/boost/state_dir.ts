@@ -1,16 +1,22 @@
-// Crash safety: the state directory (--state-dir). A boost is written there before it is
-// applied and removed after its restore, and the RT throttling value before
-// throttling is turned off. A stalld that dies on SIGKILL (or an OOM kill)
-// leaves those files; the next one finds them, sees their owner is dead, and
-// puts back what is still as the dead one left it.
+// Crash safety: the state directory (--state-dir). Everything stalld changes
+// is written there before it is changed and removed after it is put back: a
+// boost (boost-PID-START.json), the RT throttling value (rt_runtime.json), a
+// debugfs mount and HRTICK_DL (setting-NAME.json). A stalld that dies on
+// SIGKILL (or an OOM kill) leaves those files; the next one finds them, sees
+// their owner is dead, and puts back what is still as the dead one left it.
+// Every record is checked before it is believed: a boost record's pid must be
+// a positive integer matching its file name, or it is removed and said.
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  constants as fsc,
+  fstatSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
+  readSync,
   renameSync,
   rmSync,
   writeSync,
@@ -39,7 +45,17 @@ export interface BoostRecord extends BoostRecordFields {
   owner: Owner;
   /** Wall clock, ms. */
   at: number;
+  /** The file it was read from (removed by that name). */
+  file: string;
 }
+
+/** A setting stalld changed (a mount, a scheduler feature), with the stalld that changed it. */
+export interface SettingRecord {
+  owner: Owner;
+}
+
+/** Settings recorded before they are changed: removed again once put back. */
+export type SettingName = "debugfs" | "hrtick_dl";
 
 export interface ThrottlingRecord {
   owner: Owner;
@@ -74,6 +90,29 @@ export function ownerAlive(o: Owner): boolean {
 
 const BOOST_FILE = /^boost-(\d+)-(\d+)\.json$/;
 const THROTTLING_FILE = "rt_runtime.json";
+const settingFile = (name: SettingName) => `setting-${name}.json`;
+const TEMP_FILE = /^\..*\.tmp$/;
+
+const isOwner = (o: unknown): o is Owner =>
+  typeof o === "object" &&
+  o !== null &&
+  Number.isSafeInteger((o as Owner).pid) &&
+  (o as Owner).pid > 0 &&
+  Number.isSafeInteger((o as Owner).starttime);
+
+/** A record's text: a regular file, never through a symlink, never blocking, at most 64 KiB. */
+function readRecord(path: string): unknown {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 65536) throw new Error("not a regular file of a record's size");
+    const buf = Buffer.alloc(st.size);
+    const n = readSync(fd, buf, 0, st.size, 0);
+    return JSON.parse(buf.toString("utf8", 0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The state directory: created 0700, and refused unless it is a real directory owned by root. */
 export class StateDir implements BoostRecords {
@@ -92,21 +131,43 @@ export class StateDir implements BoostRecords {
       throw new StateDirError(`state directory ${dir} must be owned by root and writable by root only`);
   }
 
-  /** Write, sync, rename: a reader sees the whole record or none. */
+  /** Write, sync, rename: a reader sees the whole record or none; a failed write leaves nothing behind. */
   private put(name: string, value: unknown): void {
-    const tmp = join(this.dir, `.${name}.${process.pid}.tmp`);
-    const fd = openSync(tmp, "wx", 0o600);
+    const tmp = join(this.dir, `.${name}.${randomBytes(6).toString("hex")}.tmp`);
+    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     try {
-      writeSync(fd, JSON.stringify(value));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      try {
+        writeSync(fd, JSON.stringify(value));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, join(this.dir, name));
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
     }
-    renameSync(tmp, join(this.dir, name));
+  }
+
+  /** Removes what a write that died half-way left (a temporary file); returns how many. */
+  sweep(): number {
+    let n = 0;
+    for (const name of readdirSync(this.dir))
+      if (TEMP_FILE.test(name)) {
+        rmSync(join(this.dir, name), { force: true });
+        n++;
+      }
+    return n;
   }
 
   private drop(name: string): void {
     rmSync(join(this.dir, name), { force: true });
+  }
+
+  /** Removes a record by the name it was read from. */
+  forgetFile(name: string): void {
+    if (name.includes("/")) throw new Error(`not a record name: ${name}`);
+    this.drop(name);
   }
 
   recordBoost(r: BoostRecordFields): void {
@@ -133,13 +194,13 @@ export class StateDir implements BoostRecords {
     this.drop(THROTTLING_FILE);
   }
 
-  /** Boost records whose owner is no longer running. Unreadable ones are removed and reported. */
+  /** Boost records whose owner is no longer running. Unreadable or inconsistent ones are removed and said. */
   orphanBoosts(log: Logger, alive: (o: Owner) => boolean = ownerAlive): BoostRecord[] {
     const out: BoostRecord[] = [];
     for (const name of readdirSync(this.dir)) {
       if (!BOOST_FILE.test(name)) continue;
       try {
-        const rec = readBoostRecord(join(this.dir, name));
+        const rec = readBoostRecord(this.dir, name);
         if (!alive(rec.owner)) out.push(rec);
       } catch (e) {
         log.warn(`state file ${join(this.dir, name)} is unreadable (${(e as Error).message}); removed`);
@@ -152,21 +213,49 @@ export class StateDir implements BoostRecords {
   /** The throttling record of a dead owner, if any. */
   orphanThrottling(alive: (o: Owner) => boolean = ownerAlive): ThrottlingRecord | null {
     try {
-      const rec = JSON.parse(readFileSync(join(this.dir, THROTTLING_FILE), "utf8")) as ThrottlingRecord;
-      return Number.isInteger(rec.runtimeUs) && !alive(rec.owner) ? rec : null;
+      const rec = readRecord(join(this.dir, THROTTLING_FILE)) as ThrottlingRecord;
+      return isOwner(rec.owner) && Number.isInteger(rec.runtimeUs) && !alive(rec.owner) ? rec : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A setting this stalld is about to change: on disk first. */
+  recordSetting(name: SettingName): void {
+    this.put(settingFile(name), { owner: this.owner } satisfies SettingRecord);
+  }
+
+  forgetSetting(name: SettingName): void {
+    this.drop(settingFile(name));
+  }
+
+  /** A setting a dead stalld changed and did not put back, if any. */
+  orphanSetting(name: SettingName, alive: (o: Owner) => boolean = ownerAlive): SettingRecord | null {
+    try {
+      const rec = readRecord(join(this.dir, settingFile(name))) as SettingRecord;
+      return isOwner(rec.owner) && !alive(rec.owner) ? rec : null;
     } catch {
       return null;
     }
   }
 }
 
-function readBoostRecord(path: string): BoostRecord {
-  const raw = JSON.parse(readFileSync(path, "utf8"));
+/** A boost record, believed only when its pid and start time are those of its file name and its owner is a pid. */
+function readBoostRecord(dir: string, file: string): BoostRecord {
+  const m = BOOST_FILE.exec(file)!;
+  const raw = readRecord(join(dir, file)) as BoostRecord & Record<string, unknown>;
+  if (!Number.isSafeInteger(raw.pid) || raw.pid <= 0 || String(raw.pid) !== m[1])
+    throw new Error("its pid is not the one in its name");
+  if (!Number.isSafeInteger(raw.starttime) || String(raw.starttime) !== m[2])
+    throw new Error("its start time is not the one in its name");
+  if (!isOwner(raw.owner)) throw new Error("no owner");
   return {
     ...raw,
-    saved: load(raw.saved),
-    applied: load(raw.applied),
-    raisedFrom: raw.raisedFrom ? load(raw.raisedFrom) : undefined,
+    file,
+    comm: String(raw.comm),
+    saved: load(raw.saved as unknown as StoredAttr),
+    applied: load(raw.applied as unknown as StoredAttr),
+    raisedFrom: raw.raisedFrom ? load(raw.raisedFrom as unknown as StoredAttr) : undefined,
   };
 }
 
@@ -180,7 +269,7 @@ export function listBoostRecords(dir: string): BoostRecord[] {
   }
   return names.flatMap((n) => {
     try {
-      return [readBoostRecord(join(dir, n))];
+      return [readBoostRecord(dir, n)];
     } catch {
       return [];
     }
@@ -231,7 +320,7 @@ export function restoreOrphans(
           `left boosted by ${by}: ${(e as Error).message}`,
       );
     } finally {
-      state.forgetBoost(rec.pid, rec.starttime);
+      state.forgetFile(rec.file);
     }
   }
   return restored;

@@ -5,6 +5,9 @@
 //   server, debugfs mount, backend, DL-server reader, RT throttling off,
 //   HRTICK_DL on, stalld's own scheduling (-R/-A), boosts, passes
 //
+// What is changed on the machine is written to the state directory before it
+// is changed, so a restart after SIGKILL finds and puts it back.
+//
 // and every exit path unwinds it in reverse. Each resource has one owner: the
 // debugfs mount is taken here for whoever needs it (the DL-server and HRTICK
 // reads, the sched_debug backend), never by them. Everything that touches the
@@ -55,7 +58,8 @@ export interface System {
   openDlServers(cpus: readonly number[], btfPath: string | null): { read(): DlServerView; close(): void };
   dlServerPresent(): boolean;
   throttling(state: StateDir | null): Throttling;
-  hrtick(): { prepare(runtimeNs: bigint): bigint; restore(): void };
+  /** HRTICK_DL, written to the state directory before it is turned on. */
+  hrtick(state: StateDir | null): { adoptOrphan(): void; prepare(runtimeNs: bigint): bigint; restore(): void };
   sched: SchedOps;
   taskProbe: TaskProbe;
   passInputs(throttling: Throttling): PassInputs;
@@ -104,15 +108,9 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
   sys.lockMemory();
   sys.placeSelf(cfg);
 
-  const ensureDebugfs = (why: string) => {
-    if (sys.debugfsMounted()) return;
-    try {
-      sys.mountDebugfs();
-    } catch (e) {
-      log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
-      return;
-    }
-    log.info(`mounted debugfs on /sys/kernel/debug ${why}`);
+  // debugfs: one owner. A mount is written to the state directory first, so a
+  // restart after SIGKILL unmounts it; one a dead stalld left is taken over.
+  const holdDebugfs = () =>
     life.push("debugfs mount", () => {
       try {
         sys.unmountDebugfs();
@@ -120,7 +118,26 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
       } catch (e) {
         log.info(`left debugfs mounted on /sys/kernel/debug: ${(e as Error).message}`);
       }
+      state?.forgetSetting("debugfs");
     });
+  const orphanMount = state?.orphanSetting("debugfs");
+  if (orphanMount && sys.debugfsMounted()) {
+    state!.recordSetting("debugfs");
+    holdDebugfs();
+    log.info(`debugfs was mounted by stalld pid ${orphanMount.owner.pid}, which died; unmounted at exit`);
+  } else if (orphanMount) state!.forgetSetting("debugfs");
+  const ensureDebugfs = (why: string) => {
+    if (sys.debugfsMounted()) return;
+    try {
+      state?.recordSetting("debugfs");
+      sys.mountDebugfs();
+    } catch (e) {
+      state?.forgetSetting("debugfs");
+      log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
+      return;
+    }
+    log.info(`mounted debugfs on /sys/kernel/debug ${why}`);
+    holdDebugfs();
   };
   // Log-only changes nothing it does not need: it mounts only for a backend that reads debugfs.
   if (!cfg.logOnly) ensureDebugfs("to read the DL-server and HRTICK state");
@@ -151,11 +168,10 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
       life.push("RT throttling", () => throttling.restore());
     }
     policy = probeBoostPolicy(sys.sched, cfg.forceFifo, log);
-    if (policy?.probe.policy === SCHED_DEADLINE) {
-      const hrtick = sys.hrtick();
-      runtimeNs = hrtick.prepare(runtimeNs);
-      life.push("HRTICK_DL", () => hrtick.restore());
-    }
+    const hrtick = sys.hrtick(state);
+    hrtick.adoptOrphan();
+    if (policy?.probe.policy === SCHED_DEADLINE) runtimeNs = hrtick.prepare(runtimeNs);
+    life.push("HRTICK_DL", () => hrtick.restore());
     acquireSelfScheduling(cfg, sys, life, log);
   }
 

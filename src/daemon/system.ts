@@ -103,7 +103,10 @@ export function realSystem(log: Logger): System {
     },
     openStateDir(dir) {
       try {
-        return new StateDir(dir, selfOwner());
+        const state = new StateDir(dir, selfOwner());
+        const swept = state.sweep();
+        if (swept) log.info(`removed ${swept} half-written record(s) from ${dir}`);
+        return state;
       } catch (e) {
         if (e instanceof StateDirError) throw new Exit(EXIT.environment, `${e.message} (--state-dir)`);
         throw e;
@@ -130,7 +133,7 @@ export function realSystem(log: Logger): System {
     openDlServers: (cpus, btfPath) => openDlServerSource(cpus, log, btfPath ?? undefined),
     dlServerPresent: () => dlServerPresent(),
     throttling: (state) => new RtThrottling(log, undefined, state),
-    hrtick: () => new HrtickDl(log),
+    hrtick: (state) => new HrtickDl(log, undefined, state),
     sched: kernelSchedOps,
     taskProbe: {
       starttime: (pid) => readTaskStat(pid)?.starttime ?? null,

@@ -21,7 +21,10 @@ interface Machine {
 }
 
 /** A machine where everything works; `unavailable` backends refuse to start. */
-function machine(debugfsMounted: boolean, opts: { unavailable?: string[]; reservationFails?: boolean } = {}): Machine {
+function machine(
+  debugfsMounted: boolean,
+  opts: { unavailable?: string[]; reservationFails?: boolean; deadMounted?: boolean; settings?: boolean } = {},
+): Machine {
   const events: string[] = [];
   let mounted = debugfsMounted;
   const sched = new FakeSched();
@@ -42,7 +45,14 @@ function machine(debugfsMounted: boolean, opts: { unavailable?: string[]; reserv
     },
     openStateDir: () => {
       events.push("open state directory");
-      return { recordBoost() {}, forgetBoost() {} } as unknown as StateDir;
+      return {
+        recordBoost() {},
+        forgetBoost() {},
+        recordSetting: (name: string) => void (opts.settings && events.push(`record ${name}`)),
+        forgetSetting: (name: string) => void (opts.settings && events.push(`forget ${name}`)),
+        orphanSetting: (name: string) =>
+          name === "debugfs" && opts.deadMounted ? { owner: { pid: 4242, starttime: 1 } } : null,
+      } as unknown as StateDir;
     },
     restoreOrphans: () => 0,
     countOrphans: () => null,
@@ -87,6 +97,7 @@ function machine(debugfsMounted: boolean, opts: { unavailable?: string[]; reserv
       restore: () => void events.push("throttling on"),
     }),
     hrtick: () => ({
+      adoptOrphan: () => {},
       prepare: (ns) => {
         // Written through debugfs: it must still be mounted.
         events.push(`HRTICK_DL on${mounted ? "" : " (debugfs gone!)"}`);
@@ -169,6 +180,22 @@ describe("start-up and shutdown", () => {
     const r = run({ "log-only": true }, m);
     expect(r.acquired).toEqual(["create pidfile", "mount debugfs", "start sched_debug", "open DL-server reader"]);
     expect(r.undone).toEqual(["close DL-server reader", "stop sched_debug", "unmount debugfs", "remove pidfile"]);
+  });
+
+  test("a mount is recorded before it is made and forgotten after the unmount; a dead stalld's mount is taken over", () => {
+    const m = machine(false, { settings: true });
+    const r = run({}, m);
+    expect(r.acquired.slice(0, 3)).toEqual(["create pidfile", "open state directory", "record debugfs"]);
+    expect(r.acquired[3]).toBe("mount debugfs");
+    expect(r.undone.slice(-3)).toEqual(["unmount debugfs", "forget debugfs", "remove pidfile"]);
+    const dead = machine(true, { deadMounted: true, settings: true });
+    const r2 = run({}, dead);
+    expect(r2.held).toContain("debugfs mount");
+    expect(r2.acquired).not.toContain("mount debugfs");
+    expect(
+      r2.lines.some((l) => l.msg === "debugfs was mounted by stalld pid 4242, which died; unmounted at exit"),
+    ).toBe(true);
+    expect(r2.undone).toContain("unmount debugfs");
   });
 
   test("the metrics listener comes before anything on the system changes, and goes last", () => {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -192,6 +193,64 @@ describe("the state directory", () => {
     expect(other.orphanBoosts(log, (o) => o.pid === ME.pid)).toEqual([]);
     expect(readdirSync(dir)).toEqual(["boost-10-777.json"]);
     expect(lines.some((l) => l.level === "warn" && l.msg.includes("boost-11-1.json is unreadable"))).toBe(true);
+  });
+
+  test("a record whose pid is not its file name's, or is 0 or not a number, is removed and said, never acted on", () => {
+    const dir = tempDir();
+    const me = new StateDir(dir, ME);
+    me.recordBoost({ pid: 10, starttime: 777, comm: "v", cpu: 1, method: "deadline", saved: fifo(1), applied: dl() });
+    const good = JSON.parse(readFileSync(join(dir, "boost-10-777.json"), "utf8"));
+    const forged = (file: string, over: Record<string, unknown>) =>
+      writeFileSync(join(dir, file), JSON.stringify({ ...good, owner: DEAD, ...over }));
+    forged("boost-11-777.json", { pid: 1 });
+    forged("boost-0-777.json", { pid: 0 });
+    forged("boost-12-777.json", { pid: "self" });
+    forged("boost-13-778.json", { pid: 13, starttime: 1 });
+    forged("boost-14-779.json", { pid: 14, starttime: 779, owner: { pid: "x" } });
+    const sched = new FakeSched();
+    for (const pid of [0, 1, 11, 12, 13, 14]) sched.tasks.set(pid, dl());
+    const { log, lines } = recordingLogger();
+    rmSync(join(dir, "boost-10-777.json"));
+    expect(restoreOrphans(new StateDir(dir, ME), sched, log, () => 777)).toBe(0);
+    expect(sched.sets).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(lines.filter((l) => l.level === "warn" && l.msg.includes("is unreadable"))).toHaveLength(5);
+  });
+
+  test("a write that fails leaves no temporary file; a start sweeps what a crash mid-write left", () => {
+    const dir = tempDir();
+    const state = new StateDir(dir, ME);
+    writeFileSync(join(dir, ".boost-9-1.json.4242.tmp"), "half");
+    writeFileSync(join(dir, ".rt_runtime.json.ab12cd34ef56.tmp"), "");
+    expect(state.sweep()).toBe(2);
+    expect(readdirSync(dir)).toEqual([]);
+    // A directory where the record should go: the rename fails, the temporary file goes.
+    mkdirSync(join(dir, "boost-10-777.json", "x"), { recursive: true });
+    expect(() =>
+      state.recordBoost({
+        pid: 10,
+        starttime: 777,
+        comm: "v",
+        cpu: 1,
+        method: "deadline",
+        saved: fifo(1),
+        applied: dl(),
+      }),
+    ).toThrow();
+    expect(readdirSync(dir)).toEqual(["boost-10-777.json"]);
+  });
+
+  test("settings (debugfs, HRTICK_DL): recorded before the change, a dead owner's found, forgotten after", () => {
+    const dir = tempDir();
+    const dead = new StateDir(dir, DEAD);
+    dead.recordSetting("hrtick_dl");
+    const me = new StateDir(dir, ME);
+    expect(me.orphanSetting("hrtick_dl")).toEqual({ owner: DEAD });
+    expect(me.orphanSetting("debugfs")).toBeNull();
+    me.recordSetting("hrtick_dl");
+    expect(me.orphanSetting("hrtick_dl", () => true)).toBeNull();
+    me.forgetSetting("hrtick_dl");
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test("the FIFO emulation: still boosted only while on FIFO 98", () => {
