@@ -2,6 +2,11 @@
 // one shape every layer below the CLI reads. Defaults and ranges live here
 // too, so help texts, validation and the daemon agree.
 
+/** A -i/-I pattern: matched anywhere in a name, in time linear in the name (re2js). */
+export interface NamePattern {
+  test(name: string): boolean;
+}
+
 /** The original's threading modes, given a meaning in this design (see README). */
 export type Mode = "power" | "adaptive" | "aggressive";
 
@@ -26,8 +31,8 @@ export interface RunConfig {
   systemd: boolean;
   /** Percent of a CPU for stalld's own SCHED_DEADLINE reservation, or null. */
   reservationPct: number | null;
-  ignoreThreads: RegExp[];
-  ignoreProcesses: RegExp[];
+  ignoreThreads: NamePattern[];
+  ignoreProcesses: NamePattern[];
   /** CPUs stalld itself runs on, or null for "the CPUs not monitored". */
   affinity: number[] | null;
   logFormat: "text" | "json";

@@ -159,9 +159,10 @@ export class Booster {
     } catch (e) {
       // A boost nobody could undo after a crash is not made.
       const why = (e as Error).message;
-      this.log.error(
-        `cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${why}): not boosting it`,
-      );
+      this.log.error({
+        message: `cannot record the boost of pid ${t.pid} (${t.comm}) in the state directory (${why}): not boosting it`,
+        ...fields("boost_unrecorded", t),
+      });
       this.events?.failed(t, "state");
       return "failed";
     }
@@ -173,10 +174,12 @@ export class Booster {
     }
     // The pid could have been reused between detection and the calls above.
     if (this.probe.starttime(t.pid) !== t.starttime) {
-      this.log.warn(
-        `pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; ` +
+      this.log.warn({
+        message:
+          `pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; ` +
           "putting its attributes back at once",
-      );
+        ...fields("pid_replaced", t),
+      });
       try {
         this.ops.set(t.pid, saved);
       } catch {
@@ -253,7 +256,10 @@ export class Booster {
       this.record(t, b.saved, applied, next.sliced ? b.applied : undefined);
     } catch (e) {
       const why = (e as Error).message;
-      this.log.warn(`could not raise the boost of pid ${t.pid} (${t.comm}): cannot update its state record (${why})`);
+      this.log.warn({
+        message: `could not raise the boost of pid ${t.pid} (${t.comm}): cannot update its state record (${why})`,
+        ...fields("raise_unrecorded", t),
+      });
       return;
     }
     try {
@@ -264,10 +270,12 @@ export class Booster {
       } catch {
         // the restore still recognises either record
       }
-      this.log.warn(
-        `could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.sliced ? to : `${next.runtimeNs} ns`}: ` +
+      this.log.warn({
+        message:
+          `could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.sliced ? to : `${next.runtimeNs} ns`}: ` +
           `${errText(e)}; it keeps ${b.applied.runtimeNs} ns`,
-      );
+        ...fields("raise_refused", t),
+      });
       return;
     }
     const ranNs = now.cpuNs !== null && b.cpuAtStartNs !== null ? now.cpuNs - b.cpuAtStartNs : null;
@@ -329,7 +337,10 @@ export class Booster {
         return false;
       }
       // The end-of-boost restore tries again and reports.
-      this.log.warn(`FIFO boost slice of pid ${pid} (${b.target.comm}) failed: ${errText(e)}`);
+      this.log.warn({
+        message: `FIFO boost slice of pid ${pid} (${b.target.comm}) failed: ${errText(e)}`,
+        ...fields("slice_failed", b.target),
+      });
       return false;
     }
   }
@@ -382,9 +393,10 @@ export class Booster {
       const owned = ownership(b, now);
       // Between two slices a sliced boost leaves the task on its own policy.
       if (owned === "changed" || (owned === "own" && !b.rung.sliced)) {
-        this.log.warn(
-          `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`,
-        );
+        this.log.warn({
+          message: `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`,
+          ...fields("changed_by_other", t),
+        });
         return;
       }
       const cpuNow = this.probe.cpuTimeNs(pid);
@@ -406,20 +418,23 @@ export class Booster {
       this.events?.restored(t);
       // A whole DEADLINE boost that gave nothing: say so, and the likely reason, instead of claiming a rescue.
       if (ranNs === 0 && why === "boost ended" && !b.rung.sliced) {
-        this.log.warn(
-          `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
+        this.log.warn({
+          message:
+            `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
             `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns ` +
             `to the next tick unless HRTICK_DL is on)${this.escalates ? "; its next boost starts stronger" : ""}`,
-        );
+          ...fields("boost_gave_nothing", t),
+        });
       }
     } catch (e) {
       if (e instanceof SysError && e.errno === ESRCH) {
         this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);
         return;
       }
-      this.log.error(
-        `restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`,
-      );
+      this.log.error({
+        message: `restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`,
+        ...fields("restore_failed", t),
+      });
     }
   }
 

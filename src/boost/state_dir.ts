@@ -291,14 +291,24 @@ export function restoreOrphans(
     const by = `stalld pid ${rec.owner.pid}, which died during the boost`;
     try {
       if (starttime(rec.pid) !== rec.starttime) {
-        log.info(`pid ${rec.pid} (${rec.comm}) boosted by ${by}, no longer exists: nothing to restore`);
+        log.info({
+          message: `pid ${rec.pid} (${rec.comm}) boosted by ${by}, no longer exists: nothing to restore`,
+          event: "orphan_gone",
+          pid: rec.pid,
+          comm: rec.comm,
+        });
         continue;
       }
       const now = ops.get(rec.pid);
       const owned = ownership(rec, now);
       if (owned !== "boost") {
         const what = owned === "own" ? " (its own policy)" : ", changed since";
-        log.info(`pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${what}: left as it is`);
+        log.info({
+          message: `pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${what}: left as it is`,
+          event: "orphan_left",
+          pid: rec.pid,
+          comm: rec.comm,
+        });
         continue;
       }
       ops.set(rec.pid, rec.saved);
@@ -315,10 +325,14 @@ export function restoreOrphans(
         policy_after: policyName(rec.saved.policy),
       });
     } catch (e) {
-      log.error(
-        `restore_policy: failed to restore sched policy for pid ${rec.pid} ` +
+      log.error({
+        message:
+          `restore_policy: failed to restore sched policy for pid ${rec.pid} ` +
           `left boosted by ${by}: ${(e as Error).message}`,
-      );
+        event: "restore_failed",
+        pid: rec.pid,
+        comm: rec.comm,
+      });
     } finally {
       state.forgetFile(rec.file);
     }

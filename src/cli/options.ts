@@ -5,8 +5,9 @@
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { ArgsDef } from "citty";
+import { RE2JS } from "re2js";
 import { BACKENDS, findBackend } from "../backends/registry";
-import { DEFAULTS, type Mode, RANGES, type Range, type RunConfig } from "../config";
+import { DEFAULTS, type Mode, type NamePattern, RANGES, type Range, type RunConfig } from "../config";
 import { UsageError } from "../errors";
 import { CpuListError, parseCpuList } from "../kernel/cpus";
 import { parseListen, unsafeMetricsDir } from "../metrics/metrics";
@@ -206,14 +207,18 @@ export function cpuListArg(flag: string, raw: unknown, onlineCpus: readonly numb
   return cpus;
 }
 
-/** The original splits on commas and matches anywhere in the name (regexec). */
-function regexList(flag: string, raw: unknown): RegExp[] {
+/**
+ * The original splits on commas and matches anywhere in the name (regexec).
+ * Compiled with re2js: linear in the name whatever the pattern, and with `.`
+ * matching a newline too, since a name can hold one and must not slip past.
+ */
+function regexList(flag: string, raw: unknown): NamePattern[] {
   if (raw === undefined) return [];
   if (typeof raw !== "string") throw new UsageError(`${flag} needs a value`);
   return raw.split(",").map((src) => {
     if (!src) throw new UsageError(`${flag}: empty pattern in "${raw}" (a comma-separated list of regexes)`);
     try {
-      return new RegExp(src);
+      return RE2JS.compile(src, RE2JS.DOTALL);
     } catch (e) {
       throw new UsageError(`${flag}: "${src}" is not a valid regex: ${(e as Error).message}`);
     }

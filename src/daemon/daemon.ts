@@ -5,7 +5,7 @@
 // each thing once.
 import type { Backend } from "../backends/backend";
 import type { Booster } from "../boost/booster";
-import type { Mode } from "../config";
+import type { Mode, NamePattern } from "../config";
 import { formatCpuList } from "../kernel/cpus";
 import { type DlServerWatch, describeDlServers } from "../kernel/dl_server";
 import { readComm, readTaskStat } from "../kernel/proc";
@@ -24,8 +24,8 @@ export interface PassConfig {
   granularityS: number;
   mode: Mode;
   idleDetect: boolean;
-  ignoreThreads: RegExp[];
-  ignoreProcesses: RegExp[];
+  ignoreThreads: NamePattern[];
+  ignoreProcesses: NamePattern[];
   boostAll: boolean;
   systemd: boolean;
 }
@@ -263,7 +263,8 @@ export class Daemon {
         return;
       case "ignored":
         // pid and starttime: a reused pid is another task.
-        if (this.ignoredSaid.first(`${w.pid}:${d.stat.starttime}`)) this.log.info(`${d.line} (pid ${w.pid})`);
+        if (this.ignoredSaid.first(`${w.pid}:${d.stat.starttime}`))
+          this.log.info({ message: `${d.line} (pid ${w.pid})`, ...taskFields("ignored", d) });
         return;
       case "warn-early":
         this.warnEarly(d, nowNs, warned);
@@ -285,10 +286,12 @@ export class Daemon {
         this.parts.metrics?.starving.add(1);
         this.sayStarved(d);
         if (d.kind === "hold")
-          this.log.warn(
-            `not boosting pid ${w.pid} (${d.stat.comm}): ` +
+          this.log.warn({
+            message:
+              `not boosting pid ${w.pid} (${d.stat.comm}): ` +
               "RT throttling was turned back on and --systemd leaves it to the unit",
-          );
+            ...taskFields("held", d),
+          });
         if (d.kind === "boost") this.boost(d);
     }
   }

@@ -4,6 +4,7 @@
 // (gone from /proc). Pure: /proc facts, the ignore lists and the DL-server view
 // come in; the daemon carries the decisions out.
 import type { RunningTask, Waiter } from "../backends/backend";
+import type { NamePattern } from "../config";
 import { type DlServerView, dlServerEnabled } from "../kernel/dl_server";
 import type { TaskStat } from "../kernel/proc";
 import { isFairPolicy } from "../kernel/sched_attr";
@@ -19,8 +20,8 @@ export interface TaskFacts {
 export interface DecideInput {
   found: Detection;
   facts: ReadonlyMap<number, TaskFacts | null>;
-  ignoreThreads: readonly RegExp[];
-  ignoreProcesses: readonly RegExp[];
+  ignoreThreads: readonly NamePattern[];
+  ignoreProcesses: readonly NamePattern[];
   dl: DlServerView;
   /** --boost-all: fair tasks are boosted where the DL-server serves them too. */
   boostAll: boolean;
@@ -72,8 +73,8 @@ export function dlServerDecision(policy: number, cpu: number, view: DlServerView
 export function ignoredLine(
   comm: string,
   processName: string | null,
-  threads: readonly RegExp[],
-  processes: readonly RegExp[],
+  threads: readonly NamePattern[],
+  processes: readonly NamePattern[],
 ): string | null {
   if (threads.some((r) => r.test(comm))) return `Ignoring the thread ${comm} from consideration for boosting`;
   if (processName !== null && processes.some((r) => r.test(processName)))

@@ -7,7 +7,7 @@ import { type ConsolaReporter, createConsola, LogLevels, type LogObject } from "
 import { sendDatagram } from "../ffi/unix_socket";
 import { escapeControls, jsonSafe } from "./escape";
 import { NonBlockingFd } from "./nonblocking";
-import { RateLimiter } from "./rate_limit";
+import { RateLimiter, similarityKey } from "./rate_limit";
 
 export type Severity = "error" | "warn" | "info" | "debug";
 
@@ -176,16 +176,25 @@ export function syslogSink(path = "/dev/log"): LogSink {
 let sinks: LogSink[] = [consoleSink(2, false)];
 const limiter = new RateLimiter();
 
+/** Lines per minute per key: warnings and errors; information (boosts, detections) gets more. */
+const BURST = { warn: 5, error: 5, info: 120 } as const;
+
+/** What a line is counted under (rate_limit.ts): its event and CPU, else its text without numbers. */
+function rateKey(sev: Severity, msg: string, fields: Fields): string {
+  return fields.event !== undefined ? `${sev}:${fields.event}:${fields.cpu ?? ""}` : `${sev}:${similarityKey(msg)}`;
+}
+
 const fanOut: ConsolaReporter = {
   log(obj) {
     const sev = SEVERITY[obj.type] ?? "info";
     let msg = messageOf(obj);
-    if (sev === "error" || sev === "warn") {
-      const a = limiter.admit(msg);
+    const fields = fieldsOf(obj);
+    // Debug lines are asked for (-v) and never limited.
+    if (sev !== "debug") {
+      const a = limiter.admit(msg, rateKey(sev, msg, fields), BURST[sev]);
       if (!a.emit) return;
       if (a.suppressedBefore) msg += ` (${a.suppressedBefore} similar message(s) suppressed in the previous minute)`;
     }
-    const fields = fieldsOf(obj);
     for (const s of sinks) s.write(sev, msg, obj.date, fields);
   },
 };

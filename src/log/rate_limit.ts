@@ -1,6 +1,8 @@
-// Repeated identical failures (the same boost refused every pass, a pass that
-// keeps failing) must not flood the journal. Messages that differ only in
-// numbers (pids, seconds) count as the same; each gets a burst per window.
+// Repeated lines (the same boost refused every pass, a pass that keeps
+// failing, thousands of threads made to starve at once) must not flood the
+// journal. Lines are counted per key: the event a line reports (and its CPU),
+// or, for lines without one, the text with numbers taken out; never the text
+// a task's name makes, which anyone can vary. Each key gets a burst per window.
 
 export interface Admission {
   emit: boolean;
@@ -30,8 +32,8 @@ export class RateLimiter {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  admit(message: string): Admission {
-    const key = similarityKey(message);
+  /** Whether a line of `key` may go out now; `burst` overrides the limiter's own. */
+  admit(message: string, key = similarityKey(message), burst = this.burst): Admission {
     const t = this.now();
     let st = this.keys.get(key);
     let suppressedBefore = 0;
@@ -41,7 +43,7 @@ export class RateLimiter {
       st = { windowStart: t, count: 0, suppressed: 0, sample: message };
       this.keys.set(key, st);
     }
-    if (++st.count <= this.burst) return { emit: true, suppressedBefore };
+    if (++st.count <= burst) return { emit: true, suppressedBefore };
     st.suppressed++;
     return { emit: false, suppressedBefore: 0 };
   }

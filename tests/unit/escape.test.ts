@@ -104,3 +104,26 @@ describe("every text sink writes a hostile name escaped", () => {
     expect(lines.join("\n")).toContain("x\\x00\\x01\\x02");
   });
 });
+
+describe("rate limits key on the event, not on what a name makes of the text", () => {
+  test("10,000 starving threads with 10,000 names on one CPU: 120 lines a minute; warnings 5", () => {
+    const dir = scratch();
+    const path = join(dir, "out");
+    const fd = openSync(path, "w");
+    try {
+      setSinks([consoleSink(fd, false)]);
+      for (let i = 0; i < 10_000; i++)
+        log.info({ message: `name${"x".repeat(i % 50)}${i}-${i} starved on CPU 3`, event: "flood_test", cpu: 3 });
+      for (let i = 0; i < 100; i++)
+        log.warn({ message: `pid ${i} (w${"y".repeat(i)}) was changed`, event: "flood_warn_test", cpu: 3 });
+      // Another CPU has its own budget.
+      log.info({ message: "other-1 starved on CPU 4", event: "flood_test", cpu: 4 });
+      const lines = readFileSync(path, "utf8").split("\n").slice(0, -1);
+      expect(lines.filter((l) => l.includes("starved on CPU 3"))).toHaveLength(120);
+      expect(lines.filter((l) => l.includes("was changed"))).toHaveLength(5);
+      expect(lines.filter((l) => l.includes("starved on CPU 4"))).toHaveLength(1);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
