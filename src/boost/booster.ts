@@ -394,7 +394,9 @@ export class Booster {
       // Between two slices a sliced boost leaves the task on its own policy.
       if (owned === "changed" || (owned === "own" && !b.rung.sliced)) {
         this.log.warn({
-          message: `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; left as it is`,
+          message:
+            `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; ` +
+            "left as it is",
           ...fields("changed_by_other", t),
         });
         return;
@@ -420,7 +422,8 @@ export class Booster {
       if (ranNs === 0 && why === "boost ended" && !b.rung.sliced) {
         this.log.warn({
           message:
-            `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: the kernel may still be ` +
+            `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: ` +
+            "the kernel may still be " +
             `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns ` +
             `to the next tick unless HRTICK_DL is on)${this.escalates ? "; its next boost starts stronger" : ""}`,
           ...fields("boost_gave_nothing", t),
@@ -432,7 +435,8 @@ export class Booster {
         return;
       }
       this.log.error({
-        message: `restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} (${t.comm}, cpu ${t.cpu})`,
+        message:
+          `restore_policy: failed to restore sched policy for pid ${pid}: ${errText(e)} ` + `(${t.comm}, cpu ${t.cpu})`,
         ...fields("restore_failed", t),
       });
     }
