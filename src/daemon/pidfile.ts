@@ -8,7 +8,7 @@ import {
   ftruncateSync,
   lstatSync,
   openSync,
-  readFileSync,
+  readSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -41,16 +41,24 @@ export class Pidfile {
     let fd: number;
     try {
       // O_NONBLOCK: a FIFO planted at the path must fail (ENXIO), not block the open.
-      fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK, 0o644);
+      fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW | fsc.O_NONBLOCK, 0o644);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === "ELOOP" ? "it is a symlink" : code === "ENOENT" ? "its directory does not exist" : code;
       throw new PidfileError(`cannot create pidfile ${path}: ${why}`);
     }
     const st = fstatSync(fd);
-    if (!st.isFile()) {
+    // Not root's, or a hard link to another file: someone else made it, and truncating it would hurt.
+    const why = !st.isFile()
+      ? "not a regular file"
+      : st.uid !== 0
+        ? `owned by uid ${st.uid}, not root`
+        : st.nlink !== 1
+          ? `it has ${st.nlink} hard links`
+          : null;
+    if (why) {
       closeSync(fd);
-      throw new PidfileError(`cannot use pidfile ${path}: not a regular file`);
+      throw new PidfileError(`cannot use pidfile ${path}: ${why}`);
     }
     let locked: boolean;
     try {
@@ -60,9 +68,15 @@ export class Pidfile {
       throw new PidfileError(`cannot lock pidfile ${path}: ${(e as Error).message}`);
     }
     if (!locked) {
+      // Read through the fd already open (a regular file): never the path again, which may have changed.
+      const buf = Buffer.alloc(32);
+      let owner = "";
+      try {
+        owner = buf.toString("latin1", 0, readSync(fd, buf, 0, buf.length, 0)).trim();
+      } catch {}
       closeSync(fd);
-      const owner = readFileSync(path, "utf8").trim();
-      throw new PidfileError(`another stalld${owner ? ` (pid ${owner})` : ""} is running: it holds ${path}`);
+      const pid = /^\d+$/.test(owner) ? ` (pid ${owner})` : "";
+      throw new PidfileError(`another stalld${pid} is running: it holds ${path}`);
     }
     ftruncateSync(fd, 0);
     writeSync(fd, `${pid}\n`, 0);

@@ -150,6 +150,13 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
 
+/** Whether an fd's open file description has O_NONBLOCK. */
+export function isNonBlocking(fd: number): boolean {
+  const flags = c.fcntl(fd, F_GETFL, 0);
+  if (flags < 0) throw new SysError("fcntl(F_GETFL)", errno());
+  return (flags & O_NONBLOCK) !== 0;
+}
+
 /** Sets O_NONBLOCK on an open file description (shared with whoever else holds it). */
 export function setNonBlocking(fd: number): void {
   const flags = c.fcntl(fd, F_GETFL, 0);

@@ -2,20 +2,31 @@
 // hung, a pipe nobody drains) must not stop the daemon: its one thread also
 // runs the passes, restores boosts and handles SIGTERM. What can't be written
 // now is dropped (the sink counts and reports it).
-import { fstatSync, writeSync } from "node:fs";
+import { constants as fsc, fstatSync, openSync, writeSync } from "node:fs";
 import { setNonBlocking } from "../ffi/libc";
 
-/** A console fd: made non-blocking if it is a pipe or socket (a terminal or file is left as it is). */
+/**
+ * A console fd that never blocks. A terminal (one that got ^S) or a pipe is
+ * opened again through /proc/self/fd: a file description of stalld's own,
+ * made non-blocking, so the shell or the reader that shares the original is
+ * left as it was. A socket cannot be opened again: its description is made
+ * non-blocking (journald's stream is stalld's alone). A file is written as is.
+ */
 export class NonBlockingFd {
   /** The unwritten end of a line a stream took only part of: written before anything else. */
   private pending: Buffer | null = null;
+  /** The fd written to: `fd` itself, or stalld's own non-blocking copy of it. */
+  readonly fd: number;
 
-  constructor(readonly fd: number) {
+  constructor(readonly original: number) {
+    this.fd = original;
     try {
-      const st = fstatSync(fd);
-      if (st.isFIFO() || st.isSocket()) setNonBlocking(fd);
+      const st = fstatSync(original);
+      if (st.isFIFO() || st.isCharacterDevice())
+        this.fd = openSync(`/proc/self/fd/${original}`, fsc.O_WRONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+      else if (st.isSocket()) setNonBlocking(original);
     } catch {
-      // No such fd, or fcntl refused: writes may block as before; nothing better to do.
+      // No such fd, or it cannot be opened again: writes may block as before; nothing better to do.
     }
   }
 

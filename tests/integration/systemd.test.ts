@@ -96,6 +96,7 @@ describe("systemd/stalld.service", () => {
     // /run/stalld is also the default --state-dir: kept across a crash-restart for the recovery.
     expect(unitValues(UNIT, "RuntimeDirectoryPreserve")).toEqual(["restart"]);
     expect(unitValues(UNIT, "RestartPreventExitStatus")).toEqual(["1"]);
+    expect(unitValues(UNIT, "OOMScoreAdjust")).toEqual(["-1000"]);
     expect(unitValues(UNIT, "ExecStart")[0]).toContain(
       "--systemd --foreground $CLIST $AGGR $BP $BR $BD $THRESH $LOGGING $FG $PF $IT $IP $BE",
     );

@@ -1,7 +1,16 @@
 // Pieces of the daemon's life cycle that need no root: rate limiting, idle
 // detection, ignore lists, the pidfile and `stalld throttle` on scratch files.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { throttle } from "../../src/cli/throttle";
@@ -151,6 +160,19 @@ describe("Pidfile", () => {
     expect(() => Pidfile.create(join(d, "stalld.pid"))).toThrow(/it is a symlink/);
     expect(readFileSync(join(d, "precious"), "utf8")).toBe("keep me\n");
     expect(() => Pidfile.create(join(d, "nope", "stalld.pid"))).toThrow(/its directory does not exist/);
+  });
+
+  test("a file another user owns, or a hard link to another file, is refused and left as it was", () => {
+    const d = scratch();
+    const owned = join(d, "owned.pid");
+    writeFileSync(owned, "keep\n");
+    chownSync(owned, 65534, 65534);
+    expect(() => Pidfile.create(owned)).toThrow(/owned by uid 65534, not root/);
+    expect(readFileSync(owned, "utf8")).toBe("keep\n");
+    writeFileSync(join(d, "precious"), "keep me\n");
+    linkSync(join(d, "precious"), join(d, "linked.pid"));
+    expect(() => Pidfile.create(join(d, "linked.pid"))).toThrow(/it has 2 hard links/);
+    expect(readFileSync(join(d, "precious"), "utf8")).toBe("keep me\n");
   });
 
   test("a file replaced by someone else is not removed", () => {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, constants as fsc, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isNonBlocking } from "../../src/ffi/libc";
 import { DatagramReceiver, sendDatagram } from "../../src/ffi/unix_socket";
 import { consoleSink, syslogDatagram, syslogSink } from "../../src/log/logger";
 import { NonBlockingFd } from "../../src/log/nonblocking";
@@ -14,7 +15,7 @@ afterEach(() => {
 });
 
 /** A FIFO: the read end (non-blocking, for draining) and a plain write end. */
-function fifo(): { r: number; w: number } {
+function fifo(): { r: number; w: number; path: string } {
   const dir = mkdtempSync(join(tmpdir(), "stalld-fifo-"));
   const path = join(dir, "f");
   expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
@@ -25,7 +26,7 @@ function fifo(): { r: number; w: number } {
     closeSync(w);
     rmSync(dir, { recursive: true, force: true });
   });
-  return { r, w };
+  return { r, w, path };
 }
 
 function drain(fd: number): string {
@@ -59,7 +60,12 @@ describe("NonBlockingFd", () => {
   test("a full pipe drops lines instead of blocking; once drained, lines go through again", () => {
     const { r, w } = fifo();
     const out = new NonBlockingFd(w);
-    expect(fill(w)).toBeGreaterThan(0); // returns, so the fd is non-blocking now
+    // stalld writes through a description of its own: the one it was given (shared with a
+    // shell or another writer) is left blocking.
+    expect(out.fd).not.toBe(w);
+    expect(isNonBlocking(w)).toBe(false);
+    expect(isNonBlocking(out.fd)).toBe(true);
+    expect(fill(out.fd)).toBeGreaterThan(0); // returns, so stalld's fd is non-blocking
     const t0 = performance.now();
     expect(out.write("one\n")).toBe(0);
     expect(out.write("two\n")).toBe(0);
@@ -67,6 +73,13 @@ describe("NonBlockingFd", () => {
     expect(drain(r)).toMatch(/^x+$/);
     expect(out.write("three\n")).toBe(6);
     expect(drain(r)).toBe("three\n");
+  });
+
+  test("a terminal: its own non-blocking description, the terminal's left as the shell had it", () => {
+    // script(1) gives the child a pseudo-terminal as stdout.
+    const probe = join(import.meta.dir, "../helpers/nonblocking_probe.ts");
+    const r = Bun.spawnSync(["script", "-qec", `${process.execPath} ${probe}`, "/dev/null"], { stdout: "pipe" });
+    expect(r.stdout.toString()).toContain("tty=true own=true own-nonblocking=true shared-nonblocking=false");
   });
 
   test("a regular file is left blocking and written whole", () => {
@@ -81,9 +94,12 @@ describe("NonBlockingFd", () => {
 
 describe("consoleSink on a pipe nobody reads", () => {
   test("the next line that gets through is preceded by how many were dropped", () => {
-    const { r, w } = fifo();
+    const { r, w, path } = fifo();
     const sink = consoleSink(w, true);
-    fill(w);
+    // Filled through a non-blocking writer of the test's own (the sink's fd is its own too).
+    const filler = openSync(path, fsc.O_WRONLY | fsc.O_NONBLOCK);
+    cleanup.push(() => closeSync(filler));
+    fill(filler);
     const d = new Date();
     sink.write("info", "lost 1", d, {});
     sink.write("warn", "lost 2", d, {});
