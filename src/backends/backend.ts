@@ -33,6 +33,8 @@ export interface Snapshot {
   waiters: Waiter[];
   /** Indexed by cpu. */
   running: (RunningTask | undefined)[];
+  /** Monitored CPUs whose run queue could not be read this time (sched_debug: a malformed or cut section). */
+  unread?: number[];
 }
 
 export interface BackendStats {

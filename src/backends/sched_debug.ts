@@ -189,10 +189,15 @@ export class SchedDebugBackend implements Backend {
     const waiting = new Map<number, Seen>();
     const waiters: Waiter[] = [];
     const running: (RunningTask | undefined)[] = [];
+    const unread: number[] = [];
     for (const cpu of this.cpus) {
       const sec = sd.cpus.get(cpu);
-      if (!sec) continue; // offline
+      if (!sec) {
+        unread.push(cpu); // offline
+        continue;
+      }
       if (!sec.complete || sec.malformed) {
+        unread.push(cpu);
         // Nothing of it is used this pass; what was known of its waits keeps its dates.
         this.noteUnreadable(cpu, sec.malformed ?? "its section ends before its task table does");
         for (const s of this.waiting.values()) if (s.cpu === cpu) waiting.set(s.pid, s);
@@ -221,7 +226,7 @@ export class SchedDebugBackend implements Backend {
       }
     }
     this.waiting = waiting;
-    return { nowNs, waiters, running };
+    return { nowNs, waiters, running, unread };
   }
 
   /**

@@ -176,7 +176,7 @@ export class Booster {
     if (this.probe.starttime(t.pid) !== t.starttime) {
       this.log.warn({
         message:
-          `pid ${t.pid} (${t.comm}) was replaced by another task while being boosted; ` +
+          `pid ${t.pid} (${t.comm}) was replaced by another task during its boost; ` +
           "putting its attributes back at once",
         ...fields("pid_replaced", t),
       });
@@ -353,7 +353,7 @@ export class Booster {
 
   private failed(t: BoostTarget, e: unknown, what: string): BoostOutcome {
     if (e instanceof SysError && e.errno === ESRCH) {
-      this.log.debug(`pid ${t.pid} (${t.comm}) exited before it could be boosted; dropped`);
+      this.log.debug(`pid ${t.pid} (${t.comm}) exited before its boost began; dropped`);
       return "gone";
     }
     this.events?.failed(t, e instanceof SysError ? e.code : "other");

@@ -292,7 +292,7 @@ export function restoreOrphans(
     try {
       if (starttime(rec.pid) !== rec.starttime) {
         log.info({
-          message: `pid ${rec.pid} (${rec.comm}) boosted by ${by}, no longer exists: nothing to restore`,
+          message: `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, no longer exists: nothing to restore`,
           event: "orphan_gone",
           pid: rec.pid,
           comm: rec.comm,
@@ -304,7 +304,7 @@ export function restoreOrphans(
       if (owned !== "boost") {
         const what = owned === "own" ? " (its own policy)" : ", changed since";
         log.info({
-          message: `pid ${rec.pid} (${rec.comm}) boosted by ${by}, is ${describeAttr(now)} now${what}: left as it is`,
+          message: `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, is ${describeAttr(now)} now${what}: left as it is`,
           event: "orphan_left",
           pid: rec.pid,
           comm: rec.comm,
@@ -316,7 +316,7 @@ export function restoreOrphans(
       log.info({
         message:
           `restored pid ${rec.pid} (${rec.comm}) (cpu ${rec.cpu}) to ${describeAttr(rec.saved)} ` +
-          `from ${describeAttr(now)}: boosted by ${by}`,
+          `from ${describeAttr(now)}: left in a boost by ${by}`,
         event: "restored_after_crash",
         pid: rec.pid,
         comm: rec.comm,
@@ -328,7 +328,7 @@ export function restoreOrphans(
       log.error({
         message:
           `restore_policy: failed to restore sched policy for pid ${rec.pid} ` +
-          `left boosted by ${by}: ${(e as Error).message}`,
+          `left in a boost by ${by}: ${(e as Error).message}`,
         event: "restore_failed",
         pid: rec.pid,
         comm: rec.comm,

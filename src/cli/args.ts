@@ -96,7 +96,11 @@ export const runArgs = {
     alias: ["l", "log_only"],
     description: "only log starving tasks; change nothing on the system",
   },
-  verbose: { type: "boolean", alias: ["v"], description: "log debug details to stdout (implies --foreground)" },
+  verbose: {
+    type: "boolean",
+    alias: ["v"],
+    description: "log debug details, the original's per-pass lines included (to stderr; implies --foreground)",
+  },
   "log-kmsg": { type: "boolean", alias: ["k", "log_kmsg"], description: "also log to the kernel log (/dev/kmsg)" },
   "log-syslog": { type: "boolean", alias: ["s", "log_syslog"], description: "also log to syslog (daemon facility)" },
   foreground: {

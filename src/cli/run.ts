@@ -58,7 +58,11 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
 
   // From here on every exit path unwinds what was acquired so far, in reverse.
   const life = new Lifecycle(log);
-  life.push("log sinks", () => flushSuppressed());
+  // Undone last: what the rate limiter held back, then the original's last line.
+  life.push("log sinks", () => {
+    flushSuppressed();
+    log.info("stalld shutting down");
+  });
   life.push("readiness", () => notify("STOPPING=1"));
   let exiting = false;
   const shutdown = (why: string, code: number) => {

@@ -194,10 +194,13 @@ export class Daemon {
     const { backend, booster, inputs } = this.parts;
     const skipNs = this.quietSkip();
     if (skipNs !== null) return skipNs;
+    const notNow = new Set(this.parts.quietGate?.idledNow ?? []);
+    for (const cpu of notNow) this.log.debug(`cpu ${cpu} had idle time! skipping next phase`);
+    if (notNow.size) this.log.debug("some cpus ran, so run-queues should be parsed");
     const snap = backend.snapshot();
     this.parts.metrics?.setLongestWaits(this.cfg.cpus, snap.waiters);
-    for (const line of passLines(snap, this.cfg.cpus)) this.log.debug(line);
-    const found = detect(snap, this.detectCfg, (pid) => booster?.isBoosted(pid) ?? false);
+    for (const line of passLines(snap, this.cfg.cpus, notNow)) this.log.debug(line);
+    const found = detect(snap, this.detectCfg, (pid) => booster?.isBoosted(pid) ?? false, notNow);
     const all = [...found.starving, ...found.early];
     const facts = new Map<number, TaskFacts | null>();
     for (const { waiter: w } of all) facts.set(w.pid, inputs.facts(w.pid, w.tgid, this.cfg.ignoreProcesses.length > 0));
@@ -231,6 +234,7 @@ export class Daemon {
     if (!skip) return null;
     // The original's phrase first (scripts wait for "skipping"), then why.
     if (skip.sign === "idle") this.log.debug("all CPUs had idle time, skipping parse");
+    else this.log.debug("no task waited on a monitored CPU through the interval (PSI), skipping parse");
     const why =
       skip.sign === "idle" ? "every monitored CPU idled" : "no task waited for a CPU through the interval (PSI)";
     this.log.debug(`${why} since the last pass: snapshot skipped, next pass in ${(skip.skipNs / 1e9).toFixed(3)} s`);
@@ -364,8 +368,8 @@ export class Daemon {
         `DL-server (${view.source}): ${what}; starving fair tasks there are left to it (--boost-all boosts them too)`,
       );
     else if (view.kind === "known")
-      this.log.info(`DL-server (${view.source}): ${what}; every starving task is boosted`);
-    else this.log.info(`DL-server: ${what}; every starving task is boosted`);
+      this.log.info(`DL-server (${view.source}): ${what}; every starving task is stalld's`);
+    else this.log.info(`DL-server: ${what}; every starving task is stalld's`);
   }
 
   private noteDropped(): void {

@@ -78,7 +78,13 @@ export function isRtOrDeadline(r: RunningTask | undefined): r is RunningTask {
  * threshold, capped by the granularity; a task that starts waiting after this
  * pass cannot cross before now + threshold, which caps it too.
  */
-export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: number) => boolean): Detection {
+export function detect(
+  snap: Snapshot,
+  cfg: DetectConfig,
+  isBoosted: (pid: number) => boolean,
+  /** CPUs that idled since the last pass: nothing on them can have crossed yet (quiet_gate.ts). */
+  notNow: ReadonlySet<number> = new Set(),
+): Detection {
   const starving: Starving[] = [];
   const early: Starving[] = [];
   const warnNs = cfg.warnNs ?? cfg.thresholdNs;
@@ -89,7 +95,7 @@ export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: numbe
     const left = cfg.thresholdNs - w.waitedNs;
     if (toWarn > 0) next = Math.min(next, toWarn);
     else if (left > 0) next = Math.min(next, left);
-    if (left > 0 && toWarn > 0) continue;
+    if ((left > 0 && toWarn > 0) || notNow.has(w.cpu)) continue;
     const running = snap.running[w.cpu];
     if (!isRtOrDeadline(running) || running.pid === w.pid) continue;
     (left > 0 ? early : starving).push({ waiter: w, running });
@@ -102,7 +108,7 @@ export function detect(snap: Snapshot, cfg: DetectConfig, isBoosted: (pid: numbe
  * "checking cpu N - rt: R - starving: S", R the RT and DEADLINE tasks on it
  * (running or queued), S the tasks waiting on it.
  */
-export function passLines(snap: Snapshot, cpus: readonly number[]): string[] {
+export function passLines(snap: Snapshot, cpus: readonly number[], notNow: ReadonlySet<number> = new Set()): string[] {
   const waiting = new Map<number, number>();
   const rt = new Map<number, number>();
   for (const w of snap.waiters) {
@@ -110,11 +116,14 @@ export function passLines(snap: Snapshot, cpus: readonly number[]): string[] {
     if (w.prio < MAX_RT_PRIO) rt.set(w.cpu, (rt.get(w.cpu) ?? 0) + 1);
   }
   const out: string[] = [];
+  const unread = new Set(snap.unread ?? []);
   for (const cpu of cpus) {
+    if (unread.has(cpu) || notNow.has(cpu)) continue; // not read, or not judged this pass
     const r = snap.running[cpu];
-    if (!r) continue; // not read (offline, or nothing known yet)
     const rtHere = (rt.get(cpu) ?? 0) + (isRtOrDeadline(r) ? 1 : 0);
-    out.push(`\tchecking cpu ${cpu} - rt: ${rtHere} - starving: ${waiting.get(cpu) ?? 0}`);
+    const n = waiting.get(cpu) ?? 0;
+    out.push(`\tchecking cpu ${cpu} - rt: ${rtHere} - starving: ${n}`);
+    if (n > 0) out.push(`CPU ${cpu} has ${n} waiting tasks`);
   }
   return out;
 }

@@ -55,20 +55,30 @@ export class QuietGate {
   check(nowNs: number, sample: QuietSample): { skipNs: number; sign: QuietSign } | null {
     const prev = this.last;
     this.last = { atNs: nowNs, sample };
+    this.idledNow = [];
     if (!prev) return null;
-    const sign = this.allIdled(prev.sample.idle, sample.idle)
-      ? "idle"
-      : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs)
-        ? "no wait"
-        : null;
+    this.idledNow = this.idled(prev.sample.idle, sample.idle);
+    const sign =
+      this.idledNow.length === this.cpus.length
+        ? "idle"
+        : this.noWait(prev.sample.someUs, sample.someUs, nowNs - prev.atNs)
+          ? "no wait"
+          : null;
     if (!sign) return null;
     this.skipped++;
     return { skipNs: Math.max(MIN_SLEEP_NS, Math.min(this.spacingNs, prev.atNs + this.horizonNs - nowNs)), sign };
   }
 
-  private allIdled(before: Map<number, number> | null, after: Map<number, number> | null): boolean {
-    if (!before || !after) return false;
-    return this.cpus.every((cpu) => {
+  /**
+   * The monitored CPUs that idled between the last two checks: whatever waits
+   * on them now began after the earlier check and cannot have crossed yet, so
+   * a pass need not judge them (the original's "cpu N had idle time!").
+   */
+  idledNow: number[] = [];
+
+  private idled(before: Map<number, number> | null, after: Map<number, number> | null): number[] {
+    if (!before || !after) return [];
+    return this.cpus.filter((cpu) => {
       const b = before.get(cpu);
       const a = after.get(cpu);
       return b !== undefined && a !== undefined && a > b;

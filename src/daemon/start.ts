@@ -57,6 +57,8 @@ export interface System {
   makeBackend(spec: BackendSpec, ctx: BackendContext): Backend;
   openDlServers(cpus: readonly number[], btfPath: string | null): { read(): DlServerView; close(): void };
   dlServerPresent(): boolean;
+  /** The kernel's lockdown mode where securityfs shows it (nothing is mounted for it); null otherwise. */
+  lockdownMode(): string | null;
   throttling(state: StateDir | null): Throttling;
   /** HRTICK_DL, written to the state directory before it is turned on. */
   hrtick(state: StateDir | null): { adoptOrphan(): void; prepare(runtimeNs: bigint): bigint; restore(): void };
@@ -80,6 +82,9 @@ export function precheck(cfg: RunConfig, sys: Pick<System, "throttling">): void 
 
 /** Acquires everything in order onto `life` and starts the passes; throws Exit when the system refuses. */
 export function startDaemon(cfg: RunConfig, version: string, sys: System, life: Lifecycle, log: Logger): Daemon {
+  // The original's lines, one per CPU (scripts read them with -v).
+  for (const cpu of cfg.cpus) log.debug(`cpulist: adding cpu ${cpu}`);
+  for (const cpu of cfg.affinity ?? []) log.debug(`self-affinity: adding cpu ${cpu}`);
   if (cfg.pidfile) {
     const pidfile = sys.createPidfile(cfg.pidfile);
     life.push("pidfile", () => {
@@ -95,7 +100,7 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
   } else {
     state = sys.openStateDir(cfg.stateDir);
     const n = sys.restoreOrphans(state);
-    if (n) log.info(`${n} task(s) left boosted by a stalld that died were restored`);
+    if (n) log.info(`restored ${n} task(s) a stalld that died had left in a boost`);
   }
 
   // A port that cannot be bound ends the start-up before anything on the system changed.
@@ -150,17 +155,21 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
       log.error(`detaching the ${backend.name} backend failed: ${(e as Error).message}`);
     }
   });
+  // The original's line, which scripts wait for.
+  log.info(`using ${backend.name} backend`);
   setLogContext({ backend: backend.name });
   metrics?.setBackend(backend.name);
 
   const dlSource = sys.openDlServers(cfg.cpus, cfg.btfPath);
   life.push("DL-server reader", () => dlSource.close());
   if (sys.dlServerPresent()) log.info("DL-server detected.");
+  const lockdown = sys.lockdownMode();
+  if (lockdown) log.info(`lockdown mode is ${lockdown}`);
 
   const throttling = sys.throttling(state);
   let policy = null;
   let runtimeNs = cfg.boostRuntimeNs;
-  if (cfg.logOnly) log.info("log-only mode: starving tasks are logged, nothing is boosted");
+  if (cfg.logOnly) log.info("log-only mode: starving tasks are only logged, nothing on the system changes");
   else {
     if (cfg.systemd) log.info("RT throttling is left to systemd (--systemd): it is off");
     else {

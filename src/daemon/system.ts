@@ -11,6 +11,7 @@ import { readIdleTicks } from "../kernel/cpu_idle";
 import { formatCpuList, onlineCpus } from "../kernel/cpus";
 import { dlServerPresent } from "../kernel/dl_server";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
+import { LOCKDOWN_PATH, readLockdown } from "../kernel/lockdown";
 import { ensureMounted, isMounted, unmount } from "../kernel/mounts";
 import { readCpuTimeNs, readTaskStat } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
@@ -132,6 +133,7 @@ export function realSystem(log: Logger): System {
     makeBackend: (spec, ctx) => spec.make(ctx),
     openDlServers: (cpus, btfPath) => openDlServerSource(cpus, log, btfPath ?? undefined),
     dlServerPresent: () => dlServerPresent(),
+    lockdownMode: () => (existsSync(LOCKDOWN_PATH) ? readLockdown(LOCKDOWN_PATH).mode : null),
     throttling: (state) => new RtThrottling(log, undefined, state),
     hrtick: (state) => new HrtickDl(log, undefined, state),
     sched: kernelSchedOps,

@@ -88,7 +88,7 @@ export function describeAttr(a: Pick<SchedAttr, "policy" | "nice" | "priority" |
 export function describeKernelPrio(policy: number, prio: number): string {
   if (policy === SCHED_FIFO || policy === SCHED_RR) return `${policyName(policy)} prio ${99 - prio}`;
   if (prio < 0) return "SCHED_DEADLINE";
-  if (prio < 100) return `${policyName(policy)} (PI-boosted to RT prio ${99 - prio})`;
+  if (prio < 100) return `${policyName(policy)} (RT prio ${99 - prio} by priority inheritance)`;
   return `${policyName(policy)} nice ${prio - 120}`;
 }
 

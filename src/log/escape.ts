@@ -1,11 +1,12 @@
 // What reaches a terminal or a log is printable: a task's name (any byte but
 // NUL, set by any user with prctl) must not move the cursor, retitle a window,
-// ring a bell or start a line that looks like stalld's. C0 controls, DEL, C1
-// controls and the Unicode line and paragraph separators become visible
-// escapes; everything else, UTF-8 included, is left as it is.
+// ring a bell or start a line that looks like stalld's. C0 controls (but TAB,
+// which moves nothing but the cursor along the line, and which the original's
+// own lines begin with), DEL, C1 controls and the Unicode line and paragraph
+// separators become visible escapes; everything else, UTF-8 included, stays.
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this finds
-const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/g;
 
 function hex(c: string): string {
   const n = c.charCodeAt(0);

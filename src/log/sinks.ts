@@ -1,5 +1,5 @@
-// Which sinks the command line asks for: the console (stdout with -v, stderr
-// otherwise, with journald priority prefixes when stderr is the journal),
+// Which sinks the command line asks for: the console (stderr, with journald
+// priority prefixes when stderr is the journal),
 // the kernel log (-k) and syslog (-s).
 import { fstatSync } from "node:fs";
 import { consoleSink, kmsgSink, type LogSink, log, syslogSink } from "./logger";
@@ -15,7 +15,8 @@ export interface SinkChoice {
 export function buildSinks(cfg: SinkChoice, opts: { console: boolean }): LogSink[] {
   const sinks: LogSink[] = [];
   if (opts.console) {
-    const fd = cfg.verbose ? 1 : 2;
+    // stderr, with -v too: the original's verbose output goes there, and scripts read it there.
+    const fd = 2;
     const journald = journalStream(process.env, fd);
     sinks.push(consoleSink(fd, journald, cfg.logFormat));
   }

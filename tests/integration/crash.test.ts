@@ -53,7 +53,7 @@ describe("crash safety", () => {
           ),
           10_000,
         );
-        expect(restored).toContain(`boosted by stalld pid ${d1.proc.pid}, which died during the boost`);
+        expect(restored).toContain(`left in a boost by stalld pid ${d1.proc.pid}, which died during the boost`);
         expect(policyOf(victim.pid)).toEqual({ policy: SCHED_FIFO, rtPriority: 1 });
         await d2.waitFor(
           new RegExp(

@@ -169,7 +169,7 @@ describe("a detection pass", () => {
       const none = setup(NO_DL);
       none.daemon.start();
       none.daemon.stop();
-      expect(none.lines.some((l) => l.msg === "DL-server: none in this kernel; every starving task is boosted")).toBe(
+      expect(none.lines.some((l) => l.msg === "DL-server: none in this kernel; every starving task is stalld's")).toBe(
         true,
       );
     });
@@ -235,6 +235,31 @@ describe("a detection pass", () => {
       n.daemon.pass();
       n.daemon.pass();
       expect(n.snapshots()).toBe(2);
+    });
+
+    test("a CPU that idled since the last pass is not judged now, with the original's line; the next pass judges it", () => {
+      const backend = new FakeBackend();
+      backend.waiters = [{ pid: process.pid, tgid: process.pid, cpu: 1, prio: 98, policy: 1, waitedNs: 30e9 }];
+      const { log, lines } = recordingLogger();
+      let cpu1 = 0;
+      let now = 0;
+      const daemon = testDaemon(parseRunConfig({ "log-only": true, cpu: "1,2" }, [0, 1, 2], 3), backend, log, {
+        // CPU 1 idles between the first two passes only; CPU 2 never does.
+        idleTicks: () =>
+          new Map([
+            [1, (cpu1 = Math.min(cpu1 + 1, 2))],
+            [2, 5],
+          ]),
+        nowNs: () => (now += 1e9),
+        rtThrottlingOff: () => true,
+      });
+      daemon.pass();
+      expect(lines.filter((l) => l.msg.includes("starved on CPU 1"))).toHaveLength(1);
+      daemon.pass();
+      expect(lines.some((l) => l.level === "debug" && l.msg === "cpu 1 had idle time! skipping next phase")).toBe(true);
+      expect(lines.filter((l) => l.msg.includes("starved on CPU 1"))).toHaveLength(1);
+      daemon.pass();
+      expect(lines.filter((l) => l.msg.includes("starved on CPU 1"))).toHaveLength(2);
     });
 
     test("-M reports a waiter past half the threshold once per waiting episode, with the original's phrase", () => {

@@ -214,8 +214,17 @@ describe("the original's verbose pass lines", () => {
   test("one line per monitored CPU that was read: RT tasks running or queued, and the waiters", () => {
     const s = snap([waiter(10, 1, S), waiter(11, 1, S, 120), waiter(12, 2, S)], [undefined, hog(1), fair(2)]);
     expect(passLines(s, [0, 1, 2])).toEqual([
+      "\tchecking cpu 0 - rt: 0 - starving: 0",
       "\tchecking cpu 1 - rt: 2 - starving: 2",
+      "CPU 1 has 2 waiting tasks",
       "\tchecking cpu 2 - rt: 1 - starving: 1",
+      "CPU 2 has 1 waiting tasks",
+    ]);
+    // A CPU that idled since the last pass is not judged now (quiet_gate.ts), one the backend
+    // could not read (sched_debug: a malformed section) was not read: no line for either.
+    expect(passLines({ ...s, unread: [0] }, [0, 1, 2], new Set([2]))).toEqual([
+      "\tchecking cpu 1 - rt: 2 - starving: 2",
+      "CPU 1 has 2 waiting tasks",
     ]);
   });
 

@@ -11,15 +11,15 @@ import { escapeControls } from "../../src/log/escape";
 import { consoleSink, currentSinks, kmsgSink, log, setSinks, syslogSink } from "../../src/log/logger";
 import { renderTop } from "../../src/top/render";
 
-/** Every character a terminal could act on. */
+/** Every character a terminal could act on (TAB only moves along the line: left as it is). */
 const CONTROLS = [
-  ...Array.from({ length: 0x20 }, (_, i) => String.fromCharCode(i)),
+  ...Array.from({ length: 0x20 }, (_, i) => String.fromCharCode(i)).filter((c) => c !== "\t"),
   ...Array.from({ length: 0x21 }, (_, i) => String.fromCharCode(0x7f + i)),
   "\u2028",
   "\u2029",
 ];
 /** Nothing a terminal acts on: printable ASCII and UTF-8 text, one line. */
-const printable = (s: string) => !/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(s);
+const printable = (s: string) => !/[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/.test(s);
 
 const saved = currentSinks().slice();
 const dirs: string[] = [];

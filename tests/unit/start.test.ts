@@ -91,6 +91,7 @@ function machine(
       };
     },
     dlServerPresent: () => false,
+    lockdownMode: () => null,
     throttling: () => ({
       read: () => 950000,
       disable: () => void events.push("throttling off"),

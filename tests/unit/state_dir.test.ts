@@ -166,11 +166,11 @@ describe("the state directory", () => {
     expect(readdirSync(dir)).toEqual([]);
     const msgs = lines.map((l) => l.msg);
     expect(msgs).toContain(
-      `restored pid 10 (t10) (cpu 1) to SCHED_FIFO prio 1 from SCHED_DEADLINE 20000/1000000000 ns: boosted by stalld pid ${DEAD.pid}, which died during the boost`,
+      `restored pid 10 (t10) (cpu 1) to SCHED_FIFO prio 1 from SCHED_DEADLINE 20000/1000000000 ns: left in a boost by stalld pid ${DEAD.pid}, which died during the boost`,
     );
     expect(
       msgs.some(
-        (m) => m.startsWith("pid 12 (t12) boosted by stalld") && m.endsWith("no longer exists: nothing to restore"),
+        (m) => m.startsWith("pid 12 (t12) in a boost by stalld") && m.endsWith("no longer exists: nothing to restore"),
       ),
     ).toBe(true);
     expect(msgs.some((m) => m.startsWith("pid 13 (t13)") && m.endsWith("changed since: left as it is"))).toBe(true);
