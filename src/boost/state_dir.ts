@@ -304,7 +304,8 @@ export function restoreOrphans(
       if (owned !== "boost") {
         const what = owned === "own" ? " (its own policy)" : ", changed since";
         log.info({
-          message: `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, is ${describeAttr(now)} now${what}: left as it is`,
+          message:
+            `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, ` + `is ${describeAttr(now)} now${what}: left as it is`,
           event: "orphan_left",
           pid: rec.pid,
           comm: rec.comm,
