@@ -34,8 +34,12 @@ describe("lab report", () => {
     expect(r).toMatchObject({ scenario: "2 task_scan", ok: true, figure: "longest gap 3.40 s" });
   });
 
-  test("a gap over threshold + 2 s fails, whatever the log says", () => {
+  test("a gap over threshold + 2 s fails, whatever the log says; sched_debug's bound is 1.25 x threshold + 2 s", () => {
     expect(row(backendConsole("5.20"), "2")[0]!.ok).toBe(false);
+    const sd = (gap: string) => backendConsole(gap).replaceAll("backend-task_scan", "backend-sched_debug");
+    const sdRow = (gap: string) => row(sd(gap), "2").find((r) => r.scenario === "2 sched_debug")!;
+    expect(sdRow("5.20").ok).toBe(true);
+    expect(sdRow("5.80").ok).toBe(false);
   });
 
   test("a busy loop that never reached CPU 1 is no evidence: the row fails even with a quick figure", () => {
