@@ -182,6 +182,7 @@ export class Daemon {
         m.passes.add(1);
         m.passSeconds.add(s);
         m.lastPassSeconds.set(s);
+        m.passed();
         m.boosting.set(this.boosting);
         m.dropped.set(this.parts.backend.stats().dropped);
       }

@@ -17,12 +17,14 @@ import { BACKENDS, backendByName } from "../backends/registry";
 import { NoBackend, startFirstAvailable } from "../backends/select";
 import { Booster } from "../boost/booster";
 import { probeBoostPolicy } from "../boost/policies";
+import { RT_RUNTIME_PATH } from "../boost/rt_throttling";
 import { applyAggressive, applyReservation } from "../boost/self_sched";
 import type { StateDir } from "../boost/state_dir";
 import type { TaskProbe } from "../boost/types";
 import type { RunConfig } from "../config";
 import { EXIT, Exit } from "../errors";
 import { type DlServerView, DlServerWatch } from "../kernel/dl_server";
+import { HOST_PID_REMEDY, PRIVILEGED_REMEDY } from "../kernel/namespaces";
 import { SCHED_DEADLINE, type SchedOps } from "../kernel/sched_attr";
 import { type Logger, setLogContext } from "../log/logger";
 import { Metrics } from "../metrics/metrics";
@@ -47,7 +49,12 @@ export interface System {
   restoreOrphans(state: StateDir): number;
   /** Log-only: how many boosts a dead stalld left (nothing is changed); null when there is no state directory. */
   countOrphans(dir: string): number | null;
-  serveMetrics(listen: NonNullable<RunConfig["metricsListen"]>, metrics: Metrics): { stop(): void };
+  /** /metrics, and /healthz: healthy while the last pass is at most healthMaxAgeMs old. */
+  serveMetrics(
+    listen: NonNullable<RunConfig["metricsListen"]>,
+    metrics: Metrics,
+    healthMaxAgeMs: number,
+  ): { stop(): void };
   writeMetricsFile(path: string, text: string): void;
   lockMemory(): void;
   placeSelf(cfg: RunConfig): void;
@@ -59,6 +66,8 @@ export interface System {
   dlServerPresent(): boolean;
   /** The kernel's lockdown mode where securityfs shows it (nothing is mounted for it); null otherwise. */
   lockdownMode(): string | null;
+  /** Where stalld stands (a container?): read-only facts for precheck. */
+  where(): { initialPidNamespace: boolean | null; rtRuntimeNotWritable: string | null };
   throttling(state: StateDir | null): Throttling;
   /** HRTICK_DL, written to the state directory before it is turned on. */
   hrtick(state: StateDir | null): { adoptOrphan(): void; prepare(runtimeNs: bigint): bigint; restore(): void };
@@ -68,7 +77,20 @@ export interface System {
 }
 
 /** Read-only checks that must fail before anything changes (and before detaching). */
-export function precheck(cfg: RunConfig, sys: Pick<System, "throttling">): void {
+export function precheck(cfg: RunConfig, sys: Pick<System, "throttling" | "where">): void {
+  const where = sys.where();
+  if (where.initialPidNamespace === false)
+    throw new Exit(
+      EXIT.environment,
+      "stalld is in a pid namespace of its own (a container without the host's pids): " +
+        `the kernel reports the host's pids, this /proc does not show them; ${HOST_PID_REMEDY}`,
+    );
+  if (!cfg.logOnly && !cfg.systemd && where.rtRuntimeNotWritable)
+    throw new Exit(
+      EXIT.environment,
+      `${RT_RUNTIME_PATH} cannot be written (${where.rtRuntimeNotWritable}: a read-only /proc/sys?); ` +
+        `stalld turns RT throttling off while it runs: ${PRIVILEGED_REMEDY}`,
+    );
   if (cfg.systemd && !cfg.logOnly) {
     const v = sys.throttling(null).read();
     if (v !== -1)
@@ -106,7 +128,9 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
   // A port that cannot be bound ends the start-up before anything on the system changed.
   const metrics = cfg.metricsFile || cfg.metricsListen ? new Metrics(version) : undefined;
   if (metrics && cfg.metricsListen) {
-    const server = sys.serveMetrics(cfg.metricsListen, metrics);
+    // Passes come at least every max(granularity, threshold / 2) (quiet_gate.ts): three missed ones is a hang.
+    const healthMaxAgeMs = 3 * Math.max(cfg.granularityS, cfg.thresholdS / 2) * 1000 + 10_000;
+    const server = sys.serveMetrics(cfg.metricsListen, metrics, healthMaxAgeMs);
     life.push("metrics server", () => server.stop());
   }
 
@@ -138,7 +162,11 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
       sys.mountDebugfs();
     } catch (e) {
       state?.forgetSetting("debugfs");
-      log.debug(`debugfs is not mounted and could not be: ${(e as Error).message}`);
+      log.warn(
+        `debugfs is not mounted on /sys/kernel/debug and cannot be (${(e as Error).message}): ` +
+          "HRTICK_DL, sched/debug and the DL-server's files are out of reach; in a container, " +
+          "mount the host's: -v /sys/kernel/debug:/sys/kernel/debug (hostPath in Kubernetes)",
+      );
       return;
     }
     log.info(`mounted debugfs on /sys/kernel/debug ${why}`);

@@ -2,7 +2,7 @@
 // sched_* syscalls, BPF, the state directory, an HTTP listener.
 import { existsSync, readdirSync } from "node:fs";
 import { HrtickDl } from "../boost/hrtick";
-import { RtThrottling } from "../boost/rt_throttling";
+import { RT_RUNTIME_PATH, RtThrottling } from "../boost/rt_throttling";
 import { restoreOrphans, StateDir, StateDirError, selfOwner } from "../boost/state_dir";
 import type { RunConfig } from "../config";
 import { EXIT, Exit } from "../errors";
@@ -13,6 +13,7 @@ import { dlServerPresent } from "../kernel/dl_server";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
 import { LOCKDOWN_PATH, readLockdown } from "../kernel/lockdown";
 import { ensureMounted, isMounted, unmount } from "../kernel/mounts";
+import { inInitialPidNamespace, notWritable } from "../kernel/namespaces";
 import { readCpuTimeNs, readTaskStat } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
 import { kernelSchedOps } from "../kernel/sched_attr";
@@ -77,16 +78,27 @@ function placeSelf(cfg: RunConfig, log: Logger): void {
 }
 
 /** /metrics over HTTP (listener.ts); a port that cannot be bound is an Exit. */
-function serveMetrics(listen: NonNullable<RunConfig["metricsListen"]>, metrics: Metrics, log: Logger) {
+function serveMetrics(
+  listen: NonNullable<RunConfig["metricsListen"]>,
+  metrics: Metrics,
+  healthMaxAgeMs: number,
+  log: Logger,
+) {
   let server: MetricsListener;
   try {
-    server = listenMetrics(listen.hostname, listen.port, () => metrics.render());
+    server = listenMetrics(
+      listen.hostname,
+      listen.port,
+      () => metrics.render(),
+      undefined,
+      () => metrics.health(healthMaxAgeMs),
+    );
   } catch (e) {
     const where = `${listen.hostname}:${listen.port}`;
     throw new Exit(EXIT.environment, `--metrics-listen: cannot listen on ${where}: ${(e as Error).message}`);
   }
   const host = listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname;
-  log.info(`metrics on http://${host}:${listen.port}/metrics`);
+  log.info(`metrics on http://${host}:${listen.port}/metrics (and /healthz)`);
   if (!listen.loopback) log.warn(`--metrics-listen ${listen.hostname}: metrics are served beyond this machine`);
   return { stop: () => server.stop() };
 }
@@ -123,7 +135,7 @@ export function realSystem(log: Logger): System {
         return null;
       }
     },
-    serveMetrics: (listen, metrics) => serveMetrics(listen, metrics, log),
+    serveMetrics: (listen, metrics, healthMaxAgeMs) => serveMetrics(listen, metrics, healthMaxAgeMs, log),
     writeMetricsFile,
     lockMemory: () => lockMemory(log),
     placeSelf: (cfg) => placeSelf(cfg, log),
@@ -133,6 +145,10 @@ export function realSystem(log: Logger): System {
     makeBackend: (spec, ctx) => spec.make(ctx),
     openDlServers: (cpus, btfPath) => openDlServerSource(cpus, log, btfPath ?? undefined),
     dlServerPresent: () => dlServerPresent(),
+    where: () => ({
+      initialPidNamespace: inInitialPidNamespace(),
+      rtRuntimeNotWritable: notWritable(RT_RUNTIME_PATH),
+    }),
     lockdownMode: () => (existsSync(LOCKDOWN_PATH) ? readLockdown(LOCKDOWN_PATH).mode : null),
     throttling: (state) => new RtThrottling(log, undefined, state),
     hrtick: (state) => new HrtickDl(log, undefined, state),

@@ -6,6 +6,7 @@ import { BACKENDS } from "../backends/registry";
 import type { Isolation } from "../kernel/cmdline";
 import { formatCpuList } from "../kernel/cpus";
 import { type DlServerView, describeDlServers, dlServerEnabled } from "../kernel/dl_server";
+import { HOST_PID_REMEDY, PRIVILEGED_REMEDY } from "../kernel/namespaces";
 import type { FeatureState } from "../kernel/sched_features";
 import { versionAtLeast } from "../kernel/version";
 
@@ -57,6 +58,8 @@ export interface Facts {
   /** The boost policy the daemon's own probe would pick. */
   boost: { method: "deadline" | "fifo" | null; detail: string };
   psi: boolean;
+  /** Where it stands, as a container sees it (kernel/namespaces.ts). */
+  container: { initialPidNamespace: boolean | null; rtRuntimeNotWritable: string | null; sysReadOnly: boolean };
 }
 
 const ok = (id: string, found: string): Check => ({ id, status: "OK", found, remedy: "" });
@@ -116,6 +119,35 @@ export function evaluate(f: Facts): Check[] {
       ? ok("libbpf", f.libbpf)
       : warn("libbpf", f.libbpf, "install libbpf 1.0 or newer (libbpf1)"),
   );
+
+  const c = f.container;
+  if (c.initialPidNamespace === false)
+    add(
+      fail(
+        "pid-namespace",
+        "a pid namespace of its own (a container without the host's pids): BPF reports host pids this /proc lacks",
+        HOST_PID_REMEDY,
+      ),
+    );
+  else
+    add(ok("pid-namespace", c.initialPidNamespace === null ? "unknown (/proc/self/ns/pid unreadable)" : "the host's"));
+  if (c.rtRuntimeNotWritable)
+    add(
+      warn(
+        "sysctl",
+        `/proc/sys/kernel/sched_rt_runtime_us cannot be written (${c.rtRuntimeNotWritable})`,
+        `run refuses unless -l or --systemd; ${PRIVILEGED_REMEDY}`,
+      ),
+    );
+  else add(ok("sysctl", "/proc/sys/kernel/sched_rt_runtime_us can be written"));
+  if (c.sysReadOnly)
+    add(
+      warn(
+        "sysfs",
+        "/sys is mounted read-only (a container?)",
+        `debugfs may not mount on /sys/kernel/debug: ${PRIVILEGED_REMEDY}, or mount the host's /sys/kernel/debug`,
+      ),
+    );
 
   for (const spec of BACKENDS) {
     const trial = f.backends.find((b) => b.name === spec.name);
@@ -305,6 +337,7 @@ export function evaluate(f: Facts): Check[] {
 
 /** 0: run works with boosting; 1: only log-only would; 2: it cannot run. */
 export function doctorExit(f: Facts, checks: readonly Check[]): 0 | 1 | 2 {
-  if (!chosenBackend(f) || checks.some((c) => c.id === "privileges" && c.status === "FAIL")) return 2;
+  const fatal = (id: string) => checks.some((c) => c.id === id && c.status === "FAIL");
+  if (!chosenBackend(f) || fatal("privileges") || fatal("pid-namespace")) return 2;
   return f.boost.method ? 0 : 1;
 }

@@ -14,6 +14,7 @@ import { onlineCpus, parseCpuList, possibleCpus } from "../kernel/cpus";
 import { openDlServerSource } from "../kernel/dl_server_bpf";
 import { readLockdown } from "../kernel/lockdown";
 import { ensureMounted, isMounted, unmount } from "../kernel/mounts";
+import { inInitialPidNamespace, notWritable } from "../kernel/namespaces";
 import { kernelRelease } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
 import { kernelSchedOps } from "../kernel/sched_attr";
@@ -168,5 +169,10 @@ function gatherMounted(
     online: onlineCpus(),
     boost: { method, detail: messages.join("; ") || "not root" },
     psi: readCpuSomeTotalUs() !== null,
+    container: {
+      initialPidNamespace: inInitialPidNamespace(),
+      rtRuntimeNotWritable: notWritable("/proc/sys/kernel/sched_rt_runtime_us"),
+      sysReadOnly: /^\S+ \/sys sysfs (ro|\S*,ro)[, ]/m.test(readOr("/proc/self/mounts")),
+    },
   };
 }

@@ -31,11 +31,19 @@ function response(status: string, type: string, body: string): Buffer {
   return Buffer.from(head + body, "utf8");
 }
 
+/** GET /healthz: 200 while passes keep coming, 503 when they stopped (a liveness probe). */
+export type Health = () => { ok: boolean; detail: string };
+
 /** The response to a complete request head. */
-export function answer(head: string, render: () => string): Buffer {
+export function answer(head: string, render: () => string, health?: Health): Buffer {
   const [method, target] = head.split("\r\n", 1)[0]!.split(" ");
   if (method !== "GET" && method !== "HEAD")
     return response("405 Method Not Allowed", "text/plain; charset=utf-8", "stalld: only GET /metrics\n");
+  if (target === "/healthz" && health) {
+    const h = health();
+    const r = response(h.ok ? "200 OK" : "503 Service Unavailable", "text/plain; charset=utf-8", `${h.detail}\n`);
+    return method === "HEAD" ? r.subarray(0, r.indexOf("\r\n\r\n") + 4) : r;
+  }
   if (target !== "/metrics" && !target?.startsWith("/metrics?"))
     return response("404 Not Found", "text/plain; charset=utf-8", "stalld: metrics are at /metrics\n");
   const ok = response("200 OK", "text/plain; version=0.0.4; charset=utf-8", render());
@@ -55,6 +63,7 @@ export function listenMetrics(
   port: number,
   render: () => string,
   limits: ListenerLimits = LISTENER_LIMITS,
+  health?: Health,
 ): MetricsListener {
   let open = 0;
   const finish = (s: Socket<Conn>) => {
@@ -92,7 +101,7 @@ export function listenMetrics(
         if (s.data.request.length > limits.maxRequestBytes) return void s.terminate();
         const end = s.data.request.indexOf("\r\n\r\n");
         if (end < 0) return;
-        s.data.pending = answer(s.data.request.slice(0, end), render);
+        s.data.pending = answer(s.data.request.slice(0, end), render, health);
         send(s);
       },
       drain(s) {

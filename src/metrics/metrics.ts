@@ -130,7 +130,22 @@ export class Metrics {
     this.dropped,
   ];
 
+  /** performance.now() of the last pass (the creation until the first): what /healthz judges. */
+  private lastPassAtMs = performance.now();
+
   constructor(private readonly version: string) {}
+
+  /** A pass ran now (skipped or not). */
+  passed(): void {
+    this.lastPassAtMs = performance.now();
+  }
+
+  /** Whether passes keep coming: the last within maxAgeMs. */
+  health(maxAgeMs: number): { ok: boolean; detail: string } {
+    const ageS = (performance.now() - this.lastPassAtMs) / 1000;
+    const ok = ageS * 1000 <= maxAgeMs;
+    return { ok, detail: `last pass ${ageS.toFixed(1)} s ago (at most ${maxAgeMs / 1000} s)` };
+  }
 
   /** The backend label of stalld_info, once the backend has started. */
   setBackend(backend: string): void {

@@ -44,7 +44,17 @@ describe("stalld doctor", () => {
     expect(rows.get("rt-throttling")?.found).toMatch(rt === -1 ? /^off / : new RegExp(`^on \\(${rt} of 1000000 us\\)`));
     expect(rows.get("backend")?.found).toBe("run would use task_scan (the first choice)");
     expect(rows.get("boost")?.found).toMatch(/^SCHED_DEADLINE can be set/);
-    for (const id of ["bpf-iterator", "bpf-tracepoints", "sched-debug", "btf", "privileges", "psi", "isolation"])
+    for (const id of [
+      "bpf-iterator",
+      "bpf-tracepoints",
+      "sched-debug",
+      "btf",
+      "privileges",
+      "psi",
+      "isolation",
+      "pid-namespace",
+      "sysctl",
+    ])
       expect([id, rows.get(id)?.status]).toEqual([id, "OK"]);
     expect(r.out).toContain("fix: boosts shorter than the tick (4 ms) run a whole tick");
     expect(r.out.trim().split("\n").at(-1)).toBe("run works, with boosting (exit 0)");

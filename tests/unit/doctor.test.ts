@@ -55,6 +55,7 @@ function vm(over: Partial<Facts> = {}): Facts {
     online: [0, 1],
     boost: { method: "deadline", detail: "using SCHED_DEADLINE for boosting" },
     psi: true,
+    container: { initialPidNamespace: true, rtRuntimeNotWritable: null, sysReadOnly: false },
     ...over,
   };
 }
@@ -75,6 +76,8 @@ describe("doctor on this VM's facts", () => {
       ["privileges", "OK"],
       ["btf", "OK"],
       ["libbpf", "OK"],
+      ["pid-namespace", "OK"],
+      ["sysctl", "OK"],
       ["bpf-iterator", "OK"],
       ["bpf-tracepoints", "OK"],
       ["sched-debug", "OK"],
@@ -92,6 +95,18 @@ describe("doctor on this VM's facts", () => {
     ]);
     expect(doctorExit(vm(), checks)).toBe(0);
     expect(chosenBackend(vm())).toBe("task_scan");
+  });
+
+  test("in a container: no host pid namespace fails (exit 2), a read-only /proc/sys or /sys warns, with the remedy", () => {
+    const pidns = vm({ container: { initialPidNamespace: false, rtRuntimeNotWritable: null, sysReadOnly: false } });
+    const c = evaluate(pidns);
+    expect(row(c, "pid-namespace")).toMatchObject({ status: "FAIL", remedy: expect.stringContaining("hostPID: true") });
+    expect(doctorExit(pidns, c)).toBe(2);
+    const ro = evaluate(
+      vm({ container: { initialPidNamespace: true, rtRuntimeNotWritable: "EROFS", sysReadOnly: true } }),
+    );
+    expect(row(ro, "sysctl")).toMatchObject({ status: "WARN", remedy: expect.stringContaining("--privileged") });
+    expect(row(ro, "sysfs").status).toBe("WARN");
   });
 
   test("the rows an operator reads for this VM say the right thing", () => {

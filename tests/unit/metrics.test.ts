@@ -175,6 +175,29 @@ describe("the /metrics listener", () => {
     }
   });
 
+  test("/healthz: 200 while passes keep coming, 503 once the last is too old", async () => {
+    const m = new Metrics("x");
+    let maxAgeMs = 60_000;
+    const l = listenMetrics(
+      "127.0.0.1",
+      0,
+      () => m.render(),
+      undefined,
+      () => m.health(maxAgeMs),
+    );
+    try {
+      m.passed();
+      expect(await get(l.port, "GET /healthz HTTP/1.1\r\n\r\n")).toMatch(
+        /^HTTP\/1\.1 200 OK[\s\S]*last pass 0\.\d s ago/,
+      );
+      maxAgeMs = 0;
+      await Bun.sleep(5);
+      expect(await get(l.port, "GET /healthz HTTP/1.1\r\n\r\n")).toStartWith("HTTP/1.1 503 Service Unavailable");
+    } finally {
+      l.stop();
+    }
+  });
+
   test("half-sent requests: at most maxConnections held, each closed at its deadline; oversize closed at once", async () => {
     const l = listenMetrics("127.0.0.1", 0, render, { maxConnections: 3, deadlineMs: 300, maxRequestBytes: 64 });
     const sockets: { end(): void }[] = [];

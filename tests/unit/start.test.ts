@@ -10,7 +10,7 @@ import { BACKEND_NAMES } from "../../src/backends/registry";
 import type { StateDir } from "../../src/boost/state_dir";
 import { parseRunConfig } from "../../src/cli/options";
 import { Lifecycle } from "../../src/daemon/lifecycle";
-import { type System, startDaemon } from "../../src/daemon/start";
+import { precheck, type System, startDaemon } from "../../src/daemon/start";
 import { Exit } from "../../src/errors";
 import { FakeBackend, FakeSched, fifo, recordingLogger } from "../helpers/fakes";
 
@@ -92,6 +92,7 @@ function machine(
     },
     dlServerPresent: () => false,
     lockdownMode: () => null,
+    where: () => ({ initialPidNamespace: true, rtRuntimeNotWritable: null }),
     throttling: () => ({
       read: () => 950000,
       disable: () => void events.push("throttling off"),
@@ -230,6 +231,20 @@ describe("start-up and shutdown", () => {
       "stop task_scan",
       "unmount debugfs",
     ]);
+  });
+
+  test("in a container: no host pid namespace, or a read-only /proc/sys, is one line with the remedy", () => {
+    const cfg = (extra: Record<string, unknown> = {}) => parseRunConfig({ cpu: "1", ...extra }, [0, 1], 2);
+    const where = (initialPidNamespace: boolean | null, rtRuntimeNotWritable: string | null) => ({
+      throttling: () => ({ read: () => 950000, disable() {}, restore() {} }),
+      where: () => ({ initialPidNamespace, rtRuntimeNotWritable }),
+    });
+    expect(() => precheck(cfg(), where(false, null))).toThrow(/pid namespace of its own.*--pid=host.*hostPID: true/);
+    expect(() => precheck(cfg({ "log-only": true }), where(false, null))).toThrow(Exit);
+    expect(() => precheck(cfg(), where(true, "EROFS"))).toThrow(/cannot be written \(EROFS.*--privileged/);
+    // Log-only writes nothing; a kernel that cannot say is given the benefit of the doubt.
+    expect(() => precheck(cfg({ "log-only": true }), where(true, "EROFS"))).not.toThrow();
+    expect(() => precheck(cfg(), where(null, null))).not.toThrow();
   });
 
   test("an undo that fails is said, and the ones after it still run", () => {
