@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # clang, llvm: the BPF compiler and llvm-strip. libbpf-dev, libbpf1: headers for
 # bpf/ and the library bun:ffi loads. bpftool: vmlinux.h from the kernel BTF;
 # tests inspect links and programs with it. gcc, libc6-dev: the tests' RT load
-# helper. util-linux, procps: taskset, flock, ps.
-APT_PACKAGES=(clang llvm libbpf-dev libbpf1 libelf1 bpftool gcc libc6-dev util-linux procps)
+# helper. util-linux, procps: taskset, flock, ps, script. podman, runc: the OCI image
+# (scripts/image.sh) and the tests that run it.
+APT_PACKAGES=(clang llvm libbpf-dev libbpf1 libelf1 bpftool gcc libc6-dev util-linux procps podman runc)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

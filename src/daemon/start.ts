@@ -82,7 +82,7 @@ export function precheck(cfg: RunConfig, sys: Pick<System, "throttling" | "where
   if (where.initialPidNamespace === false)
     throw new Exit(
       EXIT.environment,
-      "stalld is in a pid namespace of its own (a container without the host's pids): " +
+      "running in a pid namespace of its own (a container without the host's pids): " +
         `the kernel reports the host's pids, this /proc does not show them; ${HOST_PID_REMEDY}`,
     );
   if (!cfg.logOnly && !cfg.systemd && where.rtRuntimeNotWritable)
