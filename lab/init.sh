@@ -16,6 +16,8 @@ exec </dev/console >/dev/console 2>&1
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
 SCEN=$(arg lab.scen)
 DL=$(arg lab.dl)
+# lab.b: the backends scenario 2 runs, in order (repeats allowed, for flake hunting).
+BACKENDS=$(arg lab.b | tr ',' ' ')
 STALLD=/bin/stalld
 mark() { echo "@@LAB $*"; }
 now() { cut -d' ' -f1 /proc/uptime; }
@@ -88,6 +90,36 @@ stalld_start() { # name args...
 	SPID=$!
 	PIDS="$PIDS $SPID"
 	waitfor "/tmp/$name.log" "monitoring CPUs" 300 || mark "$name stalld-did-not-start"
+	watch_stalld "$name" "$SPID" "/tmp/$name.log" &
+	PIDS="$PIDS $!"
+	# Above scenario 7's loop on CPU 0 (FIFO 2), below everything stalld boosts with.
+	/bin/labtool setfifo $! 3
+}
+# A stalld with -v logs every pass (at most 2.5 s apart at -t 3 -g 5): a log that
+# stops growing for 4 s (by the clock: this loop may itself be held off CPU 0)
+# means its main thread is stuck somewhere. Then, once, the state, wait
+# channel and kernel stack of each of its threads go to the console, with the
+# kernel's list of blocked tasks (sysrq w), to say where.
+watch_stalld() { # name pid log
+	last=-1 since=$(now) dumped=0
+	while kill -0 "$2" 2>/dev/null; do
+		sz=$(wc -c <"$3")
+		t=$(now)
+		if [ "$sz" != "$last" ]; then
+			last=$sz since=$t
+		elif [ $dumped = 0 ] && [ "$(awk "BEGIN{print ($t - $since >= 4)}")" = 1 ]; then
+			dumped=1
+			mark "$1-stuck" after_s=$(awk "BEGIN{print $t - $since}")
+			for th in /proc/"$2"/task/*; do
+				echo "@@LOG $1-stuck thread $(cat "$th/stat" 2>/dev/null) wchan=$(cat "$th/wchan" 2>/dev/null)"
+				sed "s/^/@@LOG $1-stuck   /" "$th/stack" 2>/dev/null
+			done
+			dmesg -c >/dev/null
+			echo w >/proc/sysrq-trigger 2>/dev/null
+			dmesg | sed "s/^/@@LOG $1-stuck sysrq /"
+		fi
+		sleep 0.5
+	done
 }
 stalld_stop() { # name
 	kill -TERM "$SPID" 2>/dev/null
@@ -123,7 +155,7 @@ fi
 
 # 2. each backend rescues a FIFO victim behind a FIFO hog, and its policy comes back.
 if has 2; then
-	for b in task_scan queue_track sched_debug; do
+	for b in ${BACKENDS:-task_scan queue_track sched_debug}; do
 		stalld_victim "backend-$b" fifo 10 16 10 -t 3 -c 1 -b "$b"
 		# debugfs is unmounted at the start of each run: stalld mounts it (and turns HRTICK_DL on where
 		# it can), and must leave both as found.
@@ -195,6 +227,22 @@ if has 6; then
 	# 20 s, as in the run whose kthread restores came after 20 s instead of 3.
 	stalld_victim kthreads other 0 22 20 -t 3 -c 1
 	mark kthreads sleeper_$(grep '^waker' /tmp/waker.out | cut -d' ' -f4)
+	reap
+fi
+
+# 7. PREEMPT_RT: stalld's own timers while ktimers/0 is held up. A FIFO-2 loop
+# on CPU 0 (stalld's CPU) outranks ktimers/0, as the lab once saw something
+# hold it for 18 s; a victim starves on CPU 1 meanwhile and must be rescued on
+# time. Kernels without PREEMPT_RT expire timers in hard interrupt context: n/a.
+if has 7 && [ -e /sys/kernel/realtime ]; then
+	stalld_start own-timers -t 3 -c 1
+	victim_and_hog own-timers fifo 10 16 10
+	/bin/labtool spin0 2 8 &
+	PIDS="$PIDS $!"
+	wait "$W" 2>/dev/null
+	wait "$HOG" 2>/dev/null
+	stalld_stop own-timers
+	mark own-timers $(victim_report) cpu0_loop_s=8 throttling=$(throttling)
 	reap
 fi
 

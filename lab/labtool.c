@@ -13,6 +13,14 @@
  *   labtool oncpu <pid> <cpu> <timeout_s>
  *       Waits until <pid> is running on <cpu> (state R, field 39), prints
  *       "oncpu yes" or "oncpu no" after the timeout.
+ *   labtool setfifo <pid> <prio>
+ *       Makes <pid> SCHED_FIFO <prio> (the lab's stalld watcher, so that it
+ *       still looks while a loop owns CPU 0).
+ *   labtool spin0 <prio> <seconds>
+ *       A SCHED_FIFO busy loop on CPU 0 for <seconds> (at most 30): at prio 2
+ *       it outranks ktimers/0 (FIFO 1) and every SCHED_OTHER task there,
+ *       stalld's CPU in the lab. rtload refuses CPU 0 (it also runs on the
+ *       host); this runs in the guest only.
  *
  * Every loop checks the clock, so nothing here outlives its arguments.
  */
@@ -154,6 +162,25 @@ static int oncpu(char **argv)
 	return 1;
 }
 
+static int spin0(char **argv)
+{
+	struct sched_param sp = { .sched_priority = atoi(argv[0]) };
+	double secs = atof(argv[1]), end;
+
+	if (secs <= 0 || secs > 30 || sp.sched_priority < 1 || sp.sched_priority > 99) {
+		fprintf(stderr, "labtool spin0: bad arguments\n");
+		return 2;
+	}
+	end = now() + secs;
+	if (sched_setscheduler(0, SCHED_FIFO, &sp) || pin(0)) {
+		perror("labtool spin0");
+		return 1;
+	}
+	while (now() < end)
+		;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 7 && strcmp(argv[1], "waker") == 0)
@@ -162,6 +189,13 @@ int main(int argc, char **argv)
 		return refresh();
 	if (argc == 5 && strcmp(argv[1], "oncpu") == 0)
 		return oncpu(argv + 2);
-	fprintf(stderr, "usage: labtool waker <fifo|other> <prio> <cpu> <seconds> <interval_ms> | refresh | oncpu <pid> <cpu> <timeout_s>\n");
+	if (argc == 4 && strcmp(argv[1], "setfifo") == 0) {
+		struct sched_param sp = { .sched_priority = atoi(argv[3]) };
+
+		return sched_setscheduler(atoi(argv[2]), SCHED_FIFO, &sp) ? 1 : 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "spin0") == 0)
+		return spin0(argv + 2);
+	fprintf(stderr, "usage: labtool waker <fifo|other> <prio> <cpu> <seconds> <interval_ms> | refresh | oncpu <pid> <cpu> <timeout_s> | setfifo <pid> <prio> | spin0 <prio> <seconds>\n");
 	return 2;
 }

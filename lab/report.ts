@@ -315,6 +315,39 @@ function kthreadsRow(g: Guest): Row {
   );
 }
 
+/** Row 7, PREEMPT_RT only: a rescue on CPU 1 while a FIFO-2 loop holds ktimers/0 (stalld's CPU) off. */
+function ownTimersRow(g: Guest): Row {
+  const m = g.marks.get("own-timers");
+  const log = g.logs.get("own-timers") ?? [];
+  const r = (ok: boolean, result: string, figure = ""): Row => ({
+    kernel: g.kernel,
+    scenario: "7 own timers",
+    ok,
+    result,
+    figure,
+  });
+  if (!m?.pid) return r(false, "the victim did not report");
+  const gap = num(m.maxgap);
+  const bound = rescueBound("task_scan");
+  const hardTimers = log.some((l) => l.includes("PREEMPT_RT: stalld's main thread runs SCHED_DEADLINE"));
+  const problems = [
+    !hardTimers && "stalld did not take its DEADLINE reservation",
+    !log.some((l) => l.includes(`boosted pid ${m.pid} (`)) && "victim never boosted",
+    restoredSeconds(log, m.pid).length === 0 && "victim never restored",
+    !(m.policy === "1" && m.prio === "10") && `victim ended as policy ${m.policy} prio ${m.prio}`,
+    !(gap <= bound) && `longest gap ${gap} s > ${bound} s`,
+    m.throttling !== g.marks.get("facts")?.throttling && `throttling left at ${m.throttling}`,
+    hogMissing(g, "own-timers"),
+  ].filter(Boolean);
+  return r(
+    problems.length === 0,
+    problems.length
+      ? problems.join("; ")
+      : `rescued while a FIFO-2 loop held CPU 0 for ${m.cpu0_loop_s} s; SCHED_FIFO 10 and throttling back`,
+    `longest gap ${gap.toFixed(2)} s`,
+  );
+}
+
 export function judge(g: Guest, scenarios: Set<string>): Row[] {
   if (g.marks.has("missing"))
     return [
@@ -339,12 +372,14 @@ export function judge(g: Guest, scenarios: Set<string>): Row[] {
   if (scenarios.has("4")) rows.push(fairRow(g));
   if (scenarios.has("5")) rows.push(crashRow(g));
   if (scenarios.has("6")) rows.push(kthreadsRow(g));
+  // Without PREEMPT_RT no timer expires in a thread: the guest does not run it.
+  if (scenarios.has("7") && g.marks.get("facts")?.preempt_rt === "1") rows.push(ownTimersRow(g));
   return rows;
 }
 
 function main(argv: string[]): number {
   let out = "KERNELS.md";
-  let scen = "1,2,3,4,5,6";
+  let scen = "1,2,3,4,5,6,7";
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--out") out = argv[++i]!;
@@ -375,7 +410,7 @@ function main(argv: string[]): number {
     `Every scenario runs \`stalld run -f -v -t ${THRESHOLD_S} -c 1\` with default boost flags (-r 20000 -p 1000000000 -d ${BOOST_S});`,
     `a rescue must come within threshold + 2 s = ${RESCUE_BOUND_S} s (sched_debug: 1.25 x threshold + 2 s = ${UNDATED_RESCUE_BOUND_S} s, its documented detection bound). The load is \`rtload fifo 50 1 <s>\` (a FIFO-50 busy loop on CPU 1).`,
     `A SCHED_OTHER sleeper on PREEMPT_RT without a DL-server (rows 4 and 6 on 6.1-rt) waits twice, since its timer expires in the`,
-    `starving ktimers/1: its bound is 2 x threshold + 2 s = ${TWO_HOP_BOUND_S} s.`,
+    `starving ktimers/1: its bound is 2 x threshold + 2 s = ${TWO_HOP_BOUND_S} s. Row 7 runs on PREEMPT_RT kernels only.`,
     "",
     "| kernel | scenario | result | figure |",
     "|---|---|---|---|",

@@ -28,9 +28,10 @@ done
 if [ ${#KERNELS[@]} -eq 0 ]; then
 	if [ $QUICK -eq 1 ]; then KERNELS=(6.1-rt 6.12-nodl); else KERNELS=(6.1-rt 6.12 6.12-nodl 6.12-rt); fi
 fi
-SCEN=1,2,3,4,5,6
+SCEN=1,2,3,4,5,6,7
 [ $QUICK -eq 1 ] && SCEN=1,2,3
-# LAB_SCEN: a subset of scenarios, while working on one.
+# LAB_SCEN: a subset of scenarios, while working on one; LAB_BACKENDS: the
+# backends scenario 2 runs (comma-separated, repeats allowed).
 SCEN=${LAB_SCEN:-$SCEN}
 fail() { echo "lab: $*" >&2; echo "lab: 0 passed, 1 failed"; exit 1; }
 
@@ -126,7 +127,7 @@ for k in "${KERNELS[@]}"; do
 		# A guest runs every scenario in under 3 minutes; 7 bound a hung one.
 		timeout 420 qemu-system-x86_64 "${ACCEL[@]}" -smp 2 -m 2048 -nographic -no-reboot \
 			-kernel "$dir"/boot/vmlinuz-* -initrd "$OUT/root.cpio.gz" \
-			-append "console=ttyS0 panic=-1 rdinit=/init quiet lab.scen=$SCEN lab.dl=$dl" \
+			-append "console=ttyS0 panic=-1 rdinit=/init quiet lab.scen=$SCEN lab.dl=$dl lab.b=${LAB_BACKENDS:-}" \
 			</dev/null >"$OUT/$k.console" 2>&1
 	}
 	boot
@@ -151,4 +152,6 @@ done
 . scripts/bun.sh
 KERNELS_MD=KERNELS.md
 [ $QUICK -eq 1 ] && KERNELS_MD=$OUT/KERNELS-quick.md
+# A run of some scenarios or backends only does not stand for the kernels.
+[ -n "${LAB_SCEN:-}${LAB_BACKENDS:-}" ] && KERNELS_MD=$OUT/KERNELS-partial.md
 "$BUN" lab/report.ts --out "$KERNELS_MD" --scenarios "$SCEN" "${KERNELS[@]/#/$OUT/}"

@@ -27,21 +27,63 @@ function setOnSelf(ops: SchedOps, attr: SchedAttr, log: Logger): () => void {
   };
 }
 
-/** -R: a DEADLINE reservation of `pct` % of a CPU for stalld's main thread. Throws on failure. */
-export function applyReservation(ops: SchedOps, pct: number, log: Logger): () => void {
-  const runtimeNs = (RESERVATION_PERIOD_NS * BigInt(pct)) / 100n;
-  const attr: SchedAttr = {
+function reservation(pct: number): SchedAttr {
+  return {
     policy: SCHED_DEADLINE,
     flags: SCHED_FLAG_RESET_ON_FORK,
     nice: 0,
     priority: 0,
-    runtimeNs,
+    runtimeNs: (RESERVATION_PERIOD_NS * BigInt(pct)) / 100n,
     deadlineNs: RESERVATION_PERIOD_NS,
     periodNs: RESERVATION_PERIOD_NS,
   };
+}
+
+/** -R: a DEADLINE reservation of `pct` % of a CPU for stalld's main thread. Throws on failure. */
+export function applyReservation(ops: SchedOps, pct: number, log: Logger): () => void {
+  const attr = reservation(pct);
   const undo = setOnSelf(ops, attr, log);
   log.info(`stalld runs with a SCHED_DEADLINE reservation of ${pct} % (${describeAttr(attr)})`);
   return undo;
+}
+
+/**
+ * Share of a CPU stalld's main thread reserves on its own on PREEMPT_RT: a
+ * cap, not a use (a pass over 10,000 threads costs 0.02-29 ms by backend).
+ * 20 % was tried in the lab: under TCG a burst of boosts outran it and
+ * waited for the next period (victims' longest gaps 3.5-4.9 s, 3.1-3.5 s at 50 %).
+ */
+export const RT_TIMERS_RESERVATION_PCT = 50;
+
+/**
+ * PREEMPT_RT without -R or -A: on RT, the timers a SCHED_OTHER task sleeps
+ * on expire in ktimers/N (SCHED_FIFO 1); those of a DEADLINE task expire in
+ * hard interrupt context, and DEADLINE outranks any busy loop on stalld's CPU.
+ * The lab saw ktimers/0 held up for 13-18 s while stalld's boosts on CPU 1
+ * were due to be raised and restored: a SCHED_OTHER stalld slept through it.
+ * Lab scenario 7 holds ktimers/0 off with a FIFO-2 loop on CPU 0: a victim's
+ * longest gap 8.9 s without the reservation, 3.3-3.8 s with. The threads
+ * stalld starts later stay SCHED_OTHER (reset on fork). It
+ * needs RT throttling off (the kernel's DEADLINE admission refuses a task
+ * pinned to part of the root domain otherwise); a refusal leaves stalld as it
+ * was, and says so. Returns the undo, or null.
+ */
+export function applyRtTimersReservation(ops: SchedOps, log: Logger): (() => void) | null {
+  const attr = reservation(RT_TIMERS_RESERVATION_PCT);
+  try {
+    const undo = setOnSelf(ops, attr, log);
+    log.info(
+      `PREEMPT_RT: stalld's main thread runs ${describeAttr(attr)} so that its own timers expire in ` +
+        "hard interrupt context, not in ktimers (-R sizes it, -A makes it SCHED_FIFO instead)",
+    );
+    return undo;
+  } catch (e) {
+    log.warn(
+      `PREEMPT_RT: stalld could not give itself a SCHED_DEADLINE reservation (${(e as Error).message}): ` +
+        "its timers expire in ktimers, and a held-up ktimers on its CPU delays its passes",
+    );
+    return null;
+  }
 }
 
 /** -A: stalld's main thread runs SCHED_FIFO 98, so RT tasks below that on its CPU cannot delay a pass. Throws. */

@@ -18,7 +18,7 @@ import { NoBackend, startFirstAvailable } from "../backends/select";
 import { Booster } from "../boost/booster";
 import { probeBoostPolicy } from "../boost/policies";
 import { RT_RUNTIME_PATH } from "../boost/rt_throttling";
-import { applyAggressive, applyReservation } from "../boost/self_sched";
+import { applyAggressive, applyReservation, applyRtTimersReservation } from "../boost/self_sched";
 import type { StateDir } from "../boost/state_dir";
 import type { TaskProbe } from "../boost/types";
 import type { RunConfig } from "../config";
@@ -66,6 +66,8 @@ export interface System {
   dlServerPresent(): boolean;
   /** The kernel's lockdown mode where securityfs shows it (nothing is mounted for it); null otherwise. */
   lockdownMode(): string | null;
+  /** A PREEMPT_RT kernel: its soft timers expire in ktimers/N. */
+  preemptRt(): boolean;
   /** Where stalld stands (a container?): read-only facts for precheck. */
   where(): { initialPidNamespace: boolean | null; rtRuntimeNotWritable: string | null };
   throttling(state: StateDir | null): Throttling;
@@ -290,6 +292,9 @@ function acquireSelfScheduling(cfg: RunConfig, sys: System, life: Lifecycle, log
     } catch (e) {
       log.warn(`aggressive mode: stalld could not make itself SCHED_FIFO (${(e as Error).message}); it runs as it was`);
     }
+  } else if (cfg.reservationPct === null && sys.preemptRt()) {
+    const undo = applyRtTimersReservation(sys.sched, log);
+    if (undo) life.push("PREEMPT_RT reservation", undo);
   }
 }
 

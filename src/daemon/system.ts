@@ -14,6 +14,7 @@ import { openDlServerSource } from "../kernel/dl_server_bpf";
 import { LOCKDOWN_PATH, readLockdown } from "../kernel/lockdown";
 import { ensureMounted, isMounted, unmount } from "../kernel/mounts";
 import { inInitialPidNamespace, notWritable } from "../kernel/namespaces";
+import { runningPreemptRt } from "../kernel/preempt_rt";
 import { readCpuTimeNs, readTaskStat } from "../kernel/proc";
 import { readCpuSomeTotalUs } from "../kernel/psi";
 import { kernelSchedOps } from "../kernel/sched_attr";
@@ -139,6 +140,7 @@ export function realSystem(log: Logger): System {
     writeMetricsFile,
     lockMemory: () => lockMemory(log),
     placeSelf: (cfg) => placeSelf(cfg, log),
+    preemptRt: runningPreemptRt,
     debugfsMounted: () => isMounted("debugfs"),
     mountDebugfs: () => void ensureMounted("debugfs"),
     unmountDebugfs: () => unmount("debugfs"),

@@ -7,6 +7,7 @@ import type { Isolation } from "../kernel/cmdline";
 import { formatCpuList } from "../kernel/cpus";
 import { type DlServerView, describeDlServers, dlServerEnabled } from "../kernel/dl_server";
 import { HOST_PID_REMEDY, PRIVILEGED_REMEDY } from "../kernel/namespaces";
+import { isPreemptRt } from "../kernel/preempt_rt";
 import type { FeatureState } from "../kernel/sched_features";
 import { versionAtLeast } from "../kernel/version";
 
@@ -84,7 +85,7 @@ export function evaluate(f: Facts): Check[] {
         ),
   );
 
-  const preemptRt = f.realtimeFile || /\bPREEMPT_RT\b/.test(f.version);
+  const preemptRt = isPreemptRt(f.realtimeFile ? "1" : null, f.version);
   const model = preemptRt
     ? "PREEMPT_RT"
     : /\bPREEMPT_DYNAMIC\b/.test(f.version)

@@ -42,6 +42,27 @@ describe("lab report", () => {
     expect(sdRow("5.80").ok).toBe(false);
   });
 
+  test("own timers (PREEMPT_RT only): a rescue while CPU 0 is held needs stalld's reservation and the usual bound", () => {
+    const own = (gap: string, rt = "1", reserved = true) =>
+      [
+        facts("none", rt),
+        ...log("own-timers", [
+          ...(reserved
+            ? [`${T} PREEMPT_RT: stalld's main thread runs SCHED_DEADLINE 50000000/100000000 ns so that ...`]
+            : []),
+          `${T} boosted pid 40 (labtool) (cpu 1) using SCHED_DEADLINE: was SCHED_FIFO prio 10, now ...`,
+          `${T} restored pid 40 (labtool) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO after 3.00 s (boost ended), ran 4.000 ms`,
+        ]),
+        `@@LAB own-timers pid=40 wakes=126 maxgap=${gap} policy=1 prio=10 cpu0_loop_s=8 throttling=950000`,
+        "@@LAB done",
+      ].join("\n");
+    expect(row(own("3.30"), "7")[0]).toMatchObject({ scenario: "7 own timers", ok: true });
+    expect(row(own("8.89"), "7")[0]!.result).toBe("longest gap 8.89 s > 5 s");
+    expect(row(own("3.30", "1", false), "7")[0]!.result).toBe("stalld did not take its DEADLINE reservation");
+    // Without PREEMPT_RT the guest does not run it, and no row stands for it.
+    expect(row(own("3.30", "0"), "7")).toEqual([]);
+  });
+
   test("a busy loop that never reached CPU 1 is no evidence: the row fails even with a quick figure", () => {
     const text = backendConsole("0.05", ["@@LAB backend-task_scan hog-not-on-cpu1 state=S cpu=0 hog_out=ready_41_"]);
     const [r] = row(text, "2");

@@ -23,17 +23,32 @@ interface Machine {
 /** A machine where everything works; `unavailable` backends refuse to start. */
 function machine(
   debugfsMounted: boolean,
-  opts: { unavailable?: string[]; reservationFails?: boolean; deadMounted?: boolean; settings?: boolean } = {},
+  opts: {
+    unavailable?: string[];
+    reservationFails?: boolean;
+    deadMounted?: boolean;
+    settings?: boolean;
+    preemptRt?: boolean;
+  } = {},
 ): Machine {
   const events: string[] = [];
   let mounted = debugfsMounted;
   const sched = new FakeSched();
   sched.tasks.set(0, fifo(0));
-  if (opts.reservationFails) {
-    // The probes on stalld itself work; the -R reservation (20 ms every 100 ms) is refused.
+  if (opts.preemptRt) {
+    // Changes to stalld's own scheduling (pid 0: the caller) show among the events.
     const set = sched.set.bind(sched);
     sched.set = (pid, attr) => {
-      if (attr.runtimeNs === 20_000_000n) throw new Error("EBUSY");
+      set(pid, attr);
+      if (pid === 0) events.push(`self policy ${attr.policy}`);
+    };
+  }
+  if (opts.reservationFails) {
+    // The probes on stalld itself work (10 ms every 100 ms); a reservation (-R's 10-90 %, PREEMPT_RT's 50 %)
+    // is refused.
+    const set = sched.set.bind(sched);
+    sched.set = (pid, attr) => {
+      if (attr.periodNs === 100_000_000n && attr.runtimeNs > 10_000_000n) throw new Error("EBUSY");
       set(pid, attr);
     };
   }
@@ -63,6 +78,7 @@ function machine(
     writeMetricsFile: () => {},
     lockMemory: () => {},
     placeSelf: () => {},
+    preemptRt: () => opts.preemptRt ?? false,
     debugfsMounted: () => mounted,
     mountDebugfs: () => {
       mounted = true;
@@ -231,6 +247,56 @@ describe("start-up and shutdown", () => {
       "stop task_scan",
       "unmount debugfs",
     ]);
+  });
+
+  test("PREEMPT_RT: stalld gives its main thread a DEADLINE reservation after RT throttling is off, and drops it before throttling comes back", () => {
+    const m = machine(true, { preemptRt: true });
+    const r = run({}, m);
+    expect(r.acquired).toEqual([
+      "create pidfile",
+      "open state directory",
+      "start task_scan",
+      "open DL-server reader",
+      "throttling off",
+      // The boost policy's probe on stalld itself, then the reservation.
+      "self policy 6",
+      "self policy 1",
+      "HRTICK_DL on",
+      "self policy 6",
+    ]);
+    expect(r.held).toEqual([
+      "pidfile",
+      "backend task_scan",
+      "DL-server reader",
+      "RT throttling",
+      "HRTICK_DL",
+      "PREEMPT_RT reservation",
+      "boosts",
+      "passes",
+    ]);
+    // Put back to what it was (SCHED_FIFO in this fake) before throttling: the kernel refuses the write otherwise.
+    expect(r.undone).toEqual([
+      "self policy 1",
+      "HRTICK_DL off",
+      "throttling on",
+      "close DL-server reader",
+      "stop task_scan",
+      "remove pidfile",
+    ]);
+    expect(r.lines.some((l) => /^PREEMPT_RT: stalld's main thread runs SCHED_DEADLINE/.test(l.msg))).toBe(true);
+  });
+
+  test("PREEMPT_RT: -R sizes the reservation, -A replaces it, -l takes none, and a refusal is a warning", () => {
+    const held = (args: Record<string, unknown>, opts = {}) => run(args, machine(true, { preemptRt: true, ...opts }));
+    expect(held({ reservation: "30" }).held).toContain("-R reservation");
+    expect(held({ reservation: "30" }).held).not.toContain("PREEMPT_RT reservation");
+    expect(held({ "aggressive-mode": true }).held).not.toContain("PREEMPT_RT reservation");
+    expect(held({ "log-only": true }).held).not.toContain("PREEMPT_RT reservation");
+    expect(run({}, machine(true)).held).not.toContain("PREEMPT_RT reservation");
+    const refused = held({}, { reservationFails: true });
+    expect(refused.held).not.toContain("PREEMPT_RT reservation");
+    expect(refused.held).toContain("boosts");
+    expect(refused.lines.some((l) => l.level === "warn" && /could not give itself.*EBUSY/.test(l.msg))).toBe(true);
   });
 
   test("in a container: no host pid namespace, or a read-only /proc/sys, is one line with the remedy", () => {
