@@ -69,14 +69,24 @@ export function procTaskFacts(pid: number): TaskFacts | null {
  * name exactly (right-aligned in its 15 bytes, as printed; a kernel thread's
  * may be longer in /proc, and users can neither set that flag nor rename such
  * a thread), state R, the same CPU and the same switch count. A name can forge
- * a row; it cannot make /proc say all of that.
+ * a row; it cannot make /proc say all of that. A waiting task cannot switch
+ * between the two reads; the running one can (on 6.12-rt the lab's busy loop
+ * was preempted often enough that no pass ever matched, and the CPU was never
+ * judged): for it (`running`) the count read from /proc after the table may
+ * only have grown.
  */
-export function rowIsTask(row: Pick<SchedDebugTask, "commField" | "switches">, cpu: number, f: TaskFacts): boolean {
+export function rowIsTask(
+  row: Pick<SchedDebugTask, "commField" | "switches">,
+  cpu: number,
+  f: TaskFacts,
+  running = false,
+): boolean {
   const table = unpadded(row.commField);
   const name =
     row.commField === f.rawComm.padStart(COMM_FIELD, " ") ||
     (f.kthread && table.length > 0 && f.rawComm.startsWith(table));
-  return name && f.state === "R" && f.cpu === cpu && f.switches === row.switches;
+  const switches = running ? f.switches >= row.switches : f.switches === row.switches;
+  return name && f.state === "R" && f.cpu === cpu && switches;
 }
 
 export interface SchedDebugOptions {
@@ -205,8 +215,13 @@ export class SchedDebugBackend implements Backend {
       }
       const runner = this.runner(sec, nowNs);
       running[cpu] = runner;
-      // Without a checked runner nothing on this CPU can be judged.
-      if (!runner) continue;
+      // Without a checked runner nothing on this CPU can be judged; its known waits keep their dates
+      // (dropping them restarted every wait on 6.12-rt, whose busy loop often switched mid-read).
+      if (!runner) {
+        unread.push(cpu);
+        for (const s of this.waiting.values()) if (s.cpu === cpu) waiting.set(s.pid, s);
+        continue;
+      }
       const rtHeld = runner.pid !== 0 && runner.prio < MAX_RT_PRIO;
       for (const t of sec.tasks) {
         if (t.current || t.pid === runner.pid) continue;
@@ -259,8 +274,12 @@ export class SchedDebugBackend implements Backend {
     if (!s || s.pid !== row.pid || s.switches !== row.switches || s.commField !== row.commField) {
       // Only an RT or DEADLINE holder makes others starve: only then does it need checking (and its policy).
       const f = row.prio < MAX_RT_PRIO ? this.facts(row.pid) : null;
-      if (row.prio < MAX_RT_PRIO && (!f || !rowIsTask(row, sec.cpu, f))) {
+      if (row.prio < MAX_RT_PRIO && (!f || !rowIsTask(row, sec.cpu, f, true))) {
         this.runners.delete(sec.cpu);
+        this.opts.log.debug(
+          `sched_debug: cpu ${sec.cpu}: the row of its running pid ${row.pid} is not what /proc says of it; ` +
+            "not judged this pass",
+        );
         return undefined;
       }
       s = {

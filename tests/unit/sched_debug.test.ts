@@ -338,6 +338,47 @@ describe("SchedDebugBackend (fake file, fake clock)", () => {
     expect(rowIsTask(kw, 1, FIFO("kworker/1:3", 2, 3, { kthread: true }))).toBe(false);
   });
 
+  test("a pass that cannot check the running task judges nothing there, and the waits it knew keep their dates", () => {
+    // The runner is checked again only when its row changes: each pass shows the hog with a new count.
+    const f = (n: number) => file(["dpdk-worker", 2001, n, 49], [["R", "victim", 3000, 5, 98]]);
+    let hogFacts: TaskFacts | null = HOG;
+    const facts = {
+      get 2001() {
+        return hogFacts;
+      },
+      3000: FIFO("victim", 3000, 5),
+    };
+    const { b, at } = backend([f(9), f(10), f(11)], facts);
+    at(1);
+    expect(b.snapshot().waiters.map((w) => w.waitedNs)).toEqual([0]);
+    at(2);
+    hogFacts = null;
+    const s2 = b.snapshot();
+    expect(s2.waiters).toEqual([]);
+    expect(s2.unread).toEqual([1]);
+    at(4);
+    hogFacts = FIFO("dpdk-worker", 2000, 11);
+    expect(b.snapshot().waiters.map((w) => w.waitedNs)).toEqual([3e9]);
+  });
+
+  test("the running task may have switched between the table and /proc (6.12-rt's busy loop does, every pass); it cannot have switched fewer times", () => {
+    const f = file(hog, [["R", "victim", 3000, 5, 98]]);
+    for (const [hogSwitches, judged] of [
+      [9, true],
+      [12, true],
+      [8, false],
+    ] as const) {
+      const { b, at } = backend([f], { 2001: FIFO("dpdk-worker", 2000, hogSwitches), 3000: FIFO("victim", 3000, 5) });
+      at(1);
+      const s = b.snapshot();
+      expect(s.running[1]?.pid).toBe(judged ? 2001 : undefined);
+      expect(s.waiters.map((w) => w.pid)).toEqual(judged ? [3000] : []);
+    }
+    // A waiter's count must match exactly.
+    expect(rowIsTask({ commField: "         victim", switches: 5 }, 1, FIFO("victim", 3000, 6))).toBe(false);
+    expect(rowIsTask({ commField: "         victim", switches: 5 }, 1, FIFO("victim", 3000, 6), true)).toBe(true);
+  });
+
   test("only monitored CPUs; sleeping, dying and running rows are not waiters; an idle CPU runs pid 0", () => {
     const f = file(hog, [
       ["S", "sleeper", 3000, 5, 120],
