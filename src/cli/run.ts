@@ -5,8 +5,8 @@ import { defineCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import type { RunConfig } from "../config";
 import { isDetachedChild, runDetached, STDERR_BYTES } from "../daemon/detach";
-import { restartWithoutGcTimer } from "../daemon/gc_timer";
 import { Lifecycle } from "../daemon/lifecycle";
+import { restartWithRuntimeEnv } from "../daemon/runtime_env";
 import { precheck, startDaemon } from "../daemon/start";
 import { realSystem } from "../daemon/system";
 import { EXIT, requireRoot } from "../errors";
@@ -49,7 +49,7 @@ export async function runDaemon(args: Record<string, unknown>): Promise<never> {
 
   const detached = isDetachedChild();
   if (!cfg.foreground && !detached) process.exit(await runDetached());
-  restartWithoutGcTimer((why) => log.debug(`Bun's idle GC timer stays on: ${why}`));
+  restartWithRuntimeEnv((why) => log.debug(`Bun's runtime settings stay at their defaults: ${why}`));
   if (detached) {
     setsid();
     process.chdir("/");

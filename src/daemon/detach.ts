@@ -10,7 +10,7 @@ import { EXIT, Exit } from "../errors";
 import { DatagramReceiver } from "../ffi/unix_socket";
 import { selfCommand } from "../self";
 import { notify } from "../systemd/notify";
-import { GC_TIMER_ENV } from "./gc_timer";
+import { RUNTIME_ENV } from "./runtime_env";
 
 export const DETACHED_ENV = "STALLD_DETACHED";
 /** Sent with READY=1 by the detached daemon: how many bytes of messages it wrote before. */
@@ -38,8 +38,8 @@ export async function runDetached(timeoutMs = READY_TIMEOUT_MS): Promise<number>
   const outerNotify = process.env.NOTIFY_SOCKET;
   try {
     const child = Bun.spawn(selfCommand(), {
-      // The idle GC timer off from the start: the child need not exec itself again (gc_timer.ts).
-      env: { [GC_TIMER_ENV]: "1", ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
+      // Bun's settings from the start: the child need not exec itself again (runtime_env.ts).
+      env: { ...RUNTIME_ENV, ...process.env, NOTIFY_SOCKET: socketPath, [DETACHED_ENV]: "1" },
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",

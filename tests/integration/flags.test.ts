@@ -8,6 +8,7 @@ import {
   constants as fsc,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -370,6 +371,45 @@ describe(`life cycle flags${ON}`, () => {
     expect(on.n).toBeGreaterThanOrEqual(5);
     expect(off.n * 2).toBeLessThanOrEqual(on.n);
   }, 40_000);
+
+  test("run keeps no runtime helper threads its main thread could wait on (JIT workers, GC markers): a busy RT loop on its CPU would starve them", async () => {
+    const threadsSeen = async (env: Record<string, string>) => {
+      const d = startDaemon(["-l", "-c", "1", "-v", "-g", "1"], env);
+      const seen = new Set<string>();
+      try {
+        // From the first pass: before it, the process had not yet started itself again with the settings.
+        await d.waitFor(/checking cpu 1/, 10_000);
+        const pid = daemonPid(d);
+        const env_ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+        const until = Date.now() + 5000;
+        while (Date.now() < until) {
+          for (const t of readdirSync(`/proc/${pid}/task`)) {
+            try {
+              seen.add(readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim());
+            } catch {} // a thread that just ended
+          }
+          await Bun.sleep(20);
+        }
+        return { seen, env: env_ };
+      } finally {
+        expect(await d.stop()).toBe(0);
+      }
+    };
+    const ours = await threadsSeen({});
+    for (const kv of ["BUN_JSC_numberOfGCMarkers=1", "BUN_JSC_useConcurrentGC=0", "BUN_JSC_useConcurrentJIT=0"]) {
+      expect(ours.env).toContain(kv);
+    }
+    const helpers = (seen: Set<string>) => [...seen].filter((n) => /JITWorker|HeapHelper|Collector/.test(n));
+    expect(helpers(ours.seen)).toEqual([]);
+    // The control: with Bun's own defaults (a value the user set is kept) the same run has them.
+    const bun = await threadsSeen({
+      BUN_JSC_numberOfGCMarkers: "2",
+      BUN_JSC_useConcurrentGC: "1",
+      BUN_JSC_useConcurrentJIT: "1",
+    });
+    expect(bun.env).toContain("BUN_JSC_useConcurrentJIT=1");
+    expect(helpers(bun.seen).length).toBeGreaterThan(0);
+  }, 60_000);
 
   test("without -f: the parent returns 0 once monitoring; the daemon has its own session, no stdio, cwd /; -P holds its pid", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stalld-detach-"));
