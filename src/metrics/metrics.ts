@@ -3,6 +3,7 @@
 // /metrics on loopback (--metrics-listen).
 import { randomBytes } from "node:crypto";
 import { closeSync, constants as fsc, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { isIPv6 } from "node:net";
 import { basename, dirname, join } from "node:path";
 import type { BoostEvents } from "../boost/types";
 import { policyName } from "../kernel/sched_attr";
@@ -205,15 +206,32 @@ export function unsafeMetricsDir(mode: number): string | null {
 
 /** "127.0.0.1:9101", "[::1]:9101", ":9101" or "9101" (loopback). Throws with the reason. */
 export function parseListen(raw: string): { hostname: string; port: number; loopback: boolean } {
-  const m = /^(?:(\[[0-9a-fA-F:]+\]|[^:[\]]*):)?(\d+)$/.exec(raw.trim());
+  const text = raw.trim();
+  // An unbracketed IPv6 literal is taken too, its last colon before the port: Kubernetes splices a pod's
+  // IP into `$(POD_IP):9101` and cannot add brackets.
+  const m =
+    /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]*):)?(\d+)$/.exec(text) ?? /^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*):(\d+)$/.exec(text);
   if (!m) throw new Error(`"${raw}" is not HOST:PORT`);
   const port = Number(m[2]);
   if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range (1-65535)`);
   const host = m[1] ? m[1].replace(/^\[|\]$/g, "") : "127.0.0.1";
+  if (host.includes(":") && !isIPv6(host)) throw new Error(`"${host}" is not an IPv6 address`);
   // "localhost" is taken to mean the loopback address itself, not whatever resolving it gives.
   const hostname = host === "" || host === "localhost" ? "127.0.0.1" : host;
   // Loopback is judged on IP literals only: "127.evil.example" is a name, and names resolve anywhere.
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
-  const loopback = (v4 !== null && v4[1] === "127" && v4.slice(1).every((o) => Number(o) <= 255)) || hostname === "::1";
+  const loopback =
+    (v4 !== null && v4[1] === "127" && v4.slice(1).every((o) => Number(o) <= 255)) ||
+    (isIPv6(hostname) && isLoopbackV6(hostname));
   return { hostname, port, loopback };
+}
+
+/** ::1 in any of its spellings (0:0:0:0:0:0:0:1, ::0:1). */
+function isLoopbackV6(address: string): boolean {
+  const [head = "", tail] = address.split("::");
+  const groups = (part: string | undefined) => (part ? part.split(":").map((g) => Number.parseInt(g, 16)) : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
+  return all.length === 8 && all.slice(0, 7).every((g) => g === 0) && all[7] === 1;
 }

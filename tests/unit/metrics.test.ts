@@ -139,6 +139,18 @@ describe("the metrics file, in a directory others may share", () => {
     expect(parseListen("127.0.0.1.nip.io:9101").loopback).toBe(false);
     expect(parseListen("0.0.0.0:9101").loopback).toBe(false);
   });
+
+  test("an IPv6 pod IP spliced in unbracketed ($(POD_IP):9101) is taken, its last colon before the port", () => {
+    expect(parseListen("fd00:10:244::5:9101")).toEqual({ hostname: "fd00:10:244::5", port: 9101, loopback: false });
+    expect(parseListen("[fd00:10:244::5]:9101").hostname).toBe("fd00:10:244::5");
+    expect(parseListen("::1:9101")).toEqual({ hostname: "::1", port: 9101, loopback: true });
+    expect(parseListen("[0:0:0:0:0:0:0:1]:9101").loopback).toBe(true);
+    expect(parseListen("[::]:9101").loopback).toBe(false);
+    expect(parseListen("[::ffff:127.0.0.1]:9101").loopback).toBe(false); // said, not assumed
+    for (const bad of ["fd00::zz:9101", "[fd00:::1]:9101", "fd00::1:", "fd00::1:70000", "1:2:9101"]) {
+      expect(() => parseListen(bad)).toThrow();
+    }
+  });
 });
 
 describe("the /metrics listener", () => {
