@@ -190,6 +190,7 @@ fi
 if has 4; then
 	stalld_victim fair other 0 10 8 -t 3 -c 1
 	mark fair $(victim_report)
+	dlbw fair
 	reap
 fi
 
@@ -226,7 +227,8 @@ fi
 if has 6; then
 	# 20 s, as in the run whose kthread restores came after 20 s instead of 3.
 	stalld_victim kthreads other 0 22 20 -t 3 -c 1
-	mark kthreads sleeper_$(grep '^waker' /tmp/waker.out | cut -d' ' -f4)
+	mark kthreads sleeper_$(grep '^waker' /tmp/waker.out | cut -d' ' -f4) throttling=$(throttling)
+	dlbw kthreads
 	reap
 fi
 
@@ -243,6 +245,7 @@ if has 7 && [ -e /sys/kernel/realtime ]; then
 	wait "$HOG" 2>/dev/null
 	stalld_stop own-timers
 	mark own-timers $(victim_report) cpu0_loop_s=8 throttling=$(throttling)
+	dlbw own-timers
 	reap
 fi
 

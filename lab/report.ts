@@ -300,13 +300,15 @@ function kthreadsRow(g: Guest): Row {
     .filter((b) => b !== undefined)
     .map((b) => Date.parse(b[1]!));
   const spread = first.length ? (Math.max(...first) - Math.min(...first)) / 1000 : 0;
-  const sleeper = num(g.marks.get("kthreads")?.sleeper_maxgap);
+  const m = g.marks.get("kthreads") ?? {};
+  const sleeper = num(m.sleeper_maxgap);
   const problems = [
     missing.length && `not boosted: ${missing.join(", ")}`,
     late.length && `restored late: ${late.map((s) => `${s} s`).join(", ")}`,
     spread > 1 && `first boosts ${spread.toFixed(2)} s apart`,
     !(sleeper <= fairSleeperBound(g)) &&
       `the SCHED_OTHER sleeper's longest gap ${sleeper} s > ${fairSleeperBound(g)} s`,
+    m.throttling !== g.marks.get("facts")?.throttling && `throttling left at ${m.throttling}`,
   ].filter(Boolean);
   return r(
     problems.length === 0,

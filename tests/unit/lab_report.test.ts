@@ -109,4 +109,24 @@ describe("lab report", () => {
     expect(row(crash("1", "98"), "5")[0]!.ok).toBe(true);
     expect(row(crash("1", "10"), "5")[0]!.ok).toBe(false);
   });
+
+  test("kthreads: every one boosted and restored on time, and RT throttling back as found (6.12-rt once left it at -1)", () => {
+    const kthreads = (throttling: string) =>
+      [
+        facts("none"),
+        ...log(
+          "kthreads",
+          ["rcuc/1", "ktimers/1", "ksoftirqd/1"].flatMap((n, i) => [
+            `${T} boosted pid ${30 + i} (${n}) (cpu 1) using SCHED_DEADLINE: was SCHED_FIFO prio 1, now SCHED_DEADLINE 20000/1000000000 ns for 3 s, waited 3.010 s`,
+            `${T} restored pid ${30 + i} (${n}) (cpu 1) to SCHED_FIFO prio 1 from SCHED_FIFO after 3.00 s (boost ended), ran 4.000 ms`,
+          ]),
+        ),
+        `@@LAB kthreads sleeper_maxgap=6.5 throttling=${throttling}`,
+        "@@LAB done",
+      ].join("\n");
+    expect(row(kthreads("950000"), "6")[0]!.ok).toBe(true);
+    const left = row(kthreads("-1"), "6")[0]!;
+    expect(left.ok).toBe(false);
+    expect(left.result).toContain("throttling left at -1");
+  });
 });

@@ -16,7 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ownership } from "../../src/boost/policy";
-import { RtThrottling } from "../../src/boost/rt_throttling";
+import { RESTORE_RETRY_MS, RtThrottling } from "../../src/boost/rt_throttling";
 import { type Owner, restoreOrphans, StateDir, StateDirError } from "../../src/boost/state_dir";
 import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK, type SchedAttr } from "../../src/kernel/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
@@ -278,6 +278,62 @@ describe("the state directory", () => {
     second.restore();
     expect(readFileSync(file, "utf8").trim()).toBe("950000");
     expect(existsSync(join(dir, "rt_runtime.json"))).toBe(false);
+  });
+
+  test("RT throttling: an EBUSY restore (DEADLINE bandwidth not yet released) is tried again for a bounded time; past it the record stays", () => {
+    const dir = tempDir();
+    const file = join(dir, "sched_rt_runtime_us");
+    writeFileSync(file, "950000\n");
+    const { log, lines } = recordingLogger();
+    let now = 0;
+    const slept: number[] = [];
+    const clock = {
+      now: () => now,
+      sleep: (ms: number) => (slept.push(ms), (now += ms)),
+      dlBandwidth: () => "dl_bw->total_bw per CPU: 9,9",
+    };
+    class Busy extends RtThrottling {
+      busyFor = 0;
+      override write(value: number): void {
+        if (value !== -1 && now < this.busyFor)
+          throw Object.assign(new Error("EBUSY: resource busy"), { code: "EBUSY" });
+        super.write(value);
+      }
+    }
+    const rt = new Busy(log, file, new StateDir(dir, ME), clock);
+    rt.disable();
+    rt.busyFor = 400;
+    rt.restore();
+    expect(readFileSync(file, "utf8").trim()).toBe("950000");
+    expect(existsSync(join(dir, "rt_runtime.json"))).toBe(false);
+    expect(slept.length).toBe(8);
+    expect(lines.at(-1)!.msg).toBe("RT Throttling runtime restored to 950000 (once DEADLINE bandwidth was released)");
+
+    // Busy past the bound: one error line with what the kernel accounts; the record stays for the next start.
+    const again = new Busy(log, file, new StateDir(dir, ME), clock);
+    again.disable();
+    again.busyFor = now + 60_000;
+    const t0 = now;
+    again.restore();
+    expect(now - t0).toBeGreaterThanOrEqual(RESTORE_RETRY_MS);
+    expect(now - t0).toBeLessThan(RESTORE_RETRY_MS + 100);
+    expect(readFileSync(file, "utf8").trim()).toBe("-1");
+    expect(existsSync(join(dir, "rt_runtime.json"))).toBe(true);
+    const last = lines.at(-1)!;
+    expect(last.level).toBe("error");
+    expect(last.msg).toContain("(dl_bw->total_bw per CPU: 9,9); the next stalld start puts it back");
+    // Any other error is not waited for.
+    const other = new (class extends RtThrottling {
+      override write(value: number): void {
+        if (value !== -1) throw Object.assign(new Error("EACCES: denied"), { code: "EACCES" });
+        super.write(value);
+      }
+    })(log, file, null, clock);
+    writeFileSync(file, "950000\n");
+    other.disable();
+    const t1 = now;
+    other.restore();
+    expect(now).toBe(t1);
   });
 
   test("an unsafe state directory is refused: a symlink, or writable by others", () => {
