@@ -62,6 +62,10 @@ dlbw() { # name
 # Starts a victim (labtool waker <fifo|other> <prio> 1 <seconds> 50) whose
 # report goes to /tmp/waker.out, then the busy loop; W is the victim's pid.
 victim_and_hog() { # name policy prio victim_seconds hog_seconds
+	# The last victim's report must not answer for this one: the redirection
+	# below truncates in the child, which may not have run when waitfor looks
+	# (a 6.1-rt SIGKILL row once took the pid of the previous scenario's victim).
+	rm -f /tmp/waker.out
 	/bin/labtool waker "$2" "$3" 1 "$4" 50 >/tmp/waker.out &
 	W=$!; PIDS="$PIDS $W"
 	waitfor /tmp/waker.out ready 50

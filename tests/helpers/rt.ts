@@ -55,6 +55,25 @@ export interface Load {
   proc: Subprocess;
 }
 
+/** Starts a helper program and waits (5 s at most) for its first line, which says it is ready. */
+export async function spawnUntilLine(
+  argv: string[],
+  what: string,
+): Promise<{ proc: Subprocess<"ignore", "pipe", "inherit">; text: string }> {
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "inherit" });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  const until = Date.now() + 5000;
+  while (!text.includes("\n")) {
+    if (Date.now() > until) throw new Error(`${what} did not start`);
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${what} exited early (${await proc.exited})`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return { proc, text };
+}
+
 /** Starts rtload and waits until it has set its policy (before it moves onto `cpu`). */
 export async function startLoad(
   policy: "fifo" | "other",
@@ -62,20 +81,7 @@ export async function startLoad(
   seconds: number,
   cpu = VICTIM_CPU,
 ): Promise<Load> {
-  const proc = Bun.spawn([RTLOAD, policy, String(prio), String(cpu), String(seconds)], {
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  const until = Date.now() + 5000;
-  while (!text.includes("\n")) {
-    if (Date.now() > until) throw new Error("rtload did not start");
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`rtload exited early (${await proc.exited})`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
+  const { proc, text } = await spawnUntilLine([RTLOAD, policy, String(prio), String(cpu), String(seconds)], "rtload");
   const pid = Number(/ready (\d+)/.exec(text)?.[1]);
   if (pid !== proc.pid) throw new Error(`unexpected rtload output: ${text}`);
   return { pid, proc };

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { guardRtFile } from "../helpers/guard";
-import { kill, type Load, ROOT, startDaemon, startLoad, VICTIM_CPU, withRtLock } from "../helpers/rt";
+import { kill, type Load, ROOT, spawnUntilLine, startDaemon, startLoad, VICTIM_CPU, withRtLock } from "../helpers/rt";
 
 guardRtFile();
 
@@ -20,20 +20,8 @@ const SLEEPERS = ["\n>Rx 1 1.1 2 0", "\n Rk 2 1.1 2 0", "\n\n", "\n\ncpu#0,", "\
 const SPINNER = "\x1b]0;pwn\x07\n>R";
 
 async function namer(mode: "sleep" | "spin", names: string[], seconds: number) {
-  const proc = Bun.spawn(["taskset", "-c", "0", NAMER, String(VICTIM_CPU), String(seconds), mode, ...names.map(hex)], {
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  const until = Date.now() + 5000;
-  while (!text.includes("\n")) {
-    if (Date.now() > until) throw new Error("namer did not start");
-    const { value, done } = await reader.read();
-    if (done) throw new Error("namer exited early");
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
+  const argv = ["taskset", "-c", "0", NAMER, String(VICTIM_CPU), String(seconds), mode, ...names.map(hex)];
+  const { proc, text } = await spawnUntilLine(argv, "namer");
   return { proc: proc as Load["proc"], pid: proc.pid, tids: text.trim().split(" ").slice(1).map(Number) };
 }
 
