@@ -1,7 +1,7 @@
 // The kernel lab's judge: reads each guest's console (marker lines written by
 // lab/init.sh), decides every kernel x scenario row, writes KERNELS.md (the
 // table, the commands, then lab/FINDINGS.md) and exits 1 if a row failed.
-//   bun lab/report.ts --out KERNELS.md --scenarios 1,2,3 build/lab/6.1-rt ...
+//   bun lab/report.ts --out KERNELS.md --scenarios 1,2,3 [--backends a,b] build/lab/6.1-rt ...
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
@@ -350,7 +350,10 @@ function ownTimersRow(g: Guest): Row {
   );
 }
 
-export function judge(g: Guest, scenarios: Set<string>): Row[] {
+const BACKENDS = ["task_scan", "queue_track", "sched_debug"];
+
+/** `backends`: those scenario 2 ran (LAB_BACKENDS); a repeated one is judged on its last run. */
+export function judge(g: Guest, scenarios: Set<string>, backends: readonly string[] = BACKENDS): Row[] {
   if (g.marks.has("missing"))
     return [
       { kernel: g.kernel, scenario: "all", ok: false, result: "no Debian kernel package could be had", figure: "" },
@@ -369,7 +372,7 @@ export function judge(g: Guest, scenarios: Set<string>): Row[] {
   }
   const rows: Row[] = [];
   if (scenarios.has("1")) rows.push(doctorRow(g));
-  if (scenarios.has("2")) for (const b of ["task_scan", "queue_track", "sched_debug"]) rows.push(backendRow(g, b));
+  if (scenarios.has("2")) for (const b of new Set(backends)) rows.push(backendRow(g, b));
   if (scenarios.has("3")) rows.push(refreshRow(g));
   if (scenarios.has("4")) rows.push(fairRow(g));
   if (scenarios.has("5")) rows.push(crashRow(g));
@@ -382,15 +385,17 @@ export function judge(g: Guest, scenarios: Set<string>): Row[] {
 function main(argv: string[]): number {
   let out = "KERNELS.md";
   let scen = "1,2,3,4,5,6,7";
+  let backends = BACKENDS;
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--out") out = argv[++i]!;
     else if (argv[i] === "--scenarios") scen = argv[++i]!;
+    else if (argv[i] === "--backends") backends = argv[++i]!.split(",").filter(Boolean);
     else files.push(argv[i]!);
   }
   const scenarios = new Set(scen.split(","));
   const guests = files.map((f) => parseConsole(basename(f), readFileSync(`${f}.console`, "latin1")));
-  const rows = guests.flatMap((g) => judge(g, scenarios));
+  const rows = guests.flatMap((g) => judge(g, scenarios, backends.length ? backends : BACKENDS));
   const passed = rows.filter((r) => r.ok).length;
   const failed = rows.length - passed;
   const md = [

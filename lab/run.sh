@@ -154,4 +154,4 @@ KERNELS_MD=KERNELS.md
 [ $QUICK -eq 1 ] && KERNELS_MD=$OUT/KERNELS-quick.md
 # A run of some scenarios or backends only does not stand for the kernels.
 [ -n "${LAB_SCEN:-}${LAB_BACKENDS:-}" ] && KERNELS_MD=$OUT/KERNELS-partial.md
-"$BUN" lab/report.ts --out "$KERNELS_MD" --scenarios "$SCEN" "${KERNELS[@]/#/$OUT/}"
+"$BUN" lab/report.ts --out "$KERNELS_MD" --scenarios "$SCEN" --backends "${LAB_BACKENDS:-}" "${KERNELS[@]/#/$OUT/}"

@@ -70,6 +70,11 @@ describe("lab report", () => {
     expect(r!.result).toContain("never ran on CPU 1");
   });
 
+  test("a busy loop that ended at once and ran on CPU 1 when started again is evidence (the retry is only noted)", () => {
+    const text = backendConsole("3.2", ["@@LAB backend-task_scan hog-retry state=Z cpu=1 rc=137 hog_out=ready_41_"]);
+    expect(row(text, "2")[0]!.ok).toBe(true);
+  });
+
   test("debugfs left mounted, or HRTICK_DL not as found at boot, fails the backend row", () => {
     const after = (debugfs: string, hrtick: string) =>
       backendConsole("3.40", [`@@LAB backend-task_scan debugfs_after=${debugfs} hrtick_after=${hrtick}`]);
