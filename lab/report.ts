@@ -99,6 +99,11 @@ function dlServerServes(g: Guest): boolean {
   return rt !== undefined && rt !== "none" && Number(rt) > 0;
 }
 
+/** A row of one guest's scenario, from its verdict. */
+const rowOf =
+  (g: Guest, scenario: string) =>
+  (ok: boolean, result: string, figure = ""): Row => ({ kernel: g.kernel, scenario, ok, result, figure });
+
 /** A scenario whose busy loop never ran on CPU 1 proves nothing. */
 function hogMissing(g: Guest, ...names: string[]): string | false {
   const m = names.map((n) => g.marks.get(n)).find((f) => f && "hog-not-on-cpu1" in f);
@@ -114,13 +119,7 @@ function restoredSeconds(lines: string[], pid: string): number[] {
 }
 
 function doctorRow(g: Guest): Row {
-  const row = (ok: boolean, result: string): Row => ({
-    kernel: g.kernel,
-    scenario: "1 doctor",
-    ok,
-    result,
-    figure: "",
-  });
+  const row = rowOf(g, "1 doctor");
   const facts = g.marks.get("facts");
   let doc: { checks: { id: string; status: string; found: string }[] };
   try {
@@ -153,13 +152,7 @@ function doctorRow(g: Guest): Row {
 function backendRow(g: Guest, b: string): Row {
   const m = g.marks.get(`backend-${b}`);
   const log = g.logs.get(`backend-${b}`) ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({
-    kernel: g.kernel,
-    scenario: `2 ${b}`,
-    ok,
-    result,
-    figure,
-  });
+  const r = rowOf(g, `2 ${b}`);
   if (!m?.pid) return r(false, "the victim did not report");
   const gap = num(m.maxgap);
   const boosted = log.some((l) => l.includes(`boosted pid ${m.pid} (`));
@@ -200,25 +193,17 @@ function refreshRow(g: Guest): Row {
     g.marks.get("refresh-alone")?.throttling_restore_failed !== undefined &&
       "the lab could not put RT throttling back after the loop",
   ].filter(Boolean);
-  return {
-    kernel: g.kernel,
-    scenario: "3 stat_refresh",
-    ok: problems.length === 0,
-    result: problems.length ? problems.join("; ") : serves ? "DL-server serves it; quick either way" : "rescued",
-    figure: `${alone.toFixed(2)} s alone, ${withS.toFixed(2)} s with stalld -t 3`,
-  };
+  return rowOf(g, "3 stat_refresh")(
+    problems.length === 0,
+    problems.length ? problems.join("; ") : serves ? "DL-server serves it; quick either way" : "rescued",
+    `${alone.toFixed(2)} s alone, ${withS.toFixed(2)} s with stalld -t 3`,
+  );
 }
 
 function fairRow(g: Guest): Row {
   const m = g.marks.get("fair");
   const log = g.logs.get("fair") ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({
-    kernel: g.kernel,
-    scenario: "4 fair victim",
-    ok,
-    result,
-    figure,
-  });
+  const r = rowOf(g, "4 fair victim");
   if (!m?.pid) return r(false, "the victim did not report");
   const gap = num(m.maxgap);
   const left = log.some((l) => l.includes(`-${m.pid} starved on CPU 1`) && l.includes("left to the DL-server"));
@@ -261,24 +246,15 @@ function crashRow(g: Guest): Row {
     m.restarted_policy !== "1" && `victim left as policy ${m.restarted_policy} after the restart`,
     m.throttling_after !== m.throttling_before && `throttling ${m.throttling_after}, was ${m.throttling_before}`,
   ].filter(Boolean);
-  return {
-    kernel: g.kernel,
-    scenario: "5 SIGKILL mid-boost",
-    ok: problems.length === 0,
-    result: problems.length ? problems.join("; ") : "restart put the victim and throttling back",
-    figure: "",
-  };
+  return rowOf(g, "5 SIGKILL mid-boost")(
+    problems.length === 0,
+    problems.length ? problems.join("; ") : "restart put the victim and throttling back",
+  );
 }
 
 function kthreadsRow(g: Guest): Row {
   const log = g.logs.get("kthreads") ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({
-    kernel: g.kernel,
-    scenario: "6 kthreads",
-    ok,
-    result,
-    figure,
-  });
+  const r = rowOf(g, "6 kthreads");
   const boosts = log
     .map((l) => /^(\S+) .*boosted pid (\d+) \(([^)]*)\)/.exec(l))
     .filter((x) => x !== null) as RegExpExecArray[];
@@ -321,13 +297,7 @@ function kthreadsRow(g: Guest): Row {
 function ownTimersRow(g: Guest): Row {
   const m = g.marks.get("own-timers");
   const log = g.logs.get("own-timers") ?? [];
-  const r = (ok: boolean, result: string, figure = ""): Row => ({
-    kernel: g.kernel,
-    scenario: "7 own timers",
-    ok,
-    result,
-    figure,
-  });
+  const r = rowOf(g, "7 own timers");
   if (!m?.pid) return r(false, "the victim did not report");
   const gap = num(m.maxgap);
   const bound = rescueBound("task_scan");

@@ -226,12 +226,7 @@ export function parseListen(raw: string): { hostname: string; port: number; loop
   return { hostname, port, loopback };
 }
 
-/** ::1 in any of its spellings (0:0:0:0:0:0:0:1, ::0:1). */
+/** ::1 in any of its spellings (0:0:0:0:0:0:0:1, ::0:1): the URL parser writes an IPv6 address canonically. */
 function isLoopbackV6(address: string): boolean {
-  const [head = "", tail] = address.split("::");
-  const groups = (part: string | undefined) => (part ? part.split(":").map((g) => Number.parseInt(g, 16)) : []);
-  const h = groups(head);
-  const t = groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
-  return all.length === 8 && all.slice(0, 7).every((g) => g === 0) && all[7] === 1;
+  return new URL(`http://[${address}]/`).hostname === "[::1]";
 }
