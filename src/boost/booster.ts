@@ -1,15 +1,29 @@
 // Boosts: save a task's full sched_attr, set what the boost policy says for a
-// bounded time, then put exactly the saved attributes back. Each boost runs on
-// its own timers, so boosts on different CPUs overlap and detection never
-// waits. While a boost runs, an escalating policy climbs rungs for a task that
-// still starves (escalation.ts); a sliced rung switches the task between the
-// boost and its own policy every period.
+// bounded time, then put exactly the saved attributes back, whatever the task
+// did meanwhile. Each boost runs on its own timers, so boosts on different
+// CPUs overlap and detection never waits. While a DEADLINE boost runs, a task
+// in debt or getting nothing climbs rungs (escalation.ts); all boosts on a CPU
+// together stay within its share (cpu_share.ts), and a task found on another
+// CPU ends its boost. A sliced rung (-F) switches the task between FIFO 98
+// and its own policy every period, checking first that it is still the task
+// boosted, where it was, as stalld left it.
 import { SysError } from "../ffi/errno";
 import { strerror } from "../ffi/libc";
 import { attrEqual, describeAttr, isFairPolicy, policyName, type SchedAttr, type SchedOps } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
-import { checkIntervalMs, judgeProgress, type Progress, StrengthMemory } from "./escalation";
-import { type BoostParams, type BoostPolicy, describeRung, ownership, type Rung } from "./policy";
+import { CpuShare } from "./cpu_share";
+import {
+  checkIntervalMs,
+  judgeLook,
+  type Ledger,
+  type Progress,
+  replenish,
+  rungFor,
+  StrengthMemory,
+  startLedger,
+  type Verdict,
+} from "./escalation";
+import { type BoostParams, type BoostPolicy, describeRung, type Ownership, ownership, type Rung } from "./policy";
 import {
   type BoostEvents,
   type BoostRecords,
@@ -19,7 +33,8 @@ import {
   type Timers,
 } from "./types";
 
-export type BoostOutcome = "boosted" | "failed" | "gone" | "already";
+/** "bounded": the per-CPU bound is full; the task waits for a later pass. */
+export type BoostOutcome = "boosted" | "failed" | "gone" | "already" | "bounded";
 
 interface ActiveBoost {
   target: BoostTarget;
@@ -35,6 +50,8 @@ interface ActiveBoost {
   startedMs: number;
   cpuAtStartNs: number | null;
   last: Progress;
+  /** The runtime the kernel has granted since the boost began (escalation.ts). */
+  ledger: Ledger;
 }
 
 /** Below this a slice is a blocking sleep: timers cannot time 8-1000 us. */
@@ -69,6 +86,8 @@ export interface BoosterOptions {
   /** Where each boost is written before it is applied (the state directory). */
   records?: BoostRecords | null;
   events?: BoostEvents;
+  /** The per-CPU bound in percent (cpu_share.ts). */
+  sharePct?: number;
 }
 
 export class Booster {
@@ -77,8 +96,10 @@ export class Booster {
   private readonly onBoostEnd: () => void;
   private readonly records: BoostRecords | null;
   private readonly events: BoostEvents | null;
-  /** Where a task's next boost starts when its last one left it starving. */
+  /** Where a task's next boost starts when its last one gave it nothing. */
   private readonly strength = new StrengthMemory();
+  /** What the boosts on each CPU hold together. */
+  readonly share: CpuShare;
 
   constructor(
     readonly policy: BoostPolicy,
@@ -92,6 +113,7 @@ export class Booster {
     this.onBoostEnd = opts.onBoostEnd ?? (() => {});
     this.records = opts.records ?? null;
     this.events = opts.events ?? null;
+    this.share = new CpuShare(params.periodNs, opts.sharePct);
   }
 
   /** "boost 20000/1000000000 ns for 3 s", for the start-up line. */
@@ -114,11 +136,21 @@ export class Booster {
   }
 
   private progress(pid: number): Progress {
-    return { state: this.probe.state?.(pid) ?? null, cpuNs: this.probe.cpuTimeNs(pid), atMs: this.timers.nowMs() };
+    return {
+      state: this.probe.state?.(pid) ?? null,
+      cpuNs: this.probe.cpuTimeNs(pid),
+      cpu: this.probe.cpu?.(pid) ?? null,
+      atMs: this.timers.nowMs(),
+    };
+  }
+
+  /** The pid still names the task boosted (a reused pid is another task): checked before each write. */
+  private sameTask(t: BoostTarget): boolean {
+    return this.probe.starttime(t.pid) === t.starttime;
   }
 
   /** The record a restart after a crash reads; written before the change it describes. */
-  private record(t: BoostTarget, saved: SchedAttr, applied: SchedAttr, raisedFrom?: SchedAttr): void {
+  private record(t: BoostTarget, saved: SchedAttr, applied: SchedAttr): void {
     this.records?.recordBoost({
       pid: t.pid,
       starttime: t.starttime,
@@ -127,7 +159,6 @@ export class Booster {
       method: this.policy.name,
       saved,
       applied,
-      raisedFrom,
     });
   }
 
@@ -151,8 +182,15 @@ export class Booster {
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
     const p = this.params;
+    const first = this.policy.firstRung(p);
     const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
-    const rung = remembered ?? this.policy.firstRung(p);
+    const room = this.share.roomNs(t.cpu);
+    if (room < first.runtimeNs) {
+      this.events?.bounded?.(t, "boost");
+      return "bounded";
+    }
+    const wanted = remembered ?? first;
+    const rung = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
     const applied = this.policy.attr(saved, rung, p);
     try {
       this.record(t, saved, applied);
@@ -204,16 +242,16 @@ export class Booster {
       startedMs: last.atMs,
       cpuAtStartNs: last.cpuNs,
       last,
+      ledger: startLedger(rung.runtimeNs, last.atMs, p.periodNs),
     };
     this.active.set(t.pid, b);
-    const first = this.policy.firstRung(p);
-    const stronger =
-      remembered !== null && (remembered.sliced !== first.sliced || remembered.runtimeNs !== first.runtimeNs);
+    this.share.charge(t.cpu, rung.runtimeNs);
+    const stronger = rung.runtimeNs !== first.runtimeNs;
     this.log.info({
       message:
         `boosted pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) using ${policyName(applied.policy)}: ` +
         `was ${describeAttr(saved)}, now ${describeRung(applied, rung, p)} for ${p.durationMs / 1000} s, ` +
-        `waited ${seconds(t.waitedNs)} s${stronger ? " (its last boost left it starving: starting stronger)" : ""}`,
+        `waited ${seconds(t.waitedNs)} s${stronger ? this.strongerWhy(rung, first) : ""}`,
       ...fields("boosted", t, saved.policy, applied.policy),
     });
     this.events?.boosted(t, saved);
@@ -229,31 +267,49 @@ export class Booster {
   }
 
   /**
-   * One look at a boosted task: still runnable and barely run means the boost
-   * is too weak for it (escalation.ts), so it climbs a rung, in one line.
+   * One look at a boosted task: in debt, or given nothing, it climbs a rung
+   * (escalation.ts), in one line; found on another CPU, its boost ends.
    */
   private checkProgress(b: ActiveBoost): void {
     b.check = null;
     if (this.active.get(b.target.pid) !== b) return;
     const now = this.progress(b.target.pid);
-    const verdict = judgeProgress(b.last, now, b.cpuAtStartNs);
+    // The runtime in effect until now is what each boundary passed added.
+    b.ledger = replenish(b.ledger, now.atMs, b.rung.runtimeNs, this.params.periodNs);
+    const verdict = judgeLook(now, b.target.cpu, b.cpuAtStartNs, b.ledger);
     b.last = now;
-    if (verdict === "gone") return;
-    if (verdict === "starving") this.raise(b, now);
-    if (!b.rung.sliced) this.scheduleCheck(b);
+    if (verdict.kind === "gone") return;
+    if (verdict.kind === "moved") {
+      this.restore(b.target.pid, `moved to CPU ${verdict.cpu} during its boost`);
+      return;
+    }
+    const next = rungFor(verdict, b.rung, this.params.runtimeNs, this.params.periodNs);
+    if (next) this.raise(b, next, now, verdict);
+    this.scheduleCheck(b);
   }
 
-  /** One rung up, recorded before it is applied; a refusal keeps the boost as it was. */
-  private raise(b: ActiveBoost, now: Progress): void {
+  /** One rung up, within the CPU's bound, recorded before it is applied; a refusal keeps the boost as it was. */
+  private raise(b: ActiveBoost, wanted: Rung, now: Progress, verdict: Verdict): void {
     const t = b.target;
     const p = this.params;
-    const next = this.policy.nextRung(b.rung, p);
-    if (next === null) return;
+    const room = this.share.roomNs(t.cpu) + b.rung.runtimeNs;
+    const next = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
+    if (next.runtimeNs <= b.rung.runtimeNs) {
+      this.events?.bounded?.(t, "raise");
+      this.log.info({
+        message:
+          `not raising the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) past ${b.rung.runtimeNs} ns: ` +
+          `the boosts on CPU ${t.cpu} hold ${this.share.usedNs(t.cpu)} of the ${this.share.capNs} ns ` +
+          `per period they may hold together`,
+        ...fields("raise_bounded", t),
+      });
+      return;
+    }
+    if (!this.sameTask(t)) return;
     const applied = this.policy.attr(b.saved, next, p);
     const to = describeRung(applied, next, p);
     try {
-      // A sliced rung's record names the DEADLINE boost below it: a crash in between leaves that.
-      this.record(t, b.saved, applied, next.sliced ? b.applied : undefined);
+      this.record(t, b.saved, applied);
     } catch (e) {
       const why = (e as Error).message;
       this.log.warn({
@@ -272,7 +328,7 @@ export class Booster {
       }
       this.log.warn({
         message:
-          `could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.sliced ? to : `${next.runtimeNs} ns`}: ` +
+          `could not raise the boost of pid ${t.pid} (${t.comm}) to ${next.runtimeNs} ns: ` +
           `${errText(e)}; it keeps ${b.applied.runtimeNs} ns`,
         ...fields("raise_refused", t),
       });
@@ -281,20 +337,28 @@ export class Booster {
     const ranNs = now.cpuNs !== null && b.cpuAtStartNs !== null ? now.cpuNs - b.cpuAtStartNs : null;
     const ran = ranNs !== null ? `, ran ${(ranNs / 1e6).toFixed(3)} ms` : "";
     const fromPolicy = b.applied.policy;
+    this.share.charge(t.cpu, next.runtimeNs - b.rung.runtimeNs);
     b.applied = applied;
     b.rung = next;
     this.events?.raised?.(t);
-    // At the bound a DEADLINE task that overran is throttled until its next
-    // replenishment, whatever its runtime: FIFO slices are not.
-    const because = next.sliced ? ` at SCHED_DEADLINE's bound${ran}` : ran;
+    const because =
+      verdict.kind === "in-debt"
+        ? `it overran its runtime by ${(verdict.debtNs / 1e6).toFixed(3)} ms, a debt the kernel would make it ` +
+          "wait periods for"
+        : "it has not run at all under its boost";
     this.log.info({
       message:
-        `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to ${to}: still waiting ` +
-        `${((now.atMs - b.startedMs) / 1000).toFixed(2)} s into its boost${because}`,
+        `raised the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) to ${to}: ${because} ` +
+        `(${((now.atMs - b.startedMs) / 1000).toFixed(2)} s into its boost${ran})`,
       ...fields("boost_raised", t, fromPolicy, applied.policy),
       runtime_ns: Number(next.runtimeNs),
     });
-    if (next.sliced) this.sliceOn(b);
+  }
+
+  /** The note on a boost that does not start at -r. */
+  private strongerWhy(rung: Rung, first: Rung): string {
+    if (rung.runtimeNs < first.runtimeNs) return "";
+    return " (its last boost gave it nothing: starting stronger)";
   }
 
   /**
@@ -315,38 +379,68 @@ export class Booster {
 
   private sliceOff(b: ActiveBoost, onAtMs: number): void {
     b.cycle = null;
-    if (this.active.get(b.target.pid) !== b || !this.setOrDrop(b, b.saved)) return;
+    if (this.active.get(b.target.pid) !== b || !this.switchSlice(b, "boost", b.saved)) return;
     const nextOnMs = onAtMs + Number(this.params.periodNs) / 1e6;
     if (nextOnMs >= b.startedMs + this.params.durationMs) return;
     b.cycle = this.timers.set(() => {
       b.cycle = null;
-      if (this.active.get(b.target.pid) === b && this.setOrDrop(b, b.applied)) this.sliceOn(b);
+      if (this.active.get(b.target.pid) === b && this.switchSlice(b, "own", b.applied)) this.sliceOn(b);
     }, nextOnMs - this.timers.nowMs());
   }
 
-  /** One switch of a sliced rung; false when the task is gone (its boost dropped) or the switch failed. */
-  private setOrDrop(b: ActiveBoost, attr: SchedAttr): boolean {
-    const pid = b.target.pid;
+  /**
+   * One switch of a sliced rung, from `expect` (what stalld left on the task)
+   * to `attr`. A task that is gone, another task under the pid, one on
+   * another CPU, or one whose policy changed since stalld's last switch (the
+   * task itself, say FIFO 98 lowered to 97, or an admin) ends its boost, with
+   * the saved attributes back: nothing is written over a change. False when
+   * the boost ended or the switch failed.
+   */
+  private switchSlice(b: ActiveBoost, expect: Ownership, attr: SchedAttr): boolean {
+    const t = b.target;
+    const pid = t.pid;
+    let now: SchedAttr;
+    try {
+      if (!this.sameTask(t)) throw new SysError("sched_getattr", ESRCH);
+      now = this.ops.get(pid);
+    } catch (e) {
+      if (e instanceof SysError && e.errno === ESRCH) {
+        this.drop(b);
+        this.log.debug(`pid ${pid} (${t.comm}) exited during its boost; nothing to restore`);
+        return false;
+      }
+      this.log.warn({
+        message: `FIFO boost slice of pid ${pid} (${t.comm}) failed: ${errText(e)}`,
+        ...fields("slice_failed", t),
+      });
+      return false;
+    }
+    const cpu = this.probe.cpu?.(pid) ?? null;
+    if (cpu !== null && cpu !== t.cpu) {
+      this.restore(pid, `moved to CPU ${cpu} during its boost`);
+      return false;
+    }
+    if (ownership(b, now) !== expect) {
+      this.restore(pid, `its policy changed to ${describeAttr(now)} during its boost`);
+      return false;
+    }
     try {
       this.ops.set(pid, attr);
       return true;
     } catch (e) {
-      if (e instanceof SysError && e.errno === ESRCH) {
-        this.drop(b);
-        this.log.debug(`pid ${pid} (${b.target.comm}) exited during its boost; nothing to restore`);
-        return false;
-      }
       // The end-of-boost restore tries again and reports.
       this.log.warn({
-        message: `FIFO boost slice of pid ${pid} (${b.target.comm}) failed: ${errText(e)}`,
-        ...fields("slice_failed", b.target),
+        message: `FIFO boost slice of pid ${pid} (${t.comm}) failed: ${errText(e)}`,
+        ...fields("slice_failed", t),
       });
       return false;
     }
   }
 
   private drop(b: ActiveBoost): void {
+    if (this.active.get(b.target.pid) !== b) return;
     this.active.delete(b.target.pid);
+    this.share.charge(b.target.cpu, -b.rung.runtimeNs);
     for (const t of [b.timer, b.cycle, b.check]) if (t) this.timers.clear(t);
     this.forget(b.target);
   }
@@ -390,17 +484,16 @@ export class Booster {
     }
     try {
       const now = this.ops.get(pid);
-      const owned = ownership(b, now);
-      // Between two slices a sliced boost leaves the task on its own policy.
-      if (owned === "changed" || (owned === "own" && !b.rung.sliced)) {
+      // A boost leaves nothing behind, whatever the task did: changed during
+      // its boost (by itself, say DEADLINE to SCHED_OTHER, or by someone
+      // else), it gets its saved attributes back all the same, and the line says so.
+      if (ownership(b, now) === "changed")
         this.log.warn({
           message:
-            `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} by someone else during its boost; ` +
-            "left as it is",
-          ...fields("changed_by_other", t),
+            `pid ${pid} (${t.comm}) was changed to ${describeAttr(now)} during its boost (by itself or someone ` +
+            "else); putting its saved attributes back all the same",
+          ...fields("changed_during_boost", t),
         });
-        return;
-      }
       const cpuNow = this.probe.cpuTimeNs(pid);
       if (why === "boost ended") this.rememberStrength(b);
       this.ops.set(pid, b.saved);
@@ -442,11 +535,17 @@ export class Booster {
     }
   }
 
-  /** A task still starving as its boost ends starts the next one where this one got to; one that ran starts afresh. */
+  /**
+   * A task a whole boost gave nothing starts its next boost a rung up (what
+   * holds it is likely still there: debt from an earlier boost); any other
+   * starts afresh from -r.
+   */
   private rememberStrength(b: ActiveBoost): void {
     if (!this.escalates) return;
     const t = b.target;
-    if (judgeProgress(b.last, this.progress(t.pid), b.cpuAtStartNs) === "starving") {
+    const now = this.progress(t.pid);
+    const nothing = now.cpuNs !== null && b.cpuAtStartNs !== null && now.cpuNs <= b.cpuAtStartNs;
+    if (nothing) {
       const next = this.policy.nextRung(b.rung, this.params) ?? b.rung;
       this.strength.remember(t.pid, t.starttime, next, this.timers.nowMs());
     } else this.strength.forget(t.pid, t.starttime);

@@ -1,24 +1,34 @@
-// A boost judged by its effect. A DEADLINE boost of the configured runtime
-// (-r, 20 us by default) can give a task nothing useful: every overrun of a
-// tiny runtime (to the next tick without HRTICK_DL, by milliseconds in a slow
-// guest) is paid back a runtime per period, so the kernel pushes the task's
-// deadline periods ahead and keeps it throttled, and a throttled task sees a
-// new runtime only at its next replenishment (see KERNELS.md). So while a
-// boost runs, the task is looked at every checkIntervalMs(): still runnable
-// and barely run means still starving, and the boost climbs one rung: the
-// runtime tenfold up to the bound, then, at the bound, SCHED_FIFO slices of
-// the same bandwidth, which the DEADLINE throttle cannot hold back. A task
-// that leaves a boost still starving starts its next boost on the rung it had
-// reached; one that ran and went to sleep starts again from the configured
-// runtime. Pure decisions; booster.ts applies them.
+// A DEADLINE boost judged by its effect, on what the kernel's DEADLINE class
+// really does (kernel/sched/deadline.c; measured under instruction-counted
+// time in the lab, lab/FINDINGS.md):
+//
+// - A boosted task that is runnable preempts every RT task at once and runs
+//   its runtime; then it is throttled until its next period. A task that ran
+//   its runtime and is still runnable has more work than the boost pays for:
+//   that is the boost working as bounded, not "getting nothing".
+// - An overrun (a runtime shorter than the tick without HRTICK_DL, a
+//   non-preemptible section) is debt: the replenishment adds one runtime per
+//   period until the balance is positive, pushing the deadline that many
+//   periods ahead. `sched_setattr` changes the runtime that replenishment
+//   adds, not the balance: a runtime raised before the next replenishment
+//   repays the debt in one period.
+// - A task that ran nothing at all under its boost is held by something the
+//   boost cannot see (debt from an earlier boost, other DEADLINE work): a
+//   larger runtime makes the pending replenishment cover it sooner.
+//
+// So the booster keeps a ledger of the runtime the kernel has granted (one
+// runtime at the start and at each period boundary) against the CPU time the
+// task used, and raises the runtime only for debt and for nothing-at-all.
+// Every rung is SCHED_DEADLINE: the kernel bounds each one. Pure decisions;
+// booster.ts applies them.
 import type { Rung } from "./policy";
 
 /** Each step multiplies the runtime by this. */
 export const ESCALATION_FACTOR = 10n;
 
 /**
- * The bound: 1/20 of the period (50 ms a second, what the kernel's own DL-server grants fair tasks),
- * or -r when larger.
+ * The largest runtime of one boost: 1/20 of the period (50 ms a second, what
+ * the kernel's own DL-server grants fair tasks), or -r when larger.
  */
 export function maxRuntimeNs(configuredNs: bigint, periodNs: bigint): bigint {
   const cap = periodNs / 20n;
@@ -33,24 +43,34 @@ export function strongerRuntimeNs(currentNs: bigint, configuredNs: bigint, perio
   return next > cap ? cap : next;
 }
 
-/**
- * The rung above `r`, or null on the last one. (Going to the FIFO rung at the
- * first look when a task ran nothing at all was tried: on 6.12 the kernel's
- * DEADLINE bandwidth sum then went negative by one 20 us boost, and
- * sched_rt_runtime_us refused every write until reboot; see KERNELS.md.)
- */
+/** The rung above `r` (tenfold, up to the bound), or null at the bound. FIFO slices are never raised. */
 export function nextRung(r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
   if (r.sliced) return null;
   const runtimeNs = strongerRuntimeNs(r.runtimeNs, configuredNs, periodNs);
-  return runtimeNs === null
-    ? { sliced: true, runtimeNs: maxRuntimeNs(configuredNs, periodNs) }
-    : { sliced: false, runtimeNs };
+  return runtimeNs === null ? null : { sliced: false, runtimeNs };
+}
+
+/**
+ * The smallest rung of the ladder (-r, tenfold, up to the bound) above
+ * `debtNs`, so that the next replenishment repays the debt in one period;
+ * null when that is not above `currentNs`.
+ */
+export function rungCoveringDebt(
+  debtNs: number,
+  currentNs: bigint,
+  configuredNs: bigint,
+  periodNs: bigint,
+): Rung | null {
+  let r: bigint | null = configuredNs;
+  while (r !== null && Number(r) <= debtNs) r = strongerRuntimeNs(r, configuredNs, periodNs);
+  const runtimeNs = r ?? maxRuntimeNs(configuredNs, periodNs);
+  return runtimeNs > currentNs ? { sliced: false, runtimeNs } : null;
 }
 
 /**
  * How often a boosted task is looked at: a twentieth of the period, within
- * 25-250 ms, so a task that gets nothing climbs the five rungs from 20 us to
- * FIFO slices in a quarter of a 1 s period (each look is one /proc read).
+ * 25-250 ms, so a raise lands well before the next replenishment (each look
+ * is one /proc read).
  */
 export function checkIntervalMs(periodNs: bigint): number {
   return Math.min(250, Math.max(25, Number(periodNs) / 2e7));
@@ -62,34 +82,70 @@ export interface Progress {
   state: string | null;
   /** CPU time so far (ns); null when unknown. */
   cpuNs: number | null;
+  /** The CPU it is on (or last ran on); null when unknown. */
+  cpu: number | null;
   atMs: number;
 }
 
-export type Verdict = "starving" | "progressing" | "gone";
+/**
+ * The runtime the kernel has granted a continuously runnable task since its
+ * boost began: one runtime at the start, then the runtime in effect at each
+ * period boundary (a sleeper is granted less, and uses less).
+ */
+export interface Ledger {
+  grantedNs: number;
+  nextReplenishMs: number;
+}
+
+export function startLedger(runtimeNs: bigint, startMs: number, periodNs: bigint): Ledger {
+  return { grantedNs: Number(runtimeNs), nextReplenishMs: startMs + Number(periodNs) / 1e6 };
+}
+
+/** The ledger at `nowMs`, each boundary passed adding `runtimeNs` (the runtime in effect until now). */
+export function replenish(l: Ledger, nowMs: number, runtimeNs: bigint, periodNs: bigint): Ledger {
+  const periodMs = Number(periodNs) / 1e6;
+  if (nowMs < l.nextReplenishMs) return l;
+  const n = Math.floor((nowMs - l.nextReplenishMs) / periodMs) + 1;
+  return { grantedNs: l.grantedNs + n * Number(runtimeNs), nextReplenishMs: l.nextReplenishMs + n * periodMs };
+}
+
+export type Verdict =
+  | { kind: "gone" }
+  /** On another CPU than the one it starved on: its boost ends, so each CPU's bound holds. */
+  | { kind: "moved"; cpu: number }
+  /** Not run at all since its boost began: still queued, whatever its state letter says. */
+  | { kind: "ran-nothing" }
+  /** Runnable, and used more than it was granted: throttled for `debtNs` beyond its runtime. */
+  | { kind: "in-debt"; debtNs: number }
+  | { kind: "progressing" };
 
 /**
- * Still starving: runnable (R) and on a CPU for less than half the time since
- * the last look, or not run at all since the boost began (`boostStartCpuNs`):
- * a queued task leaves its run queue only by running, so one that has not run
- * is still queued, whatever its state letter says (a task preempted after it
- * set a sleeping state shows S or D; seen for ktimers/N on PREEMPT_RT). A task
- * that ran and is not runnable went to sleep (or blocks on something else):
- * the boost did its work.
+ * One look at a boosted task. `startCpuNs`: its CPU time when the boost
+ * began. Without CPU time, runnable is all there is to go by.
  */
-export function judgeProgress(prev: Progress, now: Progress, boostStartCpuNs: number | null = null): Verdict {
-  if (now.state === null) return "gone";
-  if (boostStartCpuNs !== null && now.cpuNs !== null && now.cpuNs <= boostStartCpuNs) return "starving";
-  if (now.state !== "R") return "progressing";
-  if (prev.cpuNs === null || now.cpuNs === null) return "starving";
-  const ranNs = now.cpuNs - prev.cpuNs;
-  const spanNs = (now.atMs - prev.atMs) * 1e6;
-  return ranNs * 2 < spanNs ? "starving" : "progressing";
+export function judgeLook(now: Progress, boostCpu: number, startCpuNs: number | null, ledger: Ledger): Verdict {
+  if (now.state === null) return { kind: "gone" };
+  if (now.cpu !== null && now.cpu !== boostCpu) return { kind: "moved", cpu: now.cpu };
+  if (startCpuNs === null || now.cpuNs === null)
+    return now.state === "R" ? { kind: "ran-nothing" } : { kind: "progressing" };
+  const ranNs = now.cpuNs - startCpuNs;
+  if (ranNs <= 0) return { kind: "ran-nothing" };
+  const debtNs = ranNs - ledger.grantedNs;
+  return now.state === "R" && debtNs > 0 ? { kind: "in-debt", debtNs } : { kind: "progressing" };
+}
+
+/** The rung a verdict asks for, or null: none (or none above the current one). */
+export function rungFor(v: Verdict, r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
+  if (r.sliced) return null;
+  if (v.kind === "ran-nothing") return nextRung(r, configuredNs, periodNs);
+  if (v.kind === "in-debt") return rungCoveringDebt(v.debtNs, r.runtimeNs, configuredNs, periodNs);
+  return null;
 }
 
 /**
- * The rung each task's next boost starts on, for tasks whose last boost
- * left them starving. Keyed by pid and start time (a reused pid is another
- * task); entries expire, and the map is bounded.
+ * The rung each task's next boost starts on, for tasks a whole boost gave
+ * nothing. Keyed by pid and start time (a reused pid is another task);
+ * entries expire, and the map is bounded.
  */
 export class StrengthMemory {
   private readonly rungs = new Map<string, { rung: Rung; atMs: number }>();

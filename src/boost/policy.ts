@@ -25,8 +25,8 @@ export interface BoostParams {
 
 /**
  * How strong a boost is: SCHED_DEADLINE with this runtime per period, or
- * (sliced) SCHED_FIFO for this runtime of every period and the task's own
- * policy for the rest.
+ * (sliced: the FIFO emulation, -F) SCHED_FIFO for this runtime of every
+ * period and the task's own policy for the rest.
  */
 export interface Rung {
   sliced: boolean;
@@ -44,9 +44,9 @@ export interface BoostPolicy {
   announce(forced: boolean): string;
   /** Where a boost starts. */
   firstRung(p: BoostParams): Rung;
-  /** The rung above `r` for a task its boost leaves starving; null: none (or no escalation at all). */
+  /** The rung above `r` for a task a whole boost gave nothing; null: none (or no escalation at all). */
   nextRung(r: Rung, p: BoostParams): Rung | null;
-  /** Whether the booster looks at a boosted task's progress (to climb). */
+  /** Whether the booster raises a boost that leaves the task in debt or with nothing (escalation.ts). */
   readonly escalates: boolean;
   /** What a rung sets while it is on. */
   attr(saved: SchedAttr, r: Rung, p: BoostParams): SchedAttr;
@@ -79,15 +79,16 @@ export function describeRung(attr: SchedAttr, r: Rung, p: BoostParams): string {
 export interface BoostMark {
   saved: SchedAttr;
   applied: SchedAttr;
-  /** A boost raised to FIFO slices: the DEADLINE attributes it was raised from. */
-  raisedFrom?: SchedAttr;
 }
 
 /**
  * "boost": the task carries the boost (or, DEADLINE, a smaller runtime of the
  * same period: a raise is recorded before it is applied, so a crash in
  * between leaves the rung below); "own": it is back on its own policy (a
- * sliced boost between slices); "changed": someone else changed it.
+ * sliced boost between slices); "changed": the task itself, or someone else,
+ * changed it. Whatever the answer, the saved attributes go back at the end
+ * (a boost leaves nothing behind, whatever the task did): this only words
+ * the log line.
  */
 export type Ownership = "boost" | "own" | "changed";
 
@@ -96,7 +97,7 @@ export function ownership(m: BoostMark, now: SchedAttr): Ownership {
     a.policy === SCHED_DEADLINE
       ? now.policy === SCHED_DEADLINE && now.runtimeNs <= a.runtimeNs && now.periodNs === a.periodNs
       : now.policy === a.policy && now.priority === a.priority;
-  if (carries(m.applied) || (m.raisedFrom !== undefined && carries(m.raisedFrom))) return "boost";
+  if (carries(m.applied)) return "boost";
   const own =
     now.policy === m.saved.policy &&
     now.priority === m.saved.priority &&

@@ -55,33 +55,49 @@ export function applyReservation(ops: SchedOps, pct: number, log: Logger): () =>
  */
 export const RT_TIMERS_RESERVATION_PCT = 50;
 
+/** Why stalld's main thread guards its own timers with a DEADLINE reservation. */
+export type GuardReason = "preempt_rt" | "fifo_slices";
+
+const GUARD_WHY: Record<GuardReason, string> = {
+  preempt_rt:
+    "PREEMPT_RT: stalld's main thread runs %s so that its own timers expire in hard interrupt context, not in ktimers",
+  fifo_slices:
+    "SCHED_FIFO boosting: stalld's main thread runs %s so that no RT task on its CPU (a boosted one that moved " +
+    "there included) can hold off the timer that ends a FIFO slice",
+};
+
 /**
- * PREEMPT_RT without -R or -A: on RT, the timers a SCHED_OTHER task sleeps
- * on expire in ktimers/N (SCHED_FIFO 1); those of a DEADLINE task expire in
- * hard interrupt context, and DEADLINE outranks any busy loop on stalld's CPU.
- * The lab saw ktimers/0 held up for 13-18 s while stalld's boosts on CPU 1
- * were due to be raised and restored: a SCHED_OTHER stalld slept through it.
- * Lab scenario 7 holds ktimers/0 off with a FIFO-2 loop on CPU 0: a victim's
- * longest gap 8.9 s without the reservation, 3.3-3.8 s with. The threads
- * stalld starts later stay SCHED_OTHER (reset on fork). It
- * needs RT throttling off (the kernel's DEADLINE admission refuses a task
- * pinned to part of the root domain otherwise); a refusal leaves stalld as it
- * was, and says so. Returns the undo, or null.
+ * Without -R or -A, stalld's main thread reserves a share of its CPU:
+ *
+ * - On PREEMPT_RT the timers a SCHED_OTHER task sleeps on expire in
+ *   ktimers/N (SCHED_FIFO 1); those of a DEADLINE task expire in hard
+ *   interrupt context, and DEADLINE outranks any busy loop on stalld's CPU.
+ *   The lab saw ktimers/0 held up for 13-18 s while stalld's boosts on CPU 1
+ *   were due to be raised and restored: a SCHED_OTHER stalld slept through
+ *   it. Lab scenario 7 holds ktimers/0 off with a FIFO-2 loop on CPU 0: a
+ *   victim's longest gap 8.9 s without the reservation, 3.3-3.8 s with.
+ * - With SCHED_FIFO boosting (-F) the kernel does not bound a slice: stalld's
+ *   timer ends it. A boosted thread may move itself onto stalld's CPU (its own
+ *   affinity needs no privilege) and, as FIFO 98 with RT throttling off, hold
+ *   a SCHED_OTHER stalld off for good; DEADLINE preempts it.
+ *
+ * The threads stalld starts later stay SCHED_OTHER (reset on fork). It needs
+ * RT throttling off (the kernel's DEADLINE admission refuses a task pinned to
+ * part of the root domain otherwise); a refusal leaves stalld as it was, and
+ * says so. Returns the undo, or null.
  */
-export function applyRtTimersReservation(ops: SchedOps, log: Logger): (() => void) | null {
+export function applyGuardReservation(ops: SchedOps, why: GuardReason, log: Logger): (() => void) | null {
   const attr = reservation(RT_TIMERS_RESERVATION_PCT);
   try {
     const undo = setOnSelf(ops, attr, log);
-    log.info(
-      `PREEMPT_RT: stalld's main thread runs ${describeAttr(attr)} so that its own timers expire in ` +
-        "hard interrupt context, not in ktimers (-R sizes it, -A makes it SCHED_FIFO instead)",
-    );
+    log.info(`${GUARD_WHY[why].replace("%s", describeAttr(attr))} (-R sizes it, -A makes it SCHED_FIFO instead)`);
     return undo;
   } catch (e) {
-    log.warn(
-      `PREEMPT_RT: stalld could not give itself a SCHED_DEADLINE reservation (${(e as Error).message}): ` +
-        "its timers expire in ktimers, and a held-up ktimers on its CPU delays its passes",
-    );
+    const what =
+      why === "preempt_rt"
+        ? "its timers expire in ktimers, and a held-up ktimers on its CPU delays its passes"
+        : "a FIFO slice ends only when stalld gets its CPU";
+    log.warn(`stalld could not give itself a SCHED_DEADLINE reservation (${(e as Error).message}): ${what}`);
     return null;
   }
 }

@@ -171,14 +171,12 @@ export class StateDir implements BoostRecords {
   }
 
   recordBoost(r: BoostRecordFields): void {
-    const raisedFrom = r.raisedFrom ? store(r.raisedFrom) : undefined;
     this.put(`boost-${r.pid}-${r.starttime}.json`, {
       ...r,
       owner: this.owner,
       at: Date.now(),
       saved: store(r.saved),
       applied: store(r.applied),
-      raisedFrom,
     });
   }
 
@@ -255,7 +253,6 @@ function readBoostRecord(dir: string, file: string): BoostRecord {
     comm: String(raw.comm),
     saved: load(raw.saved as unknown as StoredAttr),
     applied: load(raw.applied as unknown as StoredAttr),
-    raisedFrom: raw.raisedFrom ? load(raw.raisedFrom as unknown as StoredAttr) : undefined,
   };
 }
 
@@ -277,8 +274,9 @@ export function listBoostRecords(dir: string): BoostRecord[] {
 }
 
 /**
- * Puts back the tasks a dead stalld left boosted: only those still alive (same
- * start time) and still as it left them. Every record is removed.
+ * Puts back the tasks a dead stalld left boosted: those still alive (same
+ * start time) and not on their own policy already, changed or not. Every
+ * record is removed.
  */
 export function restoreOrphans(
   state: StateDir,
@@ -301,17 +299,26 @@ export function restoreOrphans(
       }
       const now = ops.get(rec.pid);
       const owned = ownership(rec, now);
-      if (owned !== "boost") {
-        const what = owned === "own" ? " (its own policy)" : ", changed since";
+      if (owned === "own") {
         log.info({
-          message:
-            `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, ` + `is ${describeAttr(now)} now${what}: left as it is`,
+          message: `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, is on its own policy already: nothing to restore`,
           event: "orphan_left",
           pid: rec.pid,
           comm: rec.comm,
         });
         continue;
       }
+      // Changed since (by the task itself during its boost, say FIFO 98 lowered to 97): a boost leaves
+      // nothing behind, whatever the task did, so the saved attributes go back all the same.
+      if (owned === "changed")
+        log.warn({
+          message:
+            `pid ${rec.pid} (${rec.comm}) in a boost by ${by}, is ${describeAttr(now)} now, changed during or ` +
+            "since its boost: putting its saved attributes back all the same",
+          event: "orphan_changed",
+          pid: rec.pid,
+          comm: rec.comm,
+        });
       ops.set(rec.pid, rec.saved);
       restored++;
       log.info({

@@ -26,8 +26,6 @@ export interface BoostRecordFields {
   method: BoostMethod;
   saved: SchedAttr;
   applied: SchedAttr;
-  /** A boost raised to FIFO slices: the DEADLINE attributes it was raised from. */
-  raisedFrom?: SchedAttr;
 }
 
 /** Where boosts are written before they are applied, so a crash leaves nothing boosted for good. */
@@ -44,6 +42,8 @@ export interface TaskProbe {
   cpuTimeNs(pid: number): number | null;
   /** /proc state letter (R, S, D, ...), null when gone; without it a boost never climbs. */
   state?(pid: number): string | null;
+  /** The CPU it is on or last ran on (/proc stat field 39), null when unknown. */
+  cpu?(pid: number): number | null;
 }
 
 export interface Timers {
@@ -68,4 +68,6 @@ export interface BoostEvents {
   restored(t: BoostTarget): void;
   /** A boost climbed a rung (escalation.ts). */
   raised?(t: BoostTarget): void;
+  /** A boost, or a raise, the per-CPU bound left out (cpu_share.ts). */
+  bounded?(t: BoostTarget, what: "boost" | "raise"): void;
 }

@@ -92,6 +92,8 @@ export class Daemon {
   private readonly leftToDlSaid = new OnceSet();
   /** Adaptive mode: pid -> wait start of the episode already reported as "might starve". */
   private warned = new Map<number, number>();
+  /** This pass: tasks per CPU the per-CPU bound left waiting. */
+  private bounded = new Map<number, number>();
   passes = 0;
 
   constructor(
@@ -216,8 +218,10 @@ export class Daemon {
       throttlingBackOn: this.cfg.systemd && found.starving.length > 0 && !inputs.rtThrottlingOff(),
     });
     const warned = new Map<number, number>();
+    this.bounded = new Map();
     for (const d of decisions) this.carryOut(d, Number(snap.nowNs), warned);
     this.warned = warned;
+    this.sayBounded();
     this.noteDropped();
     this.ghosts.keepOnly(snap.waiters.map((w) => String(w.pid)));
     return found.nextPassNs;
@@ -332,6 +336,24 @@ export class Daemon {
       customSlice: w.customSlice,
     });
     if (outcome === "gone") this.parts.backend.forget(w.pid);
+    if (outcome === "bounded") this.bounded.set(w.cpu, (this.bounded.get(w.cpu) ?? 0) + 1);
+  }
+
+  /** One line per CPU whose bound left starving tasks waiting this pass. */
+  private sayBounded(): void {
+    const booster = this.parts.booster;
+    if (!booster) return;
+    const { share } = booster;
+    for (const [cpu, n] of this.bounded)
+      this.log.info({
+        message:
+          `${n} starving task(s) on CPU ${cpu} wait for a later pass: the boosts there hold ` +
+          `${share.usedNs(cpu)} of the ${share.capNs} ns per period they may hold together ` +
+          "(kernel threads and the longest-starving go first)",
+        event: "boosts_bounded",
+        cpu,
+        waiting: n,
+      });
   }
 
   /** Adaptive mode: the original's early sign, once per waiting episode. */

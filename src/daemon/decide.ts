@@ -6,7 +6,7 @@
 import type { RunningTask, Waiter } from "../backends/backend";
 import type { NamePattern } from "../config";
 import { type DlServerView, dlServerEnabled } from "../kernel/dl_server";
-import type { TaskStat } from "../kernel/proc";
+import { PF_KTHREAD, type TaskStat } from "../kernel/proc";
 import { isFairPolicy } from "../kernel/sched_attr";
 import type { Detection, Starving } from "./detect";
 
@@ -99,10 +99,22 @@ function decideOne(s: Starving, early: boolean, input: DecideInput): TaskDecisio
   return { ...known, kind: input.throttlingBackOn ? "hold" : "boost" };
 }
 
-/** One decision per task found: the starving ones first, then the early ones. */
+const isKthread = (d: TaskDecision): boolean => d.stat !== null && (d.stat.flags & PF_KTHREAD) !== 0;
+
+/**
+ * The order boosts are made in, which decides who waits when a CPU's bound
+ * is full (boost/cpu_share.ts): kernel threads first (what the kernel waits
+ * on), then the longest-starving.
+ */
+export function boostOrder(a: TaskDecision, b: TaskDecision): number {
+  const k = Number(isKthread(b)) - Number(isKthread(a));
+  return k !== 0 ? k : b.waiter.waitedNs - a.waiter.waitedNs;
+}
+
+/** One decision per task found: the starving ones first (in boostOrder), then the early ones. */
 export function decide(input: DecideInput): TaskDecision[] {
   return [
-    ...input.found.starving.map((s) => decideOne(s, false, input)),
+    ...input.found.starving.map((s) => decideOne(s, false, input)).sort(boostOrder),
     ...input.found.early.map((s) => decideOne(s, true, input)),
   ];
 }

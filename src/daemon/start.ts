@@ -18,7 +18,7 @@ import { NoBackend, startFirstAvailable } from "../backends/select";
 import { Booster } from "../boost/booster";
 import { probeBoostPolicy } from "../boost/policies";
 import { RT_RUNTIME_PATH } from "../boost/rt_throttling";
-import { applyAggressive, applyReservation, applyRtTimersReservation } from "../boost/self_sched";
+import { applyAggressive, applyGuardReservation, applyReservation } from "../boost/self_sched";
 import type { StateDir } from "../boost/state_dir";
 import type { TaskProbe } from "../boost/types";
 import type { RunConfig } from "../config";
@@ -211,7 +211,7 @@ export function startDaemon(cfg: RunConfig, version: string, sys: System, life: 
     hrtick.adoptOrphan();
     if (policy?.probe.policy === SCHED_DEADLINE) runtimeNs = hrtick.prepare(runtimeNs);
     life.push("HRTICK_DL", () => hrtick.restore());
-    acquireSelfScheduling(cfg, sys, life, log);
+    acquireSelfScheduling(cfg, sys, life, log, policy?.name === "fifo");
   }
 
   let daemon: Daemon | null = null;
@@ -274,7 +274,7 @@ function startBackend(cfg: RunConfig, sys: System, log: Logger, ensureDebugfs: (
 }
 
 /** -R and -A, undone before RT throttling is put back (the kernel refuses that while stalld is DEADLINE). */
-function acquireSelfScheduling(cfg: RunConfig, sys: System, life: Lifecycle, log: Logger): void {
+function acquireSelfScheduling(cfg: RunConfig, sys: System, life: Lifecycle, log: Logger, fifoSlices: boolean): void {
   if (cfg.reservationPct !== null) {
     try {
       life.push("-R reservation", applyReservation(sys.sched, cfg.reservationPct, log));
@@ -292,9 +292,10 @@ function acquireSelfScheduling(cfg: RunConfig, sys: System, life: Lifecycle, log
     } catch (e) {
       log.warn(`aggressive mode: stalld could not make itself SCHED_FIFO (${(e as Error).message}); it runs as it was`);
     }
-  } else if (cfg.reservationPct === null && sys.preemptRt()) {
-    const undo = applyRtTimersReservation(sys.sched, log);
-    if (undo) life.push("PREEMPT_RT reservation", undo);
+  } else if (cfg.reservationPct === null && (sys.preemptRt() || fifoSlices)) {
+    const why = sys.preemptRt() ? "preempt_rt" : "fifo_slices";
+    const undo = applyGuardReservation(sys.sched, why, log);
+    if (undo) life.push(why === "preempt_rt" ? "PREEMPT_RT reservation" : "FIFO slices reservation", undo);
   }
 }
 

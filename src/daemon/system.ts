@@ -159,6 +159,7 @@ export function realSystem(log: Logger): System {
       starttime: (pid) => readTaskStat(pid)?.starttime ?? null,
       cpuTimeNs: readCpuTimeNs,
       state: (pid) => readTaskStat(pid)?.state ?? null,
+      cpu: (pid) => readTaskStat(pid)?.cpu ?? null,
     },
     passInputs: (throttling) =>
       procPassInputs({

@@ -110,6 +110,16 @@ export class Metrics {
     "Longest current wait of a runnable task on each monitored CPU, at the last snapshot.",
   );
   readonly boosting = new Family("stalld_boosting", "gauge", "Tasks boosted right now.");
+  readonly raises = new Family(
+    "stalld_boost_raises_total",
+    "counter",
+    "Boosts raised while they ran: the task was in debt, or had not run at all.",
+  );
+  readonly bounded = new Family(
+    "stalld_boosts_bounded_total",
+    "counter",
+    "Boosts (what=boost) and raises (what=raise) left out because the boosts on that CPU held its whole share.",
+  );
   readonly dropped = new Family(
     "stalld_dropped_tasks_total",
     "counter",
@@ -128,6 +138,8 @@ export class Metrics {
     this.leftToDl,
     this.longestWait,
     this.boosting,
+    this.raises,
+    this.bounded,
     this.dropped,
   ];
 
@@ -165,6 +177,8 @@ export class Metrics {
       boosted: (_t, saved) => this.boosts.add(1, { policy: policyName(saved.policy) }),
       failed: (_t, code) => this.failures.add(1, { errno: code }),
       restored: () => this.restores.add(1),
+      raised: () => this.raises.add(1),
+      bounded: (t, what) => this.bounded.add(1, { cpu: String(t.cpu), what }),
     };
   }
 

@@ -139,14 +139,14 @@ describe("Booster", () => {
     expect(sched.tasks.get(10)).toEqual(fifo(50));
   });
 
-  test("a task whose policy someone else changed during the boost is left alone, with a warning", () => {
+  test("a task whose policy changed during the boost (itself or anyone) gets its saved attributes back, with a warning", () => {
     const { sched, timers, lines, booster, add } = setup();
     add(10);
     booster.boost(target(10));
     sched.tasks.set(10, fifo(30));
     timers.advance(3000);
-    expect(sched.tasks.get(10)).toEqual(fifo(30));
-    expect(lines.some((l) => l.level === "warn" && l.msg.includes("by someone else"))).toBe(true);
+    expect(sched.tasks.get(10)).toEqual(fifo(1));
+    expect(lines.some((l) => l.level === "warn" && l.msg.includes("by itself or someone else"))).toBe(true);
   });
 
   test("restoreAll puts every boosted task back at once and cancels their timers", () => {
@@ -272,14 +272,14 @@ describe("Booster", () => {
       expect(timers.size).toBe(0);
     });
 
-    test("a task someone else re-prioritised between slices is left alone", () => {
+    test("a task re-prioritised between slices gets its saved attributes back at the restore", () => {
       const { sched, timers, lines, booster, add } = setup(fifoParams);
       add(10, fifo(5));
       booster.boost(target(10));
       sched.tasks.set(10, fifo(40));
       booster.restore(10, "test");
-      expect(sched.tasks.get(10)).toEqual(fifo(40));
-      expect(lines.some((l) => l.level === "warn" && l.msg.includes("by someone else"))).toBe(true);
+      expect(sched.tasks.get(10)).toEqual(fifo(5));
+      expect(lines.some((l) => l.level === "warn" && l.msg.includes("by itself or someone else"))).toBe(true);
       expect(timers.size).toBe(0);
     });
   });

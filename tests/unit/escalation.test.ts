@@ -1,10 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import {
   checkIntervalMs,
-  judgeProgress,
+  judgeLook,
   maxRuntimeNs,
   nextRung,
+  type Progress,
+  replenish,
+  rungCoveringDebt,
+  rungFor,
   StrengthMemory,
+  startLedger,
   strongerRuntimeNs,
 } from "../../src/boost/escalation";
 import { ownership } from "../../src/boost/policy";
@@ -13,9 +18,10 @@ import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
 
 const S = 1_000_000_000n;
+const dl = (runtimeNs: bigint) => ({ sliced: false, runtimeNs });
 
 describe("escalation decisions", () => {
-  test("the ladder goes up tenfold from -r to 1/20 of the period, and stops there", () => {
+  test("the ladder goes up tenfold from -r to 1/20 of the period, and stops there: every rung is DEADLINE", () => {
     const steps: bigint[] = [20_000n];
     for (let r = strongerRuntimeNs(20_000n, 20_000n, S); r !== null; r = strongerRuntimeNs(r, 20_000n, S))
       steps.push(r);
@@ -25,6 +31,10 @@ describe("escalation decisions", () => {
     expect(maxRuntimeNs(20_000n, 4n * S)).toBe(200_000_000n);
     expect(maxRuntimeNs(1_000_000n, 200_000_000n)).toBe(10_000_000n);
     expect(strongerRuntimeNs(10_000_000n, 1_000_000n, 200_000_000n)).toBeNull();
+    // Nothing above the bound: no FIFO rung.
+    expect(nextRung(dl(20_000n), 20_000n, S)).toEqual(dl(200_000n));
+    expect(nextRung(dl(50_000_000n), 20_000n, S)).toBeNull();
+    expect(nextRung({ sliced: true, runtimeNs: 20_000n }, 20_000n, S)).toBeNull();
   });
 
   test("looks come a twentieth of the period apart, within 25-250 ms", () => {
@@ -34,44 +44,71 @@ describe("escalation decisions", () => {
     expect(checkIntervalMs(10n * S)).toBe(250);
   });
 
-  test("still starving: runnable and on a CPU less than half the time", () => {
-    const at = (state: string | null, cpuNs: number | null, atMs: number) => ({ state, cpuNs, atMs });
-    expect(judgeProgress(at("R", 0, 0), at("R", 20_000, 100))).toBe("starving");
-    expect(judgeProgress(at("R", 0, 0), at("R", 60e6, 100))).toBe("progressing");
-    expect(judgeProgress(at("R", 0, 0), at("S", 0, 100))).toBe("progressing");
-    expect(judgeProgress(at("R", 0, 0), at("D", 0, 100))).toBe("progressing");
-    expect(judgeProgress(at("R", 0, 0), at(null, null, 100))).toBe("gone");
-    // Without CPU time, runnable is all there is to go by.
-    expect(judgeProgress(at("R", null, 0), at("R", null, 100))).toBe("starving");
+  test("the ledger grants one runtime at the start and the runtime in effect at each period boundary", () => {
+    let l = startLedger(20_000n, 0, S);
+    expect(l).toEqual({ grantedNs: 20_000, nextReplenishMs: 1000 });
+    l = replenish(l, 999, 20_000n, S);
+    expect(l.grantedNs).toBe(20_000);
+    l = replenish(l, 1000, 2_000_000n, S);
+    expect(l).toEqual({ grantedNs: 2_020_000, nextReplenishMs: 2000 });
+    // Two boundaries at once (a late look).
+    l = replenish(l, 3500, 1_000_000n, S);
+    expect(l).toEqual({ grantedNs: 4_020_000, nextReplenishMs: 4000 });
+  });
+
+  test("a look: gone, moved, nothing at all, in debt, or progressing", () => {
+    const at = (state: string | null, cpuNs: number | null, cpu: number | null = 1): Progress => ({
+      state,
+      cpuNs,
+      cpu,
+      atMs: 100,
+    });
+    const l = startLedger(20_000n, 0, S);
+    expect(judgeLook(at(null, null), 1, 500, l)).toEqual({ kind: "gone" });
+    expect(judgeLook(at("R", 600, 0), 1, 500, l)).toEqual({ kind: "moved", cpu: 0 });
     // Not run at all since the boost began: still queued, whatever the state letter says.
-    expect(judgeProgress(at("R", 500, 0), at("S", 500, 100), 500)).toBe("starving");
-    expect(judgeProgress(at("R", 500, 0), at("D", 500, 100), 500)).toBe("starving");
-    expect(judgeProgress(at("R", 500, 0), at("S", 520, 100), 500)).toBe("progressing");
+    expect(judgeLook(at("R", 500), 1, 500, l)).toEqual({ kind: "ran-nothing" });
+    expect(judgeLook(at("S", 500), 1, 500, l)).toEqual({ kind: "ran-nothing" });
+    expect(judgeLook(at("D", 500), 1, 500, l)).toEqual({ kind: "ran-nothing" });
+    // Ran its runtime and is still runnable: throttled as designed, not "getting nothing".
+    expect(judgeLook(at("R", 20_500), 1, 500, l)).toEqual({ kind: "progressing" });
+    // Ran past it to the tick (4 ms) and still runnable: a debt of periods.
+    expect(judgeLook(at("R", 4_000_500), 1, 500, l)).toEqual({ kind: "in-debt", debtNs: 3_980_000 });
+    // Ran past it and went to sleep: its next wake-up starts a fresh period; nothing to repay.
+    expect(judgeLook(at("S", 4_000_500), 1, 500, l)).toEqual({ kind: "progressing" });
+    // Without CPU time, runnable is all there is to go by.
+    expect(judgeLook(at("R", null), 1, null, l)).toEqual({ kind: "ran-nothing" });
+    expect(judgeLook(at("S", null), 1, null, l)).toEqual({ kind: "progressing" });
+    // Unknown CPU: not taken for a move.
+    expect(judgeLook(at("R", 20_500, null), 1, 500, l)).toEqual({ kind: "progressing" });
+  });
+
+  test("debt is repaid by the smallest rung above it; nothing at all climbs one rung", () => {
+    expect(rungCoveringDebt(3_980_000, 20_000n, 20_000n, S)).toEqual(dl(20_000_000n));
+    expect(rungCoveringDebt(150_000, 20_000n, 20_000n, S)).toEqual(dl(200_000n));
+    // Beyond the bound: the bound (it repays the rest over more periods).
+    expect(rungCoveringDebt(80_000_000, 20_000n, 20_000n, S)).toEqual(dl(50_000_000n));
+    // Already there: no raise.
+    expect(rungCoveringDebt(150_000, 200_000n, 20_000n, S)).toBeNull();
+    expect(rungFor({ kind: "ran-nothing" }, dl(200_000n), 20_000n, S)).toEqual(dl(2_000_000n));
+    expect(rungFor({ kind: "in-debt", debtNs: 1_000_000 }, dl(20_000n), 20_000n, S)).toEqual(dl(2_000_000n));
+    expect(rungFor({ kind: "progressing" }, dl(20_000n), 20_000n, S)).toBeNull();
+    expect(rungFor({ kind: "ran-nothing" }, { sliced: true, runtimeNs: 20_000n }, 20_000n, S)).toBeNull();
   });
 
   test("strength memory: per pid and start time, expires, bounded", () => {
     const m = new StrengthMemory(1000, 2);
-    const dl = (runtimeNs: bigint) => ({ sliced: false, runtimeNs });
     m.remember(10, 1, dl(200_000n), 0);
     expect(m.get(10, 1, 500)).toEqual(dl(200_000n));
     expect(m.get(10, 2, 500)).toBeNull();
     expect(m.get(10, 1, 1501)).toBeNull();
     m.remember(10, 1, dl(1n), 0);
     m.remember(11, 1, dl(2n), 0);
-    m.remember(12, 1, { sliced: true, runtimeNs: 3n }, 0);
+    m.remember(12, 1, dl(3n), 0);
     expect(m.size).toBe(2);
-    expect(m.get(12, 1, 0)).toEqual({ sliced: true, runtimeNs: 3n });
+    expect(m.get(12, 1, 0)).toEqual(dl(3n));
     m.forget(12, 1);
     expect(m.get(12, 1, 0)).toBeNull();
-  });
-
-  test("the rung above DEADLINE's bound is FIFO slices of the same bandwidth, and there is none above that", () => {
-    expect(nextRung({ sliced: false, runtimeNs: 20_000n }, 20_000n, S)).toEqual({ sliced: false, runtimeNs: 200_000n });
-    expect(nextRung({ sliced: false, runtimeNs: 50_000_000n }, 20_000n, S)).toEqual({
-      sliced: true,
-      runtimeNs: 50_000_000n,
-    });
-    expect(nextRung({ sliced: true, runtimeNs: 50_000_000n }, 20_000n, S)).toBeNull();
   });
 
   test("a crash between recording a raise and applying it leaves a boost the restart still recognises", () => {
@@ -97,140 +134,129 @@ describe("escalation decisions", () => {
     expect(ownership(rec, { ...rec.applied, runtimeNs: 20_000n })).toBe("boost");
     expect(ownership(rec, { ...rec.applied, runtimeNs: 2_000_000n })).not.toBe("boost");
     expect(ownership(rec, fifo(1))).toBe("own");
-    // Raised to the FIFO rung: the record names the DEADLINE boost it came from.
-    const fifoRec = {
-      ...rec,
-      method: "fifo" as const,
-      applied: { ...fifo(98), flags: 1n },
-      raisedFrom: { ...rec.applied, runtimeNs: 50_000_000n },
-    };
-    expect(ownership(fifoRec, fifo(98))).toBe("boost");
-    expect(ownership(fifoRec, { ...rec.applied, runtimeNs: 50_000_000n })).toBe("boost");
-    expect(ownership(fifoRec, fifo(1))).toBe("own");
+    expect(ownership(rec, fifo(97))).toBe("changed");
   });
 });
 
-/** A booster over a fake task whose state and CPU time the test sets, on a fake clock. */
-function setup() {
+/** A booster over a fake task whose state, CPU time and CPU the test sets, on a fake clock. */
+function setup(runtimeNs = 20_000n) {
   const sched = new FakeSched();
   const timers = new FakeTimers();
   const { log, lines } = recordingLogger();
-  const task = { state: "R" as string | null, cpuNs: 0 };
+  const task = { state: "R" as string | null, cpuNs: 0, cpu: 1, starttime: 777 };
   const records: bigint[] = [];
-  const probe = { starttime: () => 777, cpuTimeNs: () => task.cpuNs, state: () => task.state };
+  const bounded: string[] = [];
+  const probe = {
+    starttime: () => task.starttime,
+    cpuTimeNs: () => task.cpuNs,
+    state: () => task.state,
+    cpu: () => task.cpu,
+  };
   const stateDir = {
     recordBoost: (r: { applied: { runtimeNs: bigint } }) => void records.push(r.applied.runtimeNs),
     forgetBoost: () => {},
   };
-  const booster = testBooster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+  const events = {
+    boosted: () => {},
+    failed: () => {},
+    restored: () => {},
+    bounded: (t: { pid: number }, what: string) => void bounded.push(`${t.pid} ${what}`),
+  };
+  const booster = testBooster({ method: "deadline", runtimeNs, periodNs: S, durationMs: 3000 }, log, probe, {
     ops: sched,
     timers,
     records: stateDir,
+    events,
   });
   sched.tasks.set(10, fifo(10));
   const target = { pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 };
-  return { sched, timers, lines, booster, task, target, records };
+  const now = () => {
+    const a = sched.tasks.get(10)!;
+    return a.policy === SCHED_DEADLINE ? `DL ${a.runtimeNs}` : `FIFO ${a.priority}`;
+  };
+  return { sched, timers, lines, booster, task, target, records, bounded, now };
 }
 
 describe("Booster escalation (fake clock)", () => {
-  test("a task still waiting is raised tenfold every look up to the bound, then to FIFO slices, each in one line; its policy comes back", () => {
-    const { sched, timers, lines, booster, task, target, records } = setup();
+  test("an overrun to the tick is repaid before the next replenishment by the rung above the debt; all DEADLINE", () => {
+    const { sched, timers, lines, booster, task, target, records, now } = setup();
     booster.boost(target);
-    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
-    const seen: string[] = [];
-    const now = () => {
-      const a = sched.tasks.get(10)!;
-      return a.policy === SCHED_DEADLINE ? `DL ${a.runtimeNs}` : `FIFO ${a.priority}`;
-    };
-    for (let i = 0; i < 5; i++) {
-      task.cpuNs += 20_000;
-      timers.advance(50);
-      seen.push(now());
-    }
-    expect(seen).toEqual(["DL 200000", "DL 2000000", "DL 20000000", "DL 50000000", "FIFO 98"]);
-    const raised = lines.filter((l) => l.msg.startsWith("raised the boost of pid 10 (victim) (cpu 1) to "));
-    expect(raised.length).toBe(5);
-    expect(raised[0]!.msg).toContain(
-      "SCHED_DEADLINE 200000/1000000000 ns: still waiting 0.05 s into its boost, ran 0.020 ms",
-    );
-    expect(raised[4]!.msg).toContain(
-      "to SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns: still waiting 0.25 s into its boost at SCHED_DEADLINE's bound",
-    );
-    // Each raise was recorded before it was applied.
-    expect(records).toEqual([20_000n, 200_000n, 2_000_000n, 20_000_000n, 50_000_000n, 0n]);
-    // FIFO for 50 ms, its own policy for the rest of the period, FIFO again a period later.
+    expect(now()).toBe("DL 20000");
+    task.cpuNs += 4_000_000; // ran to the tick: 3.98 ms past its 20 us
     timers.advance(50);
-    expect(sched.tasks.get(10)).toEqual(fifo(10));
-    timers.advance(940);
-    expect(sched.tasks.get(10)).toEqual(fifo(10));
-    timers.advance(20);
-    expect(now()).toBe("FIFO 98");
-    timers.advance(3000);
+    expect(now()).toBe("DL 20000000");
+    const raised = lines.filter((l) => l.msg.startsWith("raised the boost of pid 10 (victim) (cpu 1) to "));
+    expect(raised).toHaveLength(1);
+    expect(raised[0]!.msg).toContain(
+      "to SCHED_DEADLINE 20000000/1000000000 ns: it overran its runtime by 3.980 ms, a debt the kernel would make " +
+        "it wait periods for (0.05 s into its boost, ran 4.000 ms)",
+    );
+    // Still throttled until the replenishment: no more raises; after it, the debt is paid.
+    timers.advance(1500);
+    task.cpuNs += 16_020_000;
+    timers.advance(1000);
+    expect(lines.filter((l) => l.msg.startsWith("raised"))).toHaveLength(1);
+    expect(records).toEqual([20_000n, 20_000_000n]);
+    expect(sched.sets.some((x) => x.attr.policy === SCHED_FIFO && x.attr.priority !== 10)).toBe(false);
+    timers.advance(500);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
     expect(
-      lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_FIFO")),
+      lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_DEADLINE")),
     ).toBe(true);
   });
 
-  test("a task left starving on the FIFO rung starts its next boost there", () => {
-    const { sched, timers, lines, booster, target } = setup();
+  test("a task that ran its runtime and is still runnable is not raised: the boost works as bounded", () => {
+    const { timers, lines, booster, task, target, now } = setup();
     booster.boost(target);
-    timers.advance(3000);
-    expect(sched.tasks.get(10)).toEqual(fifo(10));
-    booster.boost(target);
-    expect(sched.tasks.get(10)!.policy).toBe(SCHED_FIFO);
-    expect(sched.tasks.get(10)!.priority).toBe(98);
-    expect(lines.at(-1)!.msg).toContain(
-      "using SCHED_FIFO: was SCHED_FIFO prio 10, now SCHED_FIFO prio 98 for 50000000 ns every 1000000000 ns for 3 s",
-    );
-    expect(lines.at(-1)!.msg).toContain("(its last boost left it starving: starting stronger)");
-    timers.advance(50);
-    expect(sched.tasks.get(10)).toEqual(fifo(10));
-    timers.advance(3000);
-    expect(sched.tasks.get(10)).toEqual(fifo(10));
-  });
-
-  test("a task that runs and sleeps is not raised, and its next boost starts at the configured runtime", () => {
-    const { sched, timers, lines, booster, task, target } = setup();
-    booster.boost(target);
-    task.state = "S";
-    task.cpuNs += 10_000; // it ran, then slept
-    timers.advance(3000);
+    task.cpuNs += 20_000;
+    timers.advance(999);
+    task.cpuNs += 20_000; // its next period's runtime
+    timers.advance(1000);
+    task.cpuNs += 20_000;
+    timers.advance(900);
+    expect(now()).toBe("DL 20000");
     expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
-    task.state = "R";
-    booster.boost(target);
-    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
   });
 
-  test("a task still starving as its boost ends starts the next one stronger; once it ran, back to -r", () => {
-    const { sched, timers, lines, booster, task, target } = setup();
+  test("a task that runs nothing climbs a rung a look up to the bound and stays DEADLINE; its next boost starts there", () => {
+    const { sched, timers, lines, booster, target, now } = setup();
     booster.boost(target);
-    task.cpuNs += 20_000; // its first slice, then nothing
-    timers.advance(125); // raised twice: 2 ms
-    expect(sched.tasks.get(10)!.runtimeNs).toBe(2_000_000n);
-    // The task goes to sleep for the rest of this boost's looks, and is runnable again as it ends.
-    task.state = "S";
-    task.cpuNs += 10_000;
-    timers.advance(2870);
-    task.state = "R";
-    timers.advance(10);
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      timers.advance(50);
+      seen.push(now());
+    }
+    expect(seen).toEqual(["DL 200000", "DL 2000000", "DL 20000000", "DL 50000000", "DL 50000000", "DL 50000000"]);
+    expect(lines.filter((l) => l.msg.startsWith("raised"))[0]!.msg).toContain(
+      "to SCHED_DEADLINE 200000/1000000000 ns: it has not run at all under its boost (0.05 s into its boost, ran 0.000 ms)",
+    );
+    timers.advance(3000);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
+    expect(
+      lines.some((l) => l.level === "warn" && l.msg.includes("got no CPU time from its 3.00 s SCHED_DEADLINE boost")),
+    ).toBe(true);
     booster.boost(target);
-    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000_000n);
-    expect(lines.at(-1)!.msg).toContain("(its last boost left it starving: starting stronger)");
-    // This time it ran and slept at the end: the boost after starts from -r again.
+    expect(now()).toBe("DL 50000000");
+    expect(lines.at(-1)!.msg).toContain("(its last boost gave it nothing: starting stronger)");
+  });
+
+  test("once it ran, its next boost starts from -r again", () => {
+    const { timers, booster, task, target, now } = setup();
+    booster.boost(target);
+    timers.advance(3000);
+    booster.boost(target);
+    expect(now()).toBe("DL 50000000");
+    task.cpuNs += 30_000;
     task.state = "S";
-    task.cpuNs += 10_000;
     timers.advance(3000);
     task.state = "R";
     booster.boost(target);
-    expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
+    expect(now()).toBe("DL 20000");
   });
 
   test("a raise the kernel refuses keeps the boost as it was, says why, and the restore still works", () => {
-    const { sched, timers, lines, booster, task, target } = setup();
+    const { sched, timers, lines, booster, target } = setup();
     booster.boost(target);
-    task.cpuNs += 20_000;
     sched.failSet.set(10, 16);
     timers.advance(100);
     sched.failSet.delete(10);
@@ -244,19 +270,139 @@ describe("Booster escalation (fake clock)", () => {
     expect(sched.tasks.get(10)).toEqual(fifo(10));
   });
 
-  test("the FIFO emulation is never raised", () => {
+  test("a task found on another CPU ends its boost at the next look, its saved attributes back", () => {
+    const { sched, timers, lines, booster, task, target } = setup();
+    booster.boost(target);
+    task.cpuNs += 10_000;
+    task.cpu = 0; // moved itself onto stalld's CPU
+    timers.advance(50);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    expect(booster.isBoosted(10)).toBe(false);
+    expect(lines.some((l) => l.msg.includes("(moved to CPU 0 during its boost)"))).toBe(true);
+    expect(booster.share.usedNs(1)).toBe(0n);
+  });
+
+  test("a task that changed its own policy during its boost still gets its saved attributes back", () => {
+    const { sched, timers, lines, booster, task, target } = setup();
+    booster.boost(target);
+    task.cpuNs += 10_000;
+    // DEADLINE to SCHED_OTHER, as an unprivileged task may (keeping reset-on-fork).
+    sched.tasks.set(10, { ...fifo(0, 1n), policy: 0 });
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    expect(
+      lines.some(
+        (l) =>
+          l.level === "warn" &&
+          l.msg.startsWith("pid 10 (victim) was changed to SCHED_OTHER") &&
+          l.msg.includes("all the same"),
+      ),
+    ).toBe(true);
+  });
+
+  test("a pid reused by another task mid-boost gets no raise and no restore written to it", () => {
+    const { sched, timers, booster, task, target } = setup();
+    booster.boost(target);
+    const writes = sched.sets.length;
+    task.starttime = 999; // the task exited; another has its pid
+    sched.tasks.set(10, fifo(1));
+    timers.advance(3000);
+    expect(sched.sets.length).toBe(writes);
+    expect(sched.tasks.get(10)).toEqual(fifo(1));
+  });
+});
+
+describe("the per-CPU bound", () => {
+  test("boosts on a CPU hold at most 5 % of it together; beyond it a task waits, counted; other CPUs are apart", () => {
+    const { sched, timers, booster, target, bounded } = setup(20_000_000n);
+    for (const pid of [11, 12, 13]) sched.tasks.set(pid, fifo(10));
+    const probe = (pid: number, cpu = 1) => ({ ...target, pid, cpu });
+    expect(booster.share.capNs).toBe(50_000_000n);
+    expect(booster.boost(probe(10))).toBe("boosted");
+    expect(booster.boost(probe(11))).toBe("boosted");
+    expect(booster.boost(probe(12))).toBe("bounded");
+    expect(bounded).toEqual(["12 bounded".replace("bounded", "boost")]);
+    expect(booster.boost(probe(13, 0))).toBe("boosted");
+    expect(booster.share.usedNs(1)).toBe(40_000_000n);
+    // As boosts end, room comes back.
+    timers.advance(3000);
+    expect(booster.share.usedNs(1)).toBe(0n);
+    expect(booster.boost(probe(12))).toBe("boosted");
+  });
+
+  test("a raise is capped at the room left, and one with no room is refused, said and counted", () => {
+    const { sched, timers, lines, booster, target, bounded, now } = setup();
+    sched.tasks.set(11, fifo(10));
+    booster.boost(target);
+    booster.boost({ ...target, pid: 11 });
+    // Neither runs: both climb; the CPU's 50 ms are shared.
+    for (let i = 0; i < 8; i++) timers.advance(50);
+    const total = sched.tasks.get(10)!.runtimeNs + sched.tasks.get(11)!.runtimeNs;
+    expect(total).toBeLessThanOrEqual(50_000_000n);
+    expect(booster.share.usedNs(1)).toBe(total);
+    // The first to look climbs into what is left; the second finds no room.
+    expect(now()).toBe("DL 30000000");
+    expect(sched.tasks.get(11)!.runtimeNs).toBe(20_000_000n);
+    expect(bounded.filter((b) => b.endsWith("raise")).length).toBeGreaterThan(0);
+    expect(lines.some((l) => l.msg.startsWith("not raising the boost of pid 11 (victim) (cpu 1) past"))).toBe(true);
+  });
+
+  test("a flood of 2000 starving tasks on one CPU: the bound holds, the rest wait, and looks stay cheap", () => {
+    // A one-tick runtime (4 ms), as where HRTICK_DL cannot be turned on.
+    const { sched, timers, booster, target, bounded } = setup(4_000_000n);
+    let boosted = 0;
+    for (let pid = 100; pid < 2100; pid++) {
+      sched.tasks.set(pid, fifo(10));
+      if (booster.boost({ ...target, pid }) === "boosted") boosted++;
+    }
+    expect(boosted).toBe(12);
+    expect(bounded.length).toBe(1988);
+    expect(booster.share.usedNs(1)).toBe(48_000_000n);
+    timers.advance(3000);
+    expect(booster.count).toBe(0);
+    expect(booster.share.usedNs(1)).toBe(0n);
+  });
+});
+
+describe("the FIFO emulation (-F)", () => {
+  function fifoSetup() {
     const sched = new FakeSched();
     const timers = new FakeTimers();
     const { log, lines } = recordingLogger();
-    const probe = { starttime: () => 777, cpuTimeNs: () => 0, state: () => "R" };
-    const booster = testBooster({ method: "fifo", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+    const task = { cpu: 1 };
+    const probe = { starttime: () => 777, cpuTimeNs: () => 0, state: () => "R", cpu: () => task.cpu };
+    const booster = testBooster({ method: "fifo", runtimeNs: 20_000_000n, periodNs: S, durationMs: 3000 }, log, probe, {
       ops: sched,
       timers,
     });
     sched.tasks.set(10, fifo(10));
     booster.boost({ pid: 10, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 });
+    return { sched, timers, lines, booster, task };
+  }
+
+  test("is never raised", () => {
+    const { sched, timers, lines } = fifoSetup();
     timers.advance(3000);
     expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+  });
+
+  test("a task that lowers itself during a slice (FIFO 98 to 97) is not written over: its boost ends, saved back", () => {
+    const { sched, timers, lines, booster } = fifoSetup();
+    expect(sched.tasks.get(10)!.priority).toBe(98);
+    sched.tasks.set(10, { ...fifo(97), flags: 1n });
+    timers.advance(20);
+    expect(booster.isBoosted(10)).toBe(false);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    expect(sched.sets.filter((x) => x.attr.priority === 98)).toHaveLength(1);
+    expect(lines.some((l) => l.msg.includes("its policy changed to SCHED_FIFO prio 97 during its boost"))).toBe(true);
+  });
+
+  test("a task that moved to another CPU ends its boost at the next switch", () => {
+    const { sched, timers, booster, task } = fifoSetup();
+    task.cpu = 0;
+    timers.advance(20);
+    expect(booster.isBoosted(10)).toBe(false);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
   });
 });

@@ -299,6 +299,14 @@ describe("start-up and shutdown", () => {
     expect(refused.lines.some((l) => l.level === "warn" && /could not give itself.*EBUSY/.test(l.msg))).toBe(true);
   });
 
+  test("SCHED_FIFO boosting (-F) on any kernel: stalld guards the timer that ends each slice with a reservation", () => {
+    const r = run({ "force-fifo": true }, machine(true));
+    expect(r.held).toContain("FIFO slices reservation");
+    expect(r.lines.some((l) => /^SCHED_FIFO boosting: stalld's main thread runs SCHED_DEADLINE/.test(l.msg))).toBe(true);
+    expect(run({}, machine(true)).held).not.toContain("FIFO slices reservation");
+    expect(run({ "force-fifo": true, reservation: "30" }, machine(true)).held).not.toContain("FIFO slices reservation");
+  });
+
   test("in a container: no host pid namespace, or a read-only /proc/sys, is one line with the remedy", () => {
     const cfg = (extra: Record<string, unknown> = {}) => parseRunConfig({ cpu: "1", ...extra }, [0, 1], 2);
     const where = (initialPidNamespace: boolean | null, rtRuntimeNotWritable: string | null) => ({

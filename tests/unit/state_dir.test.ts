@@ -134,7 +134,7 @@ describe("the state directory", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  test("recovery: a dead stalld's boost is undone where the task is still as it left it; every record is removed", () => {
+  test("recovery: a dead stalld's boost is undone wherever the task is still the same and not on its own policy", () => {
     const dir = tempDir();
     const dead = new StateDir(dir, DEAD);
     const sched = new FakeSched();
@@ -156,13 +156,14 @@ describe("the state directory", () => {
         applied: dl(),
       });
     const { log, lines } = recordingLogger();
-    // 12 was replaced by another task with its pid; 13 got another DEADLINE from someone else.
+    // 12 was replaced by another task with its pid; 11 (FIFO 5) and 13 (another DEADLINE) were changed, by
+    // themselves or someone else: a boost leaves nothing behind, so their saved attributes go back all the same.
     const alive = (pid: number) => (pid === 12 ? 1 : tasks.find((t) => t[0] === pid)![2]);
     const me = new StateDir(dir, ME);
-    expect(restoreOrphans(me, sched, log, alive)).toBe(1);
+    expect(restoreOrphans(me, sched, log, alive)).toBe(3);
     expect(sched.tasks.get(10)).toEqual(fifo(1));
-    expect(sched.tasks.get(11)).toEqual(fifo(5));
-    expect(sched.tasks.get(13)!.runtimeNs).toBe(4_000_000n);
+    expect(sched.tasks.get(11)).toEqual(fifo(1));
+    expect(sched.tasks.get(13)).toEqual(fifo(1));
     expect(readdirSync(dir)).toEqual([]);
     const msgs = lines.map((l) => l.msg);
     expect(msgs).toContain(
@@ -173,7 +174,9 @@ describe("the state directory", () => {
         (m) => m.startsWith("pid 12 (t12) in a boost by stalld") && m.endsWith("no longer exists: nothing to restore"),
       ),
     ).toBe(true);
-    expect(msgs.some((m) => m.startsWith("pid 13 (t13)") && m.endsWith("changed since: left as it is"))).toBe(true);
+    expect(
+      msgs.some((m) => m.startsWith("pid 13 (t13)") && m.endsWith("putting its saved attributes back all the same")),
+    ).toBe(true);
   });
 
   test("a live stalld's records are not touched; an unreadable record is removed and said", () => {

@@ -1,6 +1,7 @@
-// SCHED_DEADLINE boosts, judged by their effect (escalation.ts): -r per
-// period first, tenfold per look while the task still starves, up to
-// max(-r, period/20), then FIFO slices of that bandwidth.
+// SCHED_DEADLINE boosts, the default: -r per period first; raised while the
+// boost runs only for a task in debt or one that got nothing (escalation.ts),
+// up to max(-r, period/20) and the per-CPU bound. Every rung is DEADLINE, so
+// the kernel bounds it, whatever the task does.
 import { SCHED_DEADLINE, SCHED_FLAG_RESET_ON_FORK } from "../../kernel/sched_attr";
 import { nextRung } from "../escalation";
 import { type BoostPolicy, rungAttr } from "../policy";
