@@ -3,6 +3,8 @@
 // the exact remedy. Pure, so every decision is tested with fake facts.
 
 import { BACKENDS } from "../backends/registry";
+import { BOOST_SHARE_PCT } from "../boost/cpu_share";
+import { FIFO_BOOST_PRIORITY } from "../boost/policy";
 import type { Isolation } from "../kernel/cmdline";
 import { formatCpuList } from "../kernel/cpus";
 import { type DlServerView, describeDlServers, dlServerEnabled } from "../kernel/dl_server";
@@ -316,13 +318,26 @@ export function evaluate(f: Facts): Check[] {
       : ok("psi", "not available (psi=0 or CONFIG_PSI off): idle skipping uses /proc/stat only"),
   );
 
-  if (f.boost.method === "deadline") add(ok("boost", `SCHED_DEADLINE can be set (${f.boost.detail})`));
+  const precise =
+    f.hrtickDl.state === "on" || f.featuresReadable
+      ? "runtimes below the tick enforced by HRTICK_DL"
+      : `a one-tick runtime (${f.tickNs / 1e6} ms), HRTICK_DL being out of reach`;
+  if (f.boost.method === "deadline")
+    add(
+      ok(
+        "boost",
+        `SCHED_DEADLINE (${f.boost.detail}): the kernel enforces every boost, whatever the task does, and it ` +
+          `preempts any SCHED_FIFO priority; ${precise}; raised only to repay an overrun or for a task given ` +
+          `nothing, up to period/20; all boosts on a CPU within ${BOOST_SHARE_PCT} % of it`,
+      ),
+    );
   else if (f.boost.method === "fifo")
     add(
       warn(
         "boost",
-        `only SCHED_FIFO can be set: ${f.boost.detail}`,
-        "boosts use the FIFO emulation (as -F); check sched_rt_runtime_us and cgroup cpu.rt settings",
+        `only SCHED_FIFO can be set (${f.boost.detail}): boosts would be FIFO ${FIFO_BOOST_PRIORITY} slices that ` +
+          `stalld's own timer ends, which cannot preempt a SCHED_FIFO 99 task`,
+        "check sched_rt_runtime_us and cgroup cpu.rt settings, so that SCHED_DEADLINE can be set",
       ),
     );
   else
