@@ -16,3 +16,5 @@ echo "build: dist/stalld ($(stat -c %s dist/stalld) bytes)"
 
 cc -O2 -Wall -Werror -o build/rtload tests/helpers/rtload.c
 cc -O2 -Wall -Werror -pthread -o build/namer tests/helpers/namer.c
+# The lab's guest helper also serves the host tests of hostile boosted tasks (mover, lowerer).
+cc -O2 -Wall -Werror -pthread -o build/labtool lab/labtool.c

@@ -172,6 +172,14 @@ export class Booster {
 
   boost(t: BoostTarget): BoostOutcome {
     if (this.active.has(t.pid)) return "already";
+    const p = this.params;
+    const first = this.policy.firstRung(p);
+    // Before any syscall: in a flood, most tasks stop here, and a pass stays cheap.
+    const room = this.share.roomNs(t.cpu);
+    if (room < first.runtimeNs) {
+      this.events?.bounded?.(t, "boost");
+      return "bounded";
+    }
     let saved: SchedAttr;
     try {
       saved = this.ops.get(t.pid);
@@ -181,14 +189,7 @@ export class Booster {
     // 6.12+ reports a fair task's current slice as sched_runtime; writing it back
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
-    const p = this.params;
-    const first = this.policy.firstRung(p);
     const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
-    const room = this.share.roomNs(t.cpu);
-    if (room < first.runtimeNs) {
-      this.events?.bounded?.(t, "boost");
-      return "bounded";
-    }
     const wanted = remembered ?? first;
     const rung = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
     const applied = this.policy.attr(saved, rung, p);

@@ -43,7 +43,9 @@ describe("stalld doctor", () => {
     );
     expect(rows.get("rt-throttling")?.found).toMatch(rt === -1 ? /^off / : new RegExp(`^on \\(${rt} of 1000000 us\\)`));
     expect(rows.get("backend")?.found).toBe("run would use task_scan (the first choice)");
-    expect(rows.get("boost")?.found).toMatch(/^SCHED_DEADLINE \(using SCHED_DEADLINE for boosting\): the kernel enforces every boost/);
+    expect(rows.get("boost")?.found).toMatch(
+      /^SCHED_DEADLINE \(using SCHED_DEADLINE for boosting\): the kernel enforces every boost/,
+    );
     for (const id of [
       "bpf-iterator",
       "bpf-tracepoints",

@@ -1,7 +1,7 @@
 // The kernel lab's judge (lab/report.ts) over consoles written by hand in the
 // guest's marker format: what passes, and what must not.
 import { describe, expect, test } from "bun:test";
-import { judge, parseConsole } from "../../lab/report";
+import { clockOf, judge, parseConsole, passGap } from "../../lab/report";
 
 const facts = (dl: string, rt = "1") =>
   `@@LAB facts dl_runtime=${dl} hrtick_dl=NO_HRTICK_DL lockdown= preempt_rt=${rt} btf=1 throttling=950000`;
@@ -133,5 +133,127 @@ describe("lab report", () => {
     const left = row(kthreads("-1"), "6")[0]!;
     expect(left.ok).toBe(false);
     expect(left.result).toContain("throttling left at -1");
+  });
+  test("fifo99: a victim behind a FIFO-99 loop is judged like any rescue (threshold + 2 s, SCHED_FIFO 10 back)", () => {
+    const fifo99 = (gap: string, prio = "10") =>
+      [
+        facts("0", "0"),
+        ...log("fifo99", [
+          `${T} boosted pid 40 (labtool) (cpu 1) using SCHED_DEADLINE: was SCHED_FIFO prio 10, now ...`,
+          `${T} restored pid 40 (labtool) (cpu 1) to SCHED_FIFO prio 10 from SCHED_DEADLINE after 3.00 s (boost ended), ran 4.000 ms`,
+        ]),
+        `@@LAB fifo99 pid=40 wakes=65 maxgap=${gap} policy=1 prio=${prio} hog_prio=99 throttling=950000`,
+        "@@LAB done",
+      ].join("\n");
+    expect(row(fifo99("3.07"), "8")[0]).toMatchObject({ scenario: "8 fifo99", ok: true, figure: "longest gap 3.07 s" });
+    expect(row(fifo99("10.20"), "8")[0]!.result).toBe("longest gap 10.2 s > 5 s");
+    expect(row(fifo99("3.07", "98"), "8")[0]!.result).toBe("victim ended as policy 1 prio 98");
+  });
+
+  describe("abuse (row 9)", () => {
+    // Passes of stalld every second through the loop's 15 s (epoch 1000..1015).
+    const at = (s: number) => new Date(s * 1000).toISOString();
+    const passes = (every: number, from = 1000.5, to = 1015) =>
+      Array.from({ length: Math.floor((to - from) / every) + 1 }, (_, i) => from + i * every).map(
+        (t) => `${at(t)} debug: \tchecking cpu 1 - rt: 203 - starving: 204`,
+      );
+    interface Abuse {
+      dl?: string;
+      held?: [string, string, string];
+      lowererEnd?: string;
+      floodNotOwn?: string;
+      cpu1?: string;
+      lines?: string[];
+      extra?: string[];
+      throttling?: string;
+    }
+    const abuse = (o: Abuse = {}) => {
+      const [hm, hl, hf] = o.held ?? ["3.02", "0.22", "3.04"];
+      return [
+        facts(o.dl ?? "none"),
+        ...log("abuse", [
+          `${at(1003)} info: boosted pid 431 (mover) (cpu 1) using SCHED_DEADLINE: was SCHED_FIFO prio 10, now ...`,
+          ...(o.lines ?? passes(1)),
+        ]),
+        `@@LAB abuse hog_t0=1000.000 hog_t1=1015.000 stalld_pid=382 throttling_before=950000 throttling=${o.throttling ?? "950000"}`,
+        "@@LAB abuse-mover pid=431 held_boost_s=1.883 moved=1 move_err=ok spins=1 spun_s=0.001 wakes=235 maxgap=4.3 " +
+          "seen=6:0 cpu=0 policy=1 prio=10",
+        `@@LAB abuse-lowerer pid=433 held_boost_s=0.3 tried=1 fifo9=EPERM other=ok wakes=123 maxgap=4.1 seen=6:0 ${o.lowererEnd ?? "policy=1 prio=10"}`,
+        `@@LAB abuse-flood pid=434 n=200 started=200 ran=200 saw_other=186 held_boost_s=3.2 maxgap=4.9 gaps_over_5s=0 not_fifo10=${o.floodNotOwn ?? "0"}`,
+        `@@LAB abuse-dlsum cpu0=0.20 cpu0_tasks=1 cpu1=${o.cpu1 ?? "4.99"} cpu1_tasks=3 mover_held_s=${hm} mover_boosted=1 ` +
+          `mover_seen=1 lowerer_held_s=${hl} lowerer_boosted=1 lowerer_seen=1 flood_held_s=${hf} flood_boosted=190 ` +
+          "flood_seen=200 max_tasks=202 scans=545 scan_ms=3.1 scan_ms_max=12.5 scan_gap_max_s=0.040",
+        ...(o.extra ?? []),
+        "@@LAB done",
+      ].join("\n");
+    };
+
+    test("abusers that held nothing past -d + 1 s, all back on SCHED_FIFO 10, at most 5 % per CPU: pass, with the figures", () => {
+      const [r] = row(abuse(), "9");
+      expect(r).toMatchObject({ scenario: "9 abuse", ok: true });
+      expect(r!.figure).toBe(
+        "mover held 3.0 s (moved to CPU 0), lowerer held 0.2 s (FIFO 9: EPERM, OTHER: ok), " +
+          "flood: 190/200 boosted, longest gap 4.9 s, peak share 4.99 % (CPU 1), passes 1.00 s apart at most",
+      );
+      // 5 % with rounding is still within the bound.
+      expect(row(abuse({ cpu1: "5.01" }), "9")[0]!.ok).toBe(true);
+    });
+
+    test("a hold past -d + 1 s fails, on dlsum's outside view (a task's own view joins a restore and a re-boost)", () => {
+      const r = row(abuse({ held: ["3.02", "11.85", "3.04"] }), "9")[0]!;
+      expect(r.ok).toBe(false);
+      expect(r.result).toBe("lowerer held a policy other than SCHED_FIFO 10 for 11.85 s > 4 s");
+    });
+
+    test("an abuser left on another policy, or a flood thread not on SCHED_FIFO 10 at the end, fails", () => {
+      expect(row(abuse({ lowererEnd: "policy=0 prio=0" }), "9")[0]!.result).toBe("lowerer ended as policy 0 prio 0");
+      expect(row(abuse({ floodNotOwn: "3" }), "9")[0]!.result).toBe("3 flood threads did not end as SCHED_FIFO 10");
+    });
+
+    test("more than 5 % of a CPU in DEADLINE boosts at once fails", () => {
+      const r = row(abuse({ cpu1: "50.40" }), "9")[0]!;
+      expect(r.ok).toBe(false);
+      expect(r.result).toBe("DEADLINE bandwidth on CPU 1 reached 50.4 % > 5 %");
+    });
+
+    test("stalld's passes: a gap of 2.5 s or more while the loop ran fails, and so does a stuck log", () => {
+      const late = [...passes(1, 1000.5, 1006), ...passes(1, 1009, 1015)];
+      expect(row(abuse({ lines: late }), "9")[0]!.result).toBe("stalld's passes 3.50 s apart while the loop ran (> 2.5 s)");
+      const stuck = row(abuse({ extra: ["@@LAB abuse-stuck after_s=4.5"] }), "9")[0]!;
+      expect(stuck.result).toBe("stalld's log stopped for 4.5 s");
+    });
+
+    test("RT throttling not put back fails; no abuser boosted at all is no evidence", () => {
+      expect(row(abuse({ throttling: "-1" }), "9")[0]!.result).toBe("throttling left at -1, was 950000");
+      const none = abuse().replace(/_boosted=\d+/g, "_boosted=0").replace(/boosted pid 431/, "saw pid 431");
+      expect(row(none, "9")[0]!.result).toBe("no abuser was ever boosted: no evidence");
+    });
+
+    test("where a DL-server serves CPU 1 the row is n/a: neither passed nor failed", () => {
+      const text = [facts("50000000", "0"), "@@LAB abuse na=dl-server dl_runtime=50000000", "@@LAB done"].join("\n");
+      const [r] = row(text, "9");
+      expect(r).toMatchObject({ scenario: "9 abuse", ok: true, na: true });
+    });
+
+    test("passGap: the longest stretch without a pass in the window, counted from and to its ends", () => {
+      const lines = [1000.2, 1003.1, 1004.9, 1006.0].map((t) => `${at(t)} debug: \tchecking cpu 1 - rt: 1 - starving: 0`);
+      expect(passGap(lines, 1001, 1007)).toBeCloseTo(2.1, 5);
+      expect(passGap(lines, 1002.5, 1007)).toBeCloseTo(1.8, 5);
+      expect(passGap(lines, 1002.5, 1009)).toBeCloseTo(3.0, 5);
+      expect(passGap(lines, 1007, 1009)).toBeNaN();
+    });
+
+    test("a pass planned a threshold away before the loop's waits can cross it is no late pass", () => {
+      // Passes at 1000.5 (nothing near the threshold: next one 2.9 s later), then every second.
+      const lines = [...passes(1, 1000.5, 1000.5), ...passes(1, 1003.4, 1015)];
+      expect(row(abuse({ lines }), "9")[0]!.ok).toBe(true);
+    });
+  });
+
+  test("the clock of each boot: icount, multi-threaded TCG or KVM, from the @@HOST line", () => {
+    const host = (accel: string) => parseConsole("6.12", `@@HOST kernel=6.12 accel=${accel} seconds=60 rc=0`);
+    expect(clockOf(host("tcg-icount"))).toBe("icount");
+    expect(clockOf(host("tcg"))).toBe("tcg (multi-threaded)");
+    expect(clockOf(host("kvm"))).toBe("kvm");
   });
 });
