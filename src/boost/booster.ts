@@ -52,6 +52,8 @@ interface ActiveBoost {
   last: Progress;
   /** The runtime the kernel has granted since the boost began (escalation.ts). */
   ledger: Ledger;
+  /** The per-CPU bound has held a raise of this boost back (said once). */
+  raiseBounded: boolean;
 }
 
 /** Below this a slice is a blocking sleep: timers cannot time 8-1000 us. */
@@ -100,6 +102,8 @@ export class Booster {
   private readonly strength = new StrengthMemory();
   /** What the boosts on each CPU hold together. */
   readonly share: CpuShare;
+  /** Per CPU, the tasks the bound left waiting at the last pass (the daemon says). */
+  private waiting = new Map<number, number>();
 
   constructor(
     readonly policy: BoostPolicy,
@@ -120,6 +124,11 @@ export class Booster {
   describe(): string {
     const p = this.params;
     return `boost ${p.runtimeNs}/${p.periodNs} ns for ${p.durationMs / 1000} s`;
+  }
+
+  /** After each pass: how many starving tasks the per-CPU bound left waiting, per CPU. */
+  noteWaiting(perCpu: ReadonlyMap<number, number>): void {
+    this.waiting = new Map(perCpu);
   }
 
   isBoosted(pid: number): boolean {
@@ -190,8 +199,11 @@ export class Booster {
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
     const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
+    // Starting stronger, like a raise, keeps room for the tasks not boosted yet.
     const wanted = remembered ?? first;
-    const rung = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
+    const roomAbove = room - BigInt((this.waiting.get(t.cpu) ?? 0) + 1) * first.runtimeNs;
+    const limit = roomAbove > first.runtimeNs ? roomAbove : first.runtimeNs;
+    const rung = wanted.runtimeNs > limit ? { ...wanted, runtimeNs: limit } : wanted;
     const applied = this.policy.attr(saved, rung, p);
     try {
       this.record(t, saved, applied);
@@ -244,6 +256,7 @@ export class Booster {
       cpuAtStartNs: last.cpuNs,
       last,
       ledger: startLedger(rung.runtimeNs, last.atMs, p.periodNs),
+      raiseBounded: false,
     };
     this.active.set(t.pid, b);
     this.share.charge(t.cpu, rung.runtimeNs);
@@ -293,17 +306,22 @@ export class Booster {
   private raise(b: ActiveBoost, wanted: Rung, now: Progress, verdict: Verdict): void {
     const t = b.target;
     const p = this.params;
-    const room = this.share.roomNs(t.cpu) + b.rung.runtimeNs;
+    // A task not boosted yet comes before a raise: room for one more boost, and for each task the bound
+    // left waiting on this CPU at the last pass, stays free.
+    const reserve = BigInt((this.waiting.get(t.cpu) ?? 0) + 1) * p.runtimeNs;
+    const room = this.share.roomNs(t.cpu) + b.rung.runtimeNs - reserve;
     const next = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
     if (next.runtimeNs <= b.rung.runtimeNs) {
       this.events?.bounded?.(t, "raise");
-      this.log.info({
-        message:
-          `not raising the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) past ${b.rung.runtimeNs} ns: ` +
-          `the boosts on CPU ${t.cpu} hold ${this.share.usedNs(t.cpu)} of the ${this.share.capNs} ns ` +
-          `per period they may hold together`,
-        ...fields("raise_bounded", t),
-      });
+      if (!b.raiseBounded)
+        this.log.info({
+          message:
+            `not raising the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) past ${b.rung.runtimeNs} ns: ` +
+            `the boosts on CPU ${t.cpu} hold ${this.share.usedNs(t.cpu)} of the ${this.share.capNs} ns ` +
+            "per period they may hold together, and tasks not boosted yet come first",
+          ...fields("raise_bounded", t),
+        });
+      b.raiseBounded = true;
       return;
     }
     if (!this.sameTask(t)) return;

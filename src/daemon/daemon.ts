@@ -343,6 +343,7 @@ export class Daemon {
   private sayBounded(): void {
     const booster = this.parts.booster;
     if (!booster) return;
+    booster.noteWaiting(this.bounded);
     const { share } = booster;
     for (const [cpu, n] of this.bounded)
       this.log.info({

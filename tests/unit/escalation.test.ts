@@ -226,7 +226,8 @@ describe("Booster escalation (fake clock)", () => {
       timers.advance(50);
       seen.push(now());
     }
-    expect(seen).toEqual(["DL 200000", "DL 2000000", "DL 20000000", "DL 50000000", "DL 50000000", "DL 50000000"]);
+    // The top of the ladder less the room kept for one more boost of -r.
+    expect(seen).toEqual(["DL 200000", "DL 2000000", "DL 20000000", "DL 49980000", "DL 49980000", "DL 49980000"]);
     expect(lines.filter((l) => l.msg.startsWith("raised"))[0]!.msg).toContain(
       "to SCHED_DEADLINE 200000/1000000000 ns: it has not run at all under its boost (0.05 s into its boost, ran 0.000 ms)",
     );
@@ -236,7 +237,7 @@ describe("Booster escalation (fake clock)", () => {
       lines.some((l) => l.level === "warn" && l.msg.includes("got no CPU time from its 3.00 s SCHED_DEADLINE boost")),
     ).toBe(true);
     booster.boost(target);
-    expect(now()).toBe("DL 50000000");
+    expect(now()).toBe("DL 49980000");
     expect(lines.at(-1)!.msg).toContain("(its last boost gave it nothing: starting stronger)");
   });
 
@@ -245,7 +246,7 @@ describe("Booster escalation (fake clock)", () => {
     booster.boost(target);
     timers.advance(3000);
     booster.boost(target);
-    expect(now()).toBe("DL 50000000");
+    expect(now()).toBe("DL 49980000");
     task.cpuNs += 30_000;
     task.state = "S";
     timers.advance(3000);
@@ -340,11 +341,22 @@ describe("the per-CPU bound", () => {
     const total = sched.tasks.get(10)!.runtimeNs + sched.tasks.get(11)!.runtimeNs;
     expect(total).toBeLessThanOrEqual(50_000_000n);
     expect(booster.share.usedNs(1)).toBe(total);
-    // The first to look climbs into what is left; the second finds no room.
-    expect(now()).toBe("DL 30000000");
+    // The first to look climbs into what is left but room for one more boost; the second finds none.
+    expect(now()).toBe("DL 29980000");
     expect(sched.tasks.get(11)!.runtimeNs).toBe(20_000_000n);
     expect(bounded.filter((b) => b.endsWith("raise")).length).toBeGreaterThan(0);
-    expect(lines.some((l) => l.msg.startsWith("not raising the boost of pid 11 (victim) (cpu 1) past"))).toBe(true);
+    const said = lines.filter((l) => l.msg.startsWith("not raising the boost of pid 11 (victim) (cpu 1) past"));
+    expect(said).toHaveLength(1);
+  });
+
+  test("tasks the bound left waiting at the last pass keep their room: a raise does not take it", () => {
+    const { sched, timers, booster, target, now } = setup();
+    booster.noteWaiting(new Map([[1, 4]]));
+    booster.boost(target);
+    for (let i = 0; i < 6; i++) timers.advance(50);
+    // 50 ms less five boosts of -r: four waiting, one more.
+    expect(now()).toBe("DL 49900000");
+    expect(sched.tasks.size).toBe(1);
   });
 
   test("a flood of 2000 starving tasks on one CPU: the bound holds, the rest wait, and looks stay cheap", () => {

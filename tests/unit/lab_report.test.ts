@@ -218,15 +218,36 @@ describe("lab report", () => {
 
     test("stalld's passes: a gap of 2.5 s or more while the loop ran fails, and so does a stuck log", () => {
       const late = [...passes(1, 1000.5, 1006), ...passes(1, 1009, 1015)];
-      expect(row(abuse({ lines: late }), "9")[0]!.result).toBe("stalld's passes 3.50 s apart while the loop ran (> 2.5 s)");
+      expect(row(abuse({ lines: late }), "9")[0]!.result).toBe(
+        "stalld's passes 3.50 s apart while the loop ran (> 2.5 s)",
+      );
       const stuck = row(abuse({ extra: ["@@LAB abuse-stuck after_s=4.5"] }), "9")[0]!;
       expect(stuck.result).toBe("stalld's log stopped for 4.5 s");
     });
 
     test("RT throttling not put back fails; no abuser boosted at all is no evidence", () => {
       expect(row(abuse({ throttling: "-1" }), "9")[0]!.result).toBe("throttling left at -1, was 950000");
-      const none = abuse().replace(/_boosted=\d+/g, "_boosted=0").replace(/boosted pid 431/, "saw pid 431");
+      const none = abuse()
+        .replace(/_boosted=\d+/g, "_boosted=0")
+        .replace(/boosted pid 431/, "saw pid 431");
       expect(row(none, "9")[0]!.result).toBe("no abuser was ever boosted: no evidence");
+    });
+
+    test("a lowerer whose boost ended just before its try (FIFO 9 allowed) made its own change: not held against stalld", () => {
+      const own = abuse({ held: ["3.02", "11.85", "3.04"], lowererEnd: "policy=0 prio=0" }).replace(
+        "fifo9=EPERM other=ok",
+        "fifo9=ok other=-",
+      );
+      const r = row(own, "9")[0]!;
+      expect(r.ok).toBe(true);
+      expect(r.result).toContain("its change was its own, not judged");
+    });
+
+    test("the loop's window ends hog_s after it started, not when the guest's shell got to see it end", () => {
+      // Passes stop at 1015 (CPU 1 idles after the loop); the shell saw the end only at 1035.
+      const text = abuse().replace("hog_t1=1015.000", "hog_t1=1035.000 hog_s=15");
+      expect(row(text, "9")[0]!.ok).toBe(true);
+      expect(row(abuse().replace("hog_t1=1015.000", "hog_t1=1035.000"), "9")[0]!.ok).toBe(false);
     });
 
     test("where a DL-server serves CPU 1 the row is n/a: neither passed nor failed", () => {
@@ -236,7 +257,9 @@ describe("lab report", () => {
     });
 
     test("passGap: the longest stretch without a pass in the window, counted from and to its ends", () => {
-      const lines = [1000.2, 1003.1, 1004.9, 1006.0].map((t) => `${at(t)} debug: \tchecking cpu 1 - rt: 1 - starving: 0`);
+      const lines = [1000.2, 1003.1, 1004.9, 1006.0].map(
+        (t) => `${at(t)} debug: \tchecking cpu 1 - rt: 1 - starving: 0`,
+      );
       expect(passGap(lines, 1001, 1007)).toBeCloseTo(2.1, 5);
       expect(passGap(lines, 1002.5, 1007)).toBeCloseTo(1.8, 5);
       expect(passGap(lines, 1002.5, 1009)).toBeCloseTo(3.0, 5);

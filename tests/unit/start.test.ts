@@ -302,7 +302,9 @@ describe("start-up and shutdown", () => {
   test("SCHED_FIFO boosting (-F) on any kernel: stalld guards the timer that ends each slice with a reservation", () => {
     const r = run({ "force-fifo": true }, machine(true));
     expect(r.held).toContain("FIFO slices reservation");
-    expect(r.lines.some((l) => /^SCHED_FIFO boosting: stalld's main thread runs SCHED_DEADLINE/.test(l.msg))).toBe(true);
+    expect(r.lines.some((l) => /^SCHED_FIFO boosting: stalld's main thread runs SCHED_DEADLINE/.test(l.msg))).toBe(
+      true,
+    );
     expect(run({}, machine(true)).held).not.toContain("FIFO slices reservation");
     expect(run({ "force-fifo": true, reservation: "30" }, machine(true)).held).not.toContain("FIFO slices reservation");
   });
