@@ -301,6 +301,16 @@ describe("Booster escalation (fake clock)", () => {
     ).toBe(true);
   });
 
+  test("the restore first sets the top runtime (same period), so a debt's 0-lag time comes soon, then the saved attributes", () => {
+    const { sched, timers, booster, target } = setup();
+    booster.boost(target);
+    const before = sched.sets.length;
+    timers.advance(3000);
+    const last = sched.sets.slice(before).map((x) => `${x.attr.policy} ${x.attr.runtimeNs} ${x.attr.periodNs}`);
+    // Raised on each look (it ran nothing), then the widening, then its own policy.
+    expect(last.slice(-2)).toEqual([`${SCHED_DEADLINE} 50000000 ${S}`, `${SCHED_FIFO} 0 0`]);
+  });
+
   test("a pid reused by another task mid-boost gets no raise and no restore written to it", () => {
     const { sched, timers, booster, task, target } = setup();
     booster.boost(target);
