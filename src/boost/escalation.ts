@@ -115,7 +115,7 @@ export type Verdict =
   | { kind: "moved"; cpu: number }
   /** Not run at all since its boost began: still queued, whatever its state letter says. */
   | { kind: "ran-nothing" }
-  /** Runnable, and used more than it was granted: throttled for `debtNs` beyond its runtime. */
+  /** Used more than it was granted: throttled for `debtNs` beyond its runtime, runnable or not. */
   | { kind: "in-debt"; debtNs: number }
   | { kind: "progressing" };
 
@@ -130,8 +130,10 @@ export function judgeLook(now: Progress, boostCpu: number, startCpuNs: number | 
     return now.state === "R" ? { kind: "ran-nothing" } : { kind: "progressing" };
   const ranNs = now.cpuNs - startCpuNs;
   if (ranNs <= 0) return { kind: "ran-nothing" };
+  // Whatever its state letter: a sleeper that overran (the first run after sched_setattr overruns a
+  // 20 us runtime by ~0.5-1 ms even with HRTICK_DL, lab dlprobe) wakes into a throttle of that many periods.
   const debtNs = ranNs - ledger.grantedNs;
-  return now.state === "R" && debtNs > 0 ? { kind: "in-debt", debtNs } : { kind: "progressing" };
+  return debtNs > 0 ? { kind: "in-debt", debtNs } : { kind: "progressing" };
 }
 
 /** The rung a verdict asks for, or null: none (or none above the current one). */

@@ -74,8 +74,9 @@ describe("escalation decisions", () => {
     expect(judgeLook(at("R", 20_500), 1, 500, l)).toEqual({ kind: "progressing" });
     // Ran past it to the tick (4 ms) and still runnable: a debt of periods.
     expect(judgeLook(at("R", 4_000_500), 1, 500, l)).toEqual({ kind: "in-debt", debtNs: 3_980_000 });
-    // Ran past it and went to sleep: its next wake-up starts a fresh period; nothing to repay.
-    expect(judgeLook(at("S", 4_000_500), 1, 500, l)).toEqual({ kind: "progressing" });
+    // Ran past it and went to sleep: it wakes into the same throttle.
+    expect(judgeLook(at("S", 4_000_500), 1, 500, l)).toEqual({ kind: "in-debt", debtNs: 3_980_000 });
+    expect(judgeLook(at("S", 10_500), 1, 500, l)).toEqual({ kind: "progressing" });
     // Without CPU time, runnable is all there is to go by.
     expect(judgeLook(at("R", null), 1, null, l)).toEqual({ kind: "ran-nothing" });
     expect(judgeLook(at("S", null), 1, null, l)).toEqual({ kind: "progressing" });
