@@ -61,10 +61,10 @@ interface ActiveBoost {
   last: Progress;
   /** The runtime the kernel has granted since the boost began (escalation.ts). */
   ledger: Ledger;
-  /** The per-CPU bound has held a raise of this boost back (said once). */
-  raiseBounded: boolean;
 }
 
+/** The smallest SCHED_DEADLINE runtime the kernel takes (1 << DL_SCALE). */
+const MIN_DL_RUNTIME_NS = 1024n;
 /** Below this a slice is a blocking sleep: timers cannot time 8-1000 us. */
 const BLOCKING_SLICE_NS = 2_000_000;
 const ESRCH = 3;
@@ -111,6 +111,8 @@ export class Booster {
   private readonly strength = new StrengthMemory();
   /** What the boosts on each CPU hold together. */
   readonly share: CpuShare;
+  /** CPUs where a raise held back by the bound was said, until a boost there ends. */
+  private readonly raiseBoundedSaid = new Set<number>();
   /** Per CPU, the tasks the bound left waiting at the last pass (the daemon says). */
   private waiting = new Map<number, number>();
 
@@ -265,7 +267,6 @@ export class Booster {
       cpuAtStartNs: last.cpuNs,
       last,
       ledger: startLedger(rung.runtimeNs, last.atMs, p.periodNs),
-      raiseBounded: false,
     };
     this.active.set(t.pid, b);
     this.share.charge(t.cpu, rung.runtimeNs);
@@ -322,7 +323,8 @@ export class Booster {
     const next = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
     if (next.runtimeNs <= b.rung.runtimeNs) {
       this.events?.bounded?.(t, "raise");
-      if (!b.raiseBounded)
+      // Said once per CPU until a boost there ends: in a flood, every boost would say it.
+      if (!this.raiseBoundedSaid.has(t.cpu))
         this.log.info({
           message:
             `not raising the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) past ${b.rung.runtimeNs} ns: ` +
@@ -330,7 +332,7 @@ export class Booster {
             "per period they may hold together, and tasks not boosted yet come first",
           ...fields("raise_bounded", t),
         });
-      b.raiseBounded = true;
+      this.raiseBoundedSaid.add(t.cpu);
       return;
     }
     if (!this.sameTask(t)) return;
@@ -469,6 +471,7 @@ export class Booster {
     if (this.active.get(b.target.pid) !== b) return;
     this.active.delete(b.target.pid);
     this.share.charge(b.target.cpu, -b.rung.runtimeNs);
+    this.raiseBoundedSaid.delete(b.target.cpu);
     for (const t of [b.timer, b.cycle, b.check]) if (t) this.timers.clear(t);
     this.forget(b.target);
   }
@@ -524,7 +527,7 @@ export class Booster {
         });
       const cpuNow = this.probe.cpuTimeNs(pid);
       if (why === "boost ended") this.rememberStrength(b);
-      this.shortenDebt(b, now);
+      this.leavingRuntime(b, now);
       this.ops.set(pid, b.saved);
       const check = this.ops.get(pid);
       // A fair task back on the default slice reads back that slice as its runtime.
@@ -565,25 +568,31 @@ export class Booster {
   }
 
   /**
-   * A task that leaves SCHED_DEADLINE throttled in debt keeps that state until
-   * its 0-lag time, debt x period / runtime after its deadline; boosted again
-   * before then, after its replenishment timer fired while it was not
-   * DEADLINE, it is never enqueued and gets nothing under any runtime (the
-   * lab: a victim re-boosted 3 s after a restore ran 0.000 ms at 50 ms/s for
-   * 3 s; lab/FINDINGS.md). The runtime that divides the debt is the one in
-   * effect as it leaves: set to the top of the ladder just before the restore,
-   * it brings the 0-lag time within a few periods' twentieth of the deadline.
-   * It gives no CPU: sched_setattr changes the runtime, not the balance.
+   * The runtime a task leaves SCHED_DEADLINE with, set just before the
+   * restore; it gives no CPU (sched_setattr changes the runtime, not the
+   * balance), it decides what the kernel keeps afterwards:
+   *
+   * - Queued (state R): it may be throttled in debt, a state it keeps until
+   *   its 0-lag time, debt x period / runtime past its deadline; boosted again
+   *   before then, once its replenishment timer fired while it was not
+   *   DEADLINE, it is never enqueued (lab dlprobe: 0 us in 2 s at 20 ms/s).
+   *   The top of the ladder divides the debt: the re-boost got 43-52 ms.
+   * - Asleep: it cannot be throttled, and a task that leaves DEADLINE asleep
+   *   after its 0-lag time may never give its bandwidth back to the kernel's
+   *   sum (dl_bw->total_bw; the 6.1-rt lab's flood left 8.5 CPUs of it, and
+   *   sched_rt_runtime_us then refuses writes with EBUSY). The smallest
+   *   runtime the kernel takes makes what may stay negligible.
    */
-  private shortenDebt(b: ActiveBoost, now: SchedAttr): void {
+  private leavingRuntime(b: ActiveBoost, now: SchedAttr): void {
     const p = this.params;
     if (now.policy !== SCHED_DEADLINE || now.periodNs !== p.periodNs) return;
-    const top = maxRuntimeNs(p.runtimeNs, p.periodNs);
-    if (now.runtimeNs >= top) return;
+    const queued = this.probe.state?.(b.target.pid) === "R";
+    const runtimeNs = queued ? maxRuntimeNs(p.runtimeNs, p.periodNs) : MIN_DL_RUNTIME_NS;
+    if (now.runtimeNs === runtimeNs) return;
     try {
-      this.ops.set(b.target.pid, { ...now, runtimeNs: top });
+      this.ops.set(b.target.pid, { ...now, runtimeNs });
     } catch (e) {
-      this.log.debug(`pid ${b.target.pid}: could not widen its runtime before the restore: ${errText(e)}`);
+      this.log.debug(`pid ${b.target.pid}: could not set its leaving runtime before the restore: ${errText(e)}`);
     }
   }
 

@@ -302,14 +302,23 @@ describe("Booster escalation (fake clock)", () => {
     ).toBe(true);
   });
 
-  test("the restore first sets the top runtime (same period), so a debt's 0-lag time comes soon, then the saved attributes", () => {
-    const { sched, timers, booster, target } = setup();
+  test("the restore first sets the leaving runtime: the top for a queued task (its debt clears soon), the least for a sleeper", () => {
+    const { sched, timers, booster, task, target } = setup();
     booster.boost(target);
-    const before = sched.sets.length;
+    let before = sched.sets.length;
     timers.advance(3000);
-    const last = sched.sets.slice(before).map((x) => `${x.attr.policy} ${x.attr.runtimeNs} ${x.attr.periodNs}`);
-    // Raised on each look (it ran nothing), then the widening, then its own policy.
-    expect(last.slice(-2)).toEqual([`${SCHED_DEADLINE} 50000000 ${S}`, `${SCHED_FIFO} 0 0`]);
+    const tail = (from: number) =>
+      sched.sets
+        .slice(from)
+        .map((x) => `${x.attr.policy} ${x.attr.runtimeNs} ${x.attr.periodNs}`)
+        .slice(-2);
+    expect(tail(before)).toEqual([`${SCHED_DEADLINE} 50000000 ${S}`, `${SCHED_FIFO} 0 0`]);
+    task.state = "S";
+    task.cpuNs += 5_000;
+    booster.boost(target);
+    before = sched.sets.length;
+    timers.advance(3000);
+    expect(tail(before)).toEqual([`${SCHED_DEADLINE} 1024 ${S}`, `${SCHED_FIFO} 0 0`]);
   });
 
   test("a pid reused by another task mid-boost gets no raise and no restore written to it", () => {
