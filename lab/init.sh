@@ -18,6 +18,9 @@ SCEN=$(arg lab.scen)
 DL=$(arg lab.dl)
 # lab.b: the backends scenario 2 runs, in order (repeats allowed, for flake hunting).
 BACKENDS=$(arg lab.b | tr ',' ' ')
+# lab.dlsum_ms: the sleep between two of dlsum's scans in scenario 9 (0: no dlsum, to see what it costs stalld).
+DLSUM_MS=$(arg lab.dlsum_ms)
+DLSUM_MS=${DLSUM_MS:-100}
 STALLD=/bin/stalld
 mark() { echo "@@LAB $*"; }
 now() { cut -d' ' -f1 /proc/uptime; }
@@ -28,16 +31,16 @@ dump() { mark "$1 log-begin"; sed "s/^/@@LOG $1 /" "$2"; mark "$1 log-end"; }
 PIDS=""
 bg() { "$@" & PIDS="$PIDS $!"; }
 reap() { for p in $PIDS; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=""; }
-# Starts a bounded FIFO-50 busy loop on CPU 1 and waits until it really runs there.
-hog_start() { # seconds
+# Starts a bounded SCHED_FIFO busy loop on CPU 1 (priority 50 unless given) and waits until it really runs there.
+hog_start() { # seconds [prio]
 	# Started on CPU 1: once in ~20 starts a loop that set FIFO 50 on CPU 0
 	# was still spinning there 5 s after moving itself (state R, CPU 0).
-	taskset -c 1 /bin/rtload fifo 50 1 "$1" >/tmp/hog.out &
+	taskset -c 1 /bin/rtload fifo "${2:-50}" 1 "$1" >/tmp/hog.out &
 	HOG=$!
 	PIDS="$PIDS $HOG"
 }
-hog() { # seconds name
-	hog_start "$1"
+hog() { # seconds name [prio]
+	hog_start "$1" "${3:-50}"
 	if ! r=$(/bin/labtool oncpu "$HOG" 1 5); then
 		# Once in a CI quick lab the loop had already ended (state Z) before the
 		# check, with no message: its exit status is kept, and it starts once more.
@@ -45,7 +48,7 @@ hog() { # seconds name
 		kill -0 "$HOG" 2>/dev/null || { wait "$HOG"; rc=$?; }
 		mark "$2 hog-retry $(echo "$r" | sed 's/^oncpu no //') rc=$rc hog_out=$(tr '\n ' '__' </tmp/hog.out)"
 		kill -9 "$HOG" 2>/dev/null; wait "$HOG" 2>/dev/null
-		hog_start "$1"
+		hog_start "$1" "${3:-50}"
 		if ! r=$(/bin/labtool oncpu "$HOG" 1 5); then
 			# What it was doing instead, for the report.
 			mark "$2 hog-not-on-cpu1 $(echo "$r" | sed 's/^oncpu no //') hog_out=$(tr '\n ' '__' </tmp/hog.out)"
@@ -73,7 +76,7 @@ dlbw() { # name
 }
 # Starts a victim (labtool waker <fifo|other> <prio> 1 <seconds> 50) whose
 # report goes to /tmp/waker.out, then the busy loop; W is the victim's pid.
-victim_and_hog() { # name policy prio victim_seconds hog_seconds
+victim_and_hog() { # name policy prio victim_seconds hog_seconds [hog_prio]
 	# The last victim's report must not answer for this one: the redirection
 	# below truncates in the child, which may not have run when waitfor looks
 	# (a 6.1-rt SIGKILL row once took the pid of the previous scenario's victim).
@@ -81,7 +84,7 @@ victim_and_hog() { # name policy prio victim_seconds hog_seconds
 	/bin/labtool waker "$2" "$3" 1 "$4" 50 >/tmp/waker.out &
 	W=$!; PIDS="$PIDS $W"
 	waitfor /tmp/waker.out ready 50
-	hog "$5" "$1"
+	hog "$5" "$1" "${6:-50}"
 }
 # One stalld run around a victim behind the loop, both waited for to the end.
 stalld_victim() { # name policy prio victim_seconds hog_seconds stalld-args...
@@ -125,7 +128,8 @@ watch_stalld() { # name pid log
 			last=$sz since=$t
 		elif [ $dumped = 0 ] && [ "$(awk "BEGIN{print ($t - $since >= 4)}")" = 1 ]; then
 			dumped=1
-			mark "$1-stuck" after_s=$(awk "BEGIN{print $t - $since}")
+			# at: the wall clock (stalld's log stamps' clock) when it was seen.
+			mark "$1-stuck" after_s=$(awk "BEGIN{print $t - $since}") at=$(/bin/labtool now)
 			for th in /proc/"$2"/task/*; do
 				echo "@@LOG $1-stuck thread $(cat "$th/stat" 2>/dev/null) wchan=$(cat "$th/wchan" 2>/dev/null)"
 				sed "s/^/@@LOG $1-stuck   /" "$th/stack" 2>/dev/null
@@ -263,6 +267,85 @@ if has 7 && [ -e /sys/kernel/realtime ]; then
 	mark own-timers $(victim_report) cpu0_loop_s=8 throttling=$(throttling)
 	dlbw own-timers
 	reap
+fi
+
+# 8. cyclictest's priority: a FIFO-99 busy loop owns CPU 1 and a FIFO-10 victim starves behind it.
+if has 8; then
+	stalld_start fifo99 -t 3 -c 1
+	victim_and_hog fifo99 fifo 10 16 10 99
+	wait "$W" 2>/dev/null
+	wait "$HOG" 2>/dev/null
+	stalld_stop fifo99
+	mark fifo99 $(victim_report) hog_prio=99 throttling=$(throttling)
+	dlbw fifo99
+	reap
+fi
+
+# 9. unprivileged abusers of a boost (labtool mover, lowerer, flood: uid 65534,
+# SCHED_FIFO 10 on CPU 1, RLIMIT_RTPRIO 0) behind a root FIFO-50 loop, while
+# labtool dlsum adds up the DEADLINE bandwidth on each CPU. Only where no
+# DL-server serves CPU 1 (6.1-rt, 6.12 with it off); elsewhere n/a.
+if has 9; then
+	if [ "$dlrt" != none ] && [ "$dlrt" != 0 ]; then
+		mark abuse na=dl-server dl_runtime=$dlrt
+	else
+		before=$(throttling)
+		stalld_start abuse -t 3 -c 1
+		rm -f /tmp/mover.out /tmp/lowerer.out /tmp/flood.out /tmp/dlsum.out
+		/bin/labtool mover 26 >/tmp/mover.out 2>&1 &
+		MV=$!
+		/bin/labtool lowerer 26 >/tmp/lowerer.out 2>&1 &
+		LW=$!
+		# Each flood thread wakes every 250 ms, not 50: at 50 ms the 200 threads' own wake-ups took 9.7 s of
+		# CPU 1 in 26 s on 6.1-rt under icount (a hog of their own once the loop ended); at 250 ms, 6.5 s.
+		/bin/labtool flood 200 26 250 >/tmp/flood.out 2>&1 &
+		FL=$!
+		PIDS="$PIDS $MV $LW $FL"
+		waitfor /tmp/mover.out ready 100 || mark abuse mover-not-ready
+		waitfor /tmp/lowerer.out ready 100 || mark abuse lowerer-not-ready
+		waitfor /tmp/flood.out ready 300 || mark abuse flood-not-ready
+		# dlsum (root, SCHED_FIFO 90 on CPU 0) reads every task's policy, 100 ms after its last read ended: a
+		# read of ~320 tasks took 10-35 ms of CPU 0 under icount, so every 20 ms would have taken half of it.
+		DS=
+		if [ "$DLSUM_MS" != 0 ]; then
+			/bin/labtool dlsum 28 "$SPID" "$DLSUM_MS" >/tmp/dlsum.out 2>&1 &
+			DS=$!
+			PIDS="$PIDS $DS"
+			waitfor /tmp/dlsum.out ready 100
+		else
+			echo "off (lab.dlsum_ms=0)" >/tmp/dlsum.out
+		fi
+		hog_t0=$(/bin/labtool now)
+		hog 15 abuse
+		wait "$HOG" 2>/dev/null
+		hog_t1=$(/bin/labtool now)
+		wait "$MV" "$LW" "$FL" $DS 2>/dev/null
+		stalld_stop abuse
+		# hog_t1 is when this shell saw the loop end (it may itself have waited on a busy CPU 1); the loop
+		# ran from after hog_t0 for hog_s.
+		mark abuse hog_t0=$hog_t0 hog_t1=$hog_t1 hog_s=15 stalld_pid=$SPID throttling_before=$before \
+			throttling=$(throttling)
+		for a in mover lowerer flood dlsum; do
+			# The report line, or what the tool said instead (one line, for the report).
+			r=$(grep "^$a " /tmp/$a.out | tail -1 | cut -d' ' -f2-)
+			[ -n "$r" ] || r="missing=$(tr '\n ' '__' </tmp/$a.out | cut -c1-200)"
+			mark "abuse-$a" $r
+		done
+		dlbw abuse
+		reap
+	fi
+fi
+
+# 10. the DEADLINE class itself, without stalld (lab/dlprobe.c): what each rung gives a hungry victim behind
+# a FIFO-50 loop, its overrun and debt, with HRTICK_DL on and off; a raise before and after the first
+# replenishment; a re-boost after a restore that left DEADLINE throttled in debt.
+if has 10; then
+	m=0; grep -q ' /sys/kernel/debug ' /proc/mounts || { mount -t debugfs none /sys/kernel/debug && m=1; }
+	/bin/dlprobe >/tmp/dlprobe.out 2>&1
+	# Figures, not verdicts: lab/FINDINGS.md reads them.
+	sed 's/^/@@DLPROBE /' /tmp/dlprobe.out
+	[ $m = 1 ] && umount /sys/kernel/debug
+	mark dlprobe done=1
 fi
 
 mark done
