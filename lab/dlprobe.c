@@ -122,6 +122,17 @@ static int write_str(const char *path, const char *s)
 	return ok ? 0 : -1;
 }
 
+/* Ends a case: both loops killed and reaped, then past the victim's 0-lag time, so the next case starts clean. */
+static void finish(pid_t victim, pid_t hog)
+{
+	fflush(stdout);
+	kill(victim, SIGKILL);
+	kill(hog, SIGKILL);
+	waitpid(victim, NULL, 0);
+	waitpid(hog, NULL, 0);
+	sleep_s(0.3);
+}
+
 static void one_case(const char *hrtick, uint64_t runtime, uint64_t raise_to, double raise_at)
 {
 	pid_t hog = spinner(50, 5), victim;
@@ -163,13 +174,7 @@ static void one_case(const char *hrtick, uint64_t runtime, uint64_t raise_to, do
 	       raise_to == 0 ? "none" : (raise_at < 1 ? "20ms_before_replenish" : "20ms_after_replenish"), p[0] / 1e3,
 	       p[1] / 1e3, p[2] / 1e3, overrun / 1e3, overrun > 0 ? (overrun + runtime - 1) / runtime : 0);
 out:
-	fflush(stdout);
-	kill(victim, SIGKILL);
-	kill(hog, SIGKILL);
-	waitpid(victim, NULL, 0);
-	waitpid(hog, NULL, 0);
-	/* Past the victim's 0-lag time, so the next case starts with no DEADLINE bandwidth left. */
-	sleep_s(0.3);
+	finish(victim, hog);
 }
 
 /*
@@ -207,12 +212,7 @@ static void reboost_case(const char *hrtick, int widen)
 	printf("dlprobe hrtick=%s reboost widen=%s first_boost_us=%.0f reboost_2s_us=%.0f\n", hrtick,
 	       widen ? "50ms_before_restore" : "no", first / 1e3, ran / 1e3);
 out:
-	fflush(stdout);
-	kill(victim, SIGKILL);
-	kill(hog, SIGKILL);
-	waitpid(victim, NULL, 0);
-	waitpid(hog, NULL, 0);
-	sleep_s(0.3);
+	finish(victim, hog);
 }
 
 int main(void)

@@ -365,31 +365,61 @@ static double secs_arg(const char *s, const char *who)
 	return v;
 }
 
-static int mover(char **argv)
-{
-	double secs = secs_arg(argv[0], "mover"), end, last, gap = 0, spun = 0, t;
+/* An abuser's life: unprivileged SCHED_FIFO 10 on CPU 1, waking every 50 ms until its end. */
+struct waking {
+	double end, last, gap;
+	long wakes;
+	struct held h;
 	struct lab_sched_attr a;
-	struct held h = { 0 };
-	int moves = 0, move_err = 0, spins = 0;
-	long wakes = 0;
+};
 
-	if (secs < 0 || unprivileged_fifo10("mover"))
-		return 1;
+static int wake_start(struct waking *w, const char *who, const char *secs_s)
+{
+	double secs = secs_arg(secs_s, who);
+
+	memset(w, 0, sizeof(*w));
+	if (secs < 0 || unprivileged_fifo10(who))
+		return -1;
 	printf("ready %d\n", getpid());
 	fflush(stdout);
-	last = now();
-	end = last + secs;
-	while (now() < end) {
+	w->last = now();
+	w->end = w->last + secs;
+	return 0;
+}
+
+/* Sleeps 50 ms; 1 with w->a its policy now (sampled), 0 at its end (w->a its last policy). */
+static int wake_next(struct waking *w)
+{
+	double t;
+
+	while (now() < w->end) {
 		sleep_s(0.05);
 		t = now();
-		if (t - last > gap)
-			gap = t - last;
-		last = t;
-		wakes++;
-		if (getattr(0, &a))
+		if (t - w->last > w->gap)
+			w->gap = t - w->last;
+		w->last = t;
+		w->wakes++;
+		if (getattr(0, &w->a))
 			continue;
-		sample(&h, &a, t);
-		if (a.sched_policy != SCHED_DEADLINE)
+		sample(&w->h, &w->a, t);
+		return 1;
+	}
+	t = now();
+	if (getattr(0, &w->a) == 0)
+		sample(&w->h, &w->a, t);
+	return 0;
+}
+
+static int mover(char **argv)
+{
+	struct waking w;
+	double spun = 0, t;
+	int moves = 0, move_err = 0, spins = 0;
+
+	if (wake_start(&w, "mover", argv[0]))
+		return 1;
+	while (wake_next(&w)) {
+		if (w.a.sched_policy != SCHED_DEADLINE)
 			continue;
 		/* Boosted: off to stalld's CPU, and spin there while the boost lasts (at most 5 s). */
 		if (pin(0))
@@ -398,54 +428,35 @@ static int mover(char **argv)
 			moves++;
 		spins++;
 		double t0 = now();
-		while ((t = now()) < t0 + 5 && t < end) {
+		while ((t = now()) < t0 + 5 && t < w.end) {
 			while (now() < t + 0.001)
 				;
 			t = now();
-			if (getattr(0, &a))
+			if (getattr(0, &w.a))
 				break;
-			sample(&h, &a, t);
-			if (a.sched_policy != SCHED_DEADLINE)
+			sample(&w.h, &w.a, t);
+			if (w.a.sched_policy != SCHED_DEADLINE)
 				break;
 		}
 		spun += now() - t0;
-		last = now();
+		w.last = now();
 	}
-	t = now();
-	if (getattr(0, &a) == 0)
-		sample(&h, &a, t);
 	printf("mover pid=%d held_boost_s=%.3f moved=%d move_err=%s spins=%d spun_s=%.3f wakes=%ld maxgap=%.3f seen=%s "
 	       "cpu=%d policy=%u prio=%u\n",
-	       getpid(), h.max, moves, err_name(move_err), spins, spun, wakes, gap, seen_str(&h), sched_getcpu(),
-	       a.sched_policy, a.sched_priority);
+	       getpid(), w.h.max, moves, err_name(move_err), spins, spun, w.wakes, w.gap, seen_str(&w.h), sched_getcpu(),
+	       w.a.sched_policy, w.a.sched_priority);
 	return 0;
 }
 
 static int lowerer(char **argv)
 {
-	double secs = secs_arg(argv[0], "lowerer"), end, last, gap = 0, t;
-	struct lab_sched_attr a;
-	struct held h = { 0 };
+	struct waking w;
 	int tried = 0, attempts = 0, late = 0, fifo9 = -1, other = -1;
-	long wakes = 0;
 
-	if (secs < 0 || unprivileged_fifo10("lowerer"))
+	if (wake_start(&w, "lowerer", argv[0]))
 		return 1;
-	printf("ready %d\n", getpid());
-	fflush(stdout);
-	last = now();
-	end = last + secs;
-	while (now() < end) {
-		sleep_s(0.05);
-		t = now();
-		if (t - last > gap)
-			gap = t - last;
-		last = t;
-		wakes++;
-		if (getattr(0, &a))
-			continue;
-		sample(&h, &a, t);
-		if (tried || a.sched_policy != SCHED_DEADLINE)
+	while (wake_next(&w)) {
+		if (tried || w.a.sched_policy != SCHED_DEADLINE)
 			continue;
 		/*
 		 * A boost of 20 us can run out between the look and the try, and
@@ -469,17 +480,14 @@ static int lowerer(char **argv)
 			continue;
 		sp.sched_priority = 0;
 		other = sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) ? errno : 0;
-		t = now();
-		if (getattr(0, &a) == 0)
-			sample(&h, &a, t);
+		if (getattr(0, &w.a) == 0)
+			sample(&w.h, &w.a, now());
 	}
-	t = now();
-	if (getattr(0, &a) == 0)
-		sample(&h, &a, t);
 	printf("lowerer pid=%d held_boost_s=%.3f tried=%d attempts=%d late=%d fifo9=%s other=%s wakes=%ld maxgap=%.3f "
 	       "seen=%s policy=%u prio=%u\n",
-	       getpid(), h.max, tried, attempts, late, tried ? err_name(fifo9) : "-",
-	       tried && fifo9 ? err_name(other) : "-", wakes, gap, seen_str(&h), a.sched_policy, a.sched_priority);
+	       getpid(), w.h.max, tried, attempts, late, tried ? err_name(fifo9) : "-",
+	       tried && fifo9 ? err_name(other) : "-", w.wakes, w.gap, seen_str(&w.h), w.a.sched_policy,
+	       w.a.sched_priority);
 	return 0;
 }
 
