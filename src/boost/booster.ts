@@ -336,6 +336,17 @@ export class Booster {
       return;
     }
     if (!this.sameTask(t)) return;
+    // Nothing is written over a change the task (or anyone) made: its boost ends instead, saved attributes back.
+    let current: SchedAttr;
+    try {
+      current = this.ops.get(t.pid);
+    } catch {
+      return;
+    }
+    if (ownership(b, current) !== "boost") {
+      this.restore(t.pid, `its policy changed to ${describeAttr(current)} during its boost`);
+      return;
+    }
     const applied = this.policy.attr(b.saved, next, p);
     const to = describeRung(applied, next, p);
     try {

@@ -321,6 +321,20 @@ describe("Booster escalation (fake clock)", () => {
     expect(tail(before)).toEqual([`${SCHED_DEADLINE} 1024 ${S}`, `${SCHED_FIFO} 0 0`]);
   });
 
+  test("a raise never writes over a policy the task changed itself: the boost ends, saved attributes back", () => {
+    const { sched, timers, lines, booster, target } = setup();
+    booster.boost(target);
+    // It ran nothing (a raise is due at the next look), then left DEADLINE for SCHED_OTHER.
+    sched.tasks.set(10, { ...fifo(0, 1n), policy: 0 });
+    timers.advance(50);
+    expect(booster.isBoosted(10)).toBe(false);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+    expect(sched.sets.filter((x) => x.attr.policy === SCHED_DEADLINE)).toHaveLength(1);
+    expect(
+      lines.some((l) => l.level === "warn" && l.msg.startsWith("pid 10 (victim) was changed to SCHED_OTHER")),
+    ).toBe(true);
+  });
+
   test("a pid reused by another task mid-boost gets no raise and no restore written to it", () => {
     const { sched, timers, booster, task, target } = setup();
     booster.boost(target);
