@@ -24,9 +24,9 @@ import {
   checkIntervalMs,
   judgeLook,
   type Ledger,
-  maxRuntimeNs,
   type Progress,
   replenish,
+  rungCoveringDebt,
   rungFor,
   StrengthMemory,
   startLedger,
@@ -538,7 +538,7 @@ export class Booster {
         });
       const cpuNow = this.probe.cpuTimeNs(pid);
       if (why === "boost ended") this.rememberStrength(b);
-      this.leavingRuntime(b, now);
+      this.leavingRuntime(b, now, cpuNow);
       this.ops.set(pid, b.saved);
       const check = this.ops.get(pid);
       // A fair task back on the default slice reads back that slice as its runtime.
@@ -583,23 +583,36 @@ export class Booster {
    * restore; it gives no CPU (sched_setattr changes the runtime, not the
    * balance), it decides what the kernel keeps afterwards:
    *
-   * - Queued (state R): it may be throttled in debt, a state it keeps until
-   *   its 0-lag time, debt x period / runtime past its deadline; boosted again
-   *   before then, once its replenishment timer fired while it was not
-   *   DEADLINE, it is never enqueued (lab dlprobe: 0 us in 2 s at 20 ms/s).
-   *   The top of the ladder divides the debt: the re-boost got 43-52 ms.
+   * - Queued (state R) and in debt beyond its runtime: it keeps that state
+   *   until its 0-lag time, debt x period / runtime past its deadline;
+   *   boosted again before then, once its replenishment timer fired while it
+   *   was not DEADLINE, it is never enqueued (lab dlprobe: 0 us in 2 s at
+   *   20 ms/s). The rung above the debt makes that under a period (with it,
+   *   the re-boost got 43-52 ms).
    * - Asleep: it cannot be throttled, and a task that leaves DEADLINE asleep
-   *   after its 0-lag time may never give its bandwidth back to the kernel's
-   *   sum (dl_bw->total_bw; the 6.1-rt lab's flood left 8.5 CPUs of it, and
-   *   sched_rt_runtime_us then refuses writes with EBUSY). The smallest
-   *   runtime the kernel takes makes what may stay negligible.
+   *   without an armed inactive timer never gives its bandwidth back to the
+   *   kernel's sum (dl_bw->total_bw), which then makes sched_rt_runtime_us
+   *   refuse writes (EBUSY). 1024 ns, the least the kernel takes, makes what
+   *   may stay negligible.
+   *
+   * Nothing else is changed: a change of runtime of a task that is asleep by
+   * the time it lands cancels its inactive timer, and its new bandwidth stays
+   * in the sum (the 6.1-rt lab: 50 ms/s left there per scenario when every
+   * queued task was widened to the top).
    */
-  private leavingRuntime(b: ActiveBoost, now: SchedAttr): void {
+  private leavingRuntime(b: ActiveBoost, now: SchedAttr, cpuNow: number | null): void {
     const p = this.params;
     if (now.policy !== SCHED_DEADLINE || now.periodNs !== p.periodNs) return;
-    const queued = this.probe.state?.(b.target.pid) === "R";
-    const runtimeNs = queued ? maxRuntimeNs(p.runtimeNs, p.periodNs) : MIN_DL_RUNTIME_NS;
-    if (now.runtimeNs === runtimeNs) return;
+    let runtimeNs: bigint | null = MIN_DL_RUNTIME_NS;
+    if (this.probe.state?.(b.target.pid) === "R") {
+      const ledger = replenish(b.ledger, this.timers.nowMs(), now.runtimeNs, p.periodNs);
+      const debtNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs - ledger.grantedNs : 0;
+      runtimeNs =
+        debtNs > Number(now.runtimeNs)
+          ? (rungCoveringDebt(debtNs, now.runtimeNs, p.runtimeNs, p.periodNs)?.runtimeNs ?? null)
+          : null;
+    }
+    if (runtimeNs === null || now.runtimeNs === runtimeNs) return;
     try {
       this.ops.set(b.target.pid, { ...now, runtimeNs });
     } catch (e) {

@@ -302,23 +302,32 @@ describe("Booster escalation (fake clock)", () => {
     ).toBe(true);
   });
 
-  test("the restore first sets the leaving runtime: the top for a queued task (its debt clears soon), the least for a sleeper", () => {
+  test("the leaving runtime: the rung above a queued task's debt, the least for a sleeper, else unchanged", () => {
     const { sched, timers, booster, task, target } = setup();
-    booster.boost(target);
-    let before = sched.sets.length;
-    timers.advance(3000);
     const tail = (from: number) =>
-      sched.sets
-        .slice(from)
-        .map((x) => `${x.attr.policy} ${x.attr.runtimeNs} ${x.attr.periodNs}`)
-        .slice(-2);
-    expect(tail(before)).toEqual([`${SCHED_DEADLINE} 50000000 ${S}`, `${SCHED_FIFO} 0 0`]);
+      sched.sets.slice(from).map((x) => `${x.attr.policy} ${x.attr.runtimeNs} ${x.attr.periodNs}`);
+    // Queued, in debt beyond its runtime as it ends (it ran far more than it was granted).
+    booster.boost(target);
+    task.cpuNs += 10_000;
+    timers.advance(2990);
+    task.cpuNs += 200_000_000;
+    let from = sched.sets.length;
+    timers.advance(10);
+    expect(tail(from)).toEqual([`${SCHED_DEADLINE} 50000000 ${S}`, `${SCHED_FIFO} 0 0`]);
+    // Queued, within what it was granted: nothing but the restore.
+    task.cpuNs += 10_000;
+    booster.boost(target);
+    task.cpuNs += 10_000;
+    from = sched.sets.length;
+    timers.advance(3000);
+    expect(tail(from)).toEqual([`${SCHED_FIFO} 0 0`]);
+    // Asleep as it ends.
+    booster.boost(target);
     task.state = "S";
     task.cpuNs += 5_000;
-    booster.boost(target);
-    before = sched.sets.length;
+    from = sched.sets.length;
     timers.advance(3000);
-    expect(tail(before)).toEqual([`${SCHED_DEADLINE} 1024 ${S}`, `${SCHED_FIFO} 0 0`]);
+    expect(tail(from)).toEqual([`${SCHED_DEADLINE} 1024 ${S}`, `${SCHED_FIFO} 0 0`]);
   });
 
   test("a raise never writes over a policy the task changed itself: the boost ends, saved attributes back", () => {
