@@ -583,12 +583,12 @@ export class Booster {
    * restore; it gives no CPU (sched_setattr changes the runtime, not the
    * balance), it decides what the kernel keeps afterwards:
    *
-   * - Queued (state R) and in debt beyond its runtime: it keeps that state
-   *   until its 0-lag time, debt x period / runtime past its deadline;
-   *   boosted again before then, once its replenishment timer fired while it
-   *   was not DEADLINE, it is never enqueued (lab dlprobe: 0 us in 2 s at
-   *   20 ms/s). The rung above the debt makes that under a period (with it,
-   *   the re-boost got 43-52 ms).
+   * - Queued (state R) and in debt: it keeps that state until its 0-lag
+   *   time, debt x period / runtime past its deadline; boosted again before
+   *   then, once its replenishment timer fired while it was not DEADLINE, it
+   *   is never enqueued (lab dlprobe: 0 us in 2 s at 20 ms/s, even for a debt
+   *   of 17 us at 20 us). The rung above ten times the debt brings that within
+   *   a tenth of a period (with it, the re-boost got 40-52 ms).
    * - Asleep: it cannot be throttled, and a task that leaves DEADLINE asleep
    *   without an armed inactive timer never gives its bandwidth back to the
    *   kernel's sum (dl_bw->total_bw), which then makes sched_rt_runtime_us
@@ -608,9 +608,7 @@ export class Booster {
       const ledger = replenish(b.ledger, this.timers.nowMs(), now.runtimeNs, p.periodNs);
       const debtNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs - ledger.grantedNs : 0;
       runtimeNs =
-        debtNs > Number(now.runtimeNs)
-          ? (rungCoveringDebt(debtNs, now.runtimeNs, p.runtimeNs, p.periodNs)?.runtimeNs ?? null)
-          : null;
+        debtNs > 0 ? (rungCoveringDebt(10 * debtNs, now.runtimeNs, p.runtimeNs, p.periodNs)?.runtimeNs ?? null) : null;
     }
     if (runtimeNs === null || now.runtimeNs === runtimeNs) return;
     try {
