@@ -629,7 +629,8 @@ export class Booster {
     const now = this.progress(t.pid);
     const nothing = now.cpuNs !== null && b.cpuAtStartNs !== null && now.cpuNs <= b.cpuAtStartNs;
     if (nothing) {
-      const next = this.policy.nextRung(b.rung, this.params) ?? b.rung;
+      // At most the cap of a task given nothing (escalation.ts).
+      const next = rungFor({ kind: "ran-nothing" }, b.rung, this.params.runtimeNs, this.params.periodNs) ?? b.rung;
       this.strength.remember(t.pid, t.starttime, next, this.timers.nowMs());
     } else this.strength.forget(t.pid, t.starttime);
   }

@@ -68,6 +68,20 @@ export function rungCoveringDebt(
 }
 
 /**
+ * How far a task that ran nothing at all climbs: one rung above -r. A larger
+ * runtime helps only a task held by debt from an earlier boost whose
+ * replenishment is still pending; one whose DEADLINE state went stale (left
+ * throttled, its replenishment timer fired while it was not DEADLINE), or
+ * one blocked on a lock, runs nothing under any runtime (the icount lab on
+ * 6.1-rt: rcuc/1 and ksoftirqd/1 at 46-50 ms/s for whole boosts, 0.000 ms),
+ * and every rung it takes is taken from the CPU's bound for the others (a
+ * victim behind FIFO 99 then waited 8.2 s).
+ */
+export function nothingCapNs(configuredNs: bigint, periodNs: bigint): bigint {
+  return strongerRuntimeNs(configuredNs, configuredNs, periodNs) ?? configuredNs;
+}
+
+/**
  * How often a boosted task is looked at: a twentieth of the period, within
  * 25-250 ms, so a raise lands well before the next replenishment (each look
  * is one /proc read).
@@ -139,7 +153,8 @@ export function judgeLook(now: Progress, boostCpu: number, startCpuNs: number | 
 /** The rung a verdict asks for, or null: none (or none above the current one). */
 export function rungFor(v: Verdict, r: Rung, configuredNs: bigint, periodNs: bigint): Rung | null {
   if (r.sliced) return null;
-  if (v.kind === "ran-nothing") return nextRung(r, configuredNs, periodNs);
+  if (v.kind === "ran-nothing")
+    return r.runtimeNs < nothingCapNs(configuredNs, periodNs) ? nextRung(r, configuredNs, periodNs) : null;
   if (v.kind === "in-debt") return rungCoveringDebt(v.debtNs, r.runtimeNs, configuredNs, periodNs);
   return null;
 }
