@@ -25,7 +25,7 @@ rc=$?
 STALLD_TEST_BACKEND=sched_debug "$BUN" test --timeout=120000 --reporter=junit --reporter-outfile="$report_sd" \
 	tests/integration/flags.test.ts
 rc_sd=$?
-# The quick kernel lab: scenarios 1, 2, 3 and 8 on Debian's 6.12 PREEMPT_RT and on 6.12 with the
+# The quick kernel lab: scenarios 1, 2, 3 and 8 on Debian's 6.12 with the
 # DL-server off, under qemu (only qemu runs on the host). Its rows count in the
 # closing line; if kernels or qemu cannot be had it fails, never skips.
 lab_log=build/lab-quick.log
