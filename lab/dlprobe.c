@@ -185,10 +185,10 @@ out:
  * restore first sets a 50 ms runtime (the same period), which moves the
  * 0-lag time of the debt close to the deadline. Reports what the re-boost gave.
  */
-static void reboost_case(const char *hrtick, int widen)
+static void reboost_case(const char *hrtick, int widen, int rearm)
 {
 	pid_t hog = spinner(50, 5), victim;
-	double base, first, ran;
+	double base, first, ran, before = 0;
 
 	sleep_s(0.1);
 	victim = spinner(10, 4.5);
@@ -206,17 +206,36 @@ static void reboost_case(const char *hrtick, int widen)
 	sleep_s(1.0);
 	base = cpu_ns(victim);
 	setattr(victim, SCHED_DEADLINE, 0, 20000000);
-	sleep_s(2.0);
+	if (rearm) {
+		/*
+		 * stalld's re-arm of a boost that ran nothing: the cap's runtime,
+		 * its old policy (leaving DEADLINE while queued lets the kernel
+		 * clear a stale throttle when the 0-lag time has passed), the
+		 * boost again.
+		 */
+		sleep_s(0.05);
+		before = cpu_ns(victim) - base;
+		setattr(victim, SCHED_DEADLINE, 0, 50000000);
+		setattr(victim, SCHED_FIFO, 10, 0);
+		setattr(victim, SCHED_DEADLINE, 0, 20000000);
+		sleep_s(1.95);
+	} else {
+		sleep_s(2.0);
+	}
 	ran = cpu_ns(victim) - base;
 	setattr(victim, SCHED_FIFO, 10, 0);
-	printf("dlprobe hrtick=%s reboost widen=%s first_boost_us=%.0f reboost_2s_us=%.0f\n", hrtick,
-	       widen ? "50ms_before_restore" : "no", first / 1e3, ran / 1e3);
+	printf("dlprobe hrtick=%s reboost widen=%s rearm=%s first_boost_us=%.0f before_rearm_us=%.0f "
+	       "reboost_2s_us=%.0f\n",
+	       hrtick, widen ? "50ms_before_restore" : "no", rearm ? "at_50ms" : "no", first / 1e3, before / 1e3,
+	       ran / 1e3);
 out:
 	finish(victim, hog);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* "reboost": only the re-boost cases (a shorter run). */
+	int only_reboost = argc > 1 && strcmp(argv[1], "reboost") == 0;
 	static const uint64_t rungs[] = { 20000, 200000, 2000000, 20000000, 50000000 };
 	static const char *feat = "/sys/kernel/debug/sched/features";
 	static const char *rt = "/proc/sys/kernel/sched_rt_runtime_us";
@@ -245,12 +264,15 @@ int main(void)
 			printf("dlprobe hrtick=%s error=cannot_set_%s\n", name, settings[h]);
 			continue;
 		}
-		for (unsigned r = 0; r < sizeof(rungs) / sizeof(rungs[0]); r++)
-			one_case(name, rungs[r], 0, 0);
-		one_case(name, 20000, 20000000, 0.05);
-		one_case(name, 20000, 20000000, 1.05);
-		reboost_case(name, 0);
-		reboost_case(name, 1);
+		if (!only_reboost) {
+			for (unsigned r = 0; r < sizeof(rungs) / sizeof(rungs[0]); r++)
+				one_case(name, rungs[r], 0, 0);
+			one_case(name, 20000, 20000000, 0.05);
+			one_case(name, 20000, 20000000, 1.05);
+		}
+		reboost_case(name, 0, 0);
+		reboost_case(name, 1, 0);
+		reboost_case(name, 0, 1);
 	}
 	write_str(feat, "NO_HRTICK_DL");
 	write_str(rt, old);

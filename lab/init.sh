@@ -21,6 +21,12 @@ BACKENDS=$(arg lab.b | tr ',' ' ')
 # lab.dlsum_ms: the sleep between two of dlsum's scans in scenario 9 (0: no dlsum, to see what it costs stalld).
 DLSUM_MS=$(arg lab.dlsum_ms)
 DLSUM_MS=${DLSUM_MS:-100}
+# lab.trace=1: labtool trace follows stalld's main thread in every run (where a stall is spent).
+TRACE=$(arg lab.trace)
+# lab.gclog=1: stalld logs each garbage collection of its JavaScript engine (BUN_JSC_logGC).
+GCLOG=$(arg lab.gclog)
+# lab.dlprobe=reboost: scenario 10 runs only dlprobe's re-boost cases.
+DLPROBE=$(arg lab.dlprobe)
 STALLD=/bin/stalld
 mark() { echo "@@LAB $*"; }
 now() { cut -d' ' -f1 /proc/uptime; }
@@ -105,14 +111,24 @@ waitfor() {
 }
 stalld_start() { # name args...
 	name=$1; shift
-	"$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1 &
+	if [ "$GCLOG" = 1 ]; then
+		BUN_JSC_logGC=1 "$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1 &
+	else
+		"$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1 &
+	fi
 	SPID=$!
 	PIDS="$PIDS $SPID"
 	waitfor "/tmp/$name.log" "monitoring CPUs" 300 || mark "$name stalld-did-not-start"
 	watch_stalld "$name" "$SPID" "/tmp/$name.log" &
 	PIDS="$PIDS $!"
-	# Above scenario 7's loop on CPU 0 (FIFO 2), below everything stalld boosts with.
+	if [ "$TRACE" = 1 ]; then
+		/bin/labtool trace "$SPID" 120 >"/tmp/$name.trace" 2>&1 &
+		PIDS="$PIDS $!"
+	fi
+	# Above scenario 7's loop on CPU 0 (FIFO 2), below everything stalld boosts with; on CPU 0, so that
+	# its own children (wc, awk) do not starve behind the loop on CPU 1 and take boosts there.
 	/bin/labtool setfifo $! 3
+	taskset -p -c 0 $! >/dev/null
 }
 # A stalld with -v logs every pass (at most 2.5 s apart at -t 3 -g 5): a log that
 # stops growing for 4 s (by the clock: this loop may itself be held off CPU 0)
@@ -148,6 +164,7 @@ stalld_stop() { # name
 	kill -9 "$SPID" 2>/dev/null
 	wait "$SPID" 2>/dev/null
 	dump "$1" "/tmp/$1.log"
+	[ -s "/tmp/$1.trace" ] && dump "$1-trace" "/tmp/$1.trace"
 }
 
 mark boot release=$(uname -r) version="$(uname -v | tr ' ' '_')" cpus=$(nproc)
@@ -341,7 +358,7 @@ fi
 # replenishment; a re-boost after a restore that left DEADLINE throttled in debt.
 if has 10; then
 	m=0; grep -q ' /sys/kernel/debug ' /proc/mounts || { mount -t debugfs none /sys/kernel/debug && m=1; }
-	/bin/dlprobe >/tmp/dlprobe.out 2>&1
+	/bin/dlprobe $DLPROBE >/tmp/dlprobe.out 2>&1
 	# Figures, not verdicts: lab/FINDINGS.md reads them.
 	sed 's/^/@@DLPROBE /' /tmp/dlprobe.out
 	[ $m = 1 ] && umount /sys/kernel/debug

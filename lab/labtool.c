@@ -23,6 +23,13 @@
  *       host); this runs in the guest only.
  *   labtool now
  *       Prints CLOCK_REALTIME in seconds (the clock of stalld's log stamps).
+ *   labtool trace <pid> <seconds>
+ *       SCHED_FIFO 95 on CPU 0: every 20 ms reads the state, wait channel,
+ *       kernel stack and CPU time of <pid>'s main thread, and prints a line
+ *       ("trace T state wchan ran_ms") when state or wait channel change, the
+ *       stack when it changes while the thread is not running, and "trace T
+ *       still ..." when it stayed the same for 1 s. T: CLOCK_REALTIME. Says
+ *       where stalld's main thread spends a stall (lab/FINDINGS.md).
  *
  * The abusers (scenario 9): each sets SCHED_FIFO 10 on CPU 1 as root, then
  * drops to uid/gid 65534 with RLIMIT_RTPRIO 0, prints "ready P", and wakes
@@ -917,6 +924,130 @@ static int dlsum(char **argv, int argc)
 	return 0;
 }
 
+static double wall(void);
+
+/* Reads a whole small file into buf (NUL-terminated); returns its length or -1. */
+static int slurp(const char *path, char *buf, int size)
+{
+	int fd = open(path, O_RDONLY), n, len = 0;
+
+	if (fd < 0)
+		return -1;
+	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	return len;
+}
+
+/* The syscall <pid>'s main thread is in; for epoll_pwait2 (441), the timeout it asked for. */
+static void print_syscall(int pid)
+{
+	char path[64], sc[256];
+	unsigned long long a[4];
+	int nr;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, pid);
+	if (slurp(path, sc, sizeof(sc)) <= 0)
+		snprintf(sc, sizeof(sc), "?\n");
+	printf("syscall=%s", sc);
+	/* epoll_pwait2(fd, events, max, timeout, ...) */
+	if (sscanf(sc, "%d %llx %llx %llx %llx", &nr, &a[0], &a[1], &a[2], &a[3]) == 5 && nr == 441 && a[3]) {
+		long long tsv[2] = { -1, -1 };
+		int mfd;
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		mfd = open(path, O_RDONLY);
+		if (mfd >= 0 && pread(mfd, tsv, sizeof(tsv), (off_t)a[3]) == sizeof(tsv))
+			printf("trace   epoll_pwait2 timeout %lld.%09lld s\n", tsv[0], tsv[1]);
+		if (mfd >= 0)
+			close(mfd);
+	}
+}
+
+static int trace(char **argv)
+{
+	int pid = atoi(argv[0]);
+	double secs = atof(argv[1]), t0 = now(), since = 0;
+	struct sched_param sp = { .sched_priority = 95 };
+	char path[320], stat[1024], wchan[128], stack[4096], sched[4096];
+	char last_wchan[128] = "", last_stack[4096] = "", last_state = 0;
+
+	if (secs <= 0 || secs > 600 || pin(0) || sched_setscheduler(0, SCHED_FIFO, &sp))
+		return 1;
+	while (now() - t0 < secs) {
+		struct timespec ts = { 0, 20 * 1000000 };
+		char state, *p;
+		double t = wall();
+		unsigned long long ut = 0, st = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, pid);
+		if (slurp(path, stat, sizeof(stat)) <= 0)
+			break;
+		p = strrchr(stat, ')');
+		if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state, &ut, &st) != 3)
+			break;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, pid);
+		if (slurp(path, wchan, sizeof(wchan)) < 0)
+			wchan[0] = 0;
+		if (state != last_state || strcmp(wchan, last_wchan)) {
+			printf("trace %.3f %c %s ran_ms=%llu ", t, state, wchan[0] ? wchan : "-",
+			       (ut + st) * 1000 / sysconf(_SC_CLK_TCK));
+			if (state == 'S')
+				print_syscall(pid);
+			else
+				printf("\n");
+			since = t;
+			last_state = state;
+			snprintf(last_wchan, sizeof(last_wchan), "%s", wchan);
+		} else if (t - since >= 1) {
+			printf("trace %.3f still %c %s user_ms=%llu sys_ms=%llu ", t, state, wchan[0] ? wchan : "-",
+			       ut * 1000 / sysconf(_SC_CLK_TCK), st * 1000 / sysconf(_SC_CLK_TCK));
+			print_syscall(pid);
+			since = t;
+			/* The whole process: its resident memory and every thread's CPU time (a GC shows in both). */
+			snprintf(path, sizeof(path), "/proc/%d/status", pid);
+			if (slurp(path, sched, sizeof(sched)) > 0)
+				for (char *l = strtok(sched, "\n"); l; l = strtok(NULL, "\n"))
+					if (!strncmp(l, "VmRSS", 5) || !strncmp(l, "Threads", 7))
+						printf("trace   %s\n", l);
+			snprintf(path, sizeof(path), "/proc/%d/task", pid);
+			DIR *d = opendir(path);
+			struct dirent *e;
+
+			while (d && (e = readdir(d))) {
+				char tstat[512], *q;
+				unsigned long long u = 0, k = 0;
+
+				if (e->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", pid, e->d_name);
+				if (slurp(path, tstat, sizeof(tstat)) > 0 && (q = strrchr(tstat, ')')) &&
+				    sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u, &k) == 2 && u + k)
+					printf("trace   thread %s %.*s cpu_ms=%llu\n", e->d_name, (int)(q - strchr(tstat, '(') - 1),
+					       strchr(tstat, '(') + 1, (u + k) * 1000 / sysconf(_SC_CLK_TCK));
+			}
+			if (d)
+				closedir(d);
+			/* A DEADLINE thread's own view: runtime left and deadline (6.1: dl.runtime, dl.deadline). */
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/sched", pid, pid);
+			if (slurp(path, sched, sizeof(sched)) > 0)
+				for (char *l = strtok(sched, "\n"); l; l = strtok(NULL, "\n"))
+					if (strstr(l, "dl.") || strstr(l, "nr_involuntary") || strstr(l, "se.sum_exec"))
+						printf("trace   %s\n", l);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, pid);
+		if (state != 'R' && slurp(path, stack, sizeof(stack)) > 0 && strcmp(stack, last_stack)) {
+			snprintf(last_stack, sizeof(last_stack), "%s", stack);
+			for (char *l = strtok(stack, "\n"); l; l = strtok(NULL, "\n"))
+				printf("trace   %s\n", l);
+		}
+		fflush(stdout);
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 7 && strcmp(argv[1], "waker") == 0)
@@ -939,6 +1070,8 @@ int main(int argc, char **argv)
 		printf("%ld.%03ld\n", (long)ts.tv_sec, ts.tv_nsec / 1000000);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "trace") == 0)
+		return trace(argv + 2);
 	if (argc == 3 && strcmp(argv[1], "mover") == 0)
 		return mover(argv + 2);
 	if (argc == 3 && strcmp(argv[1], "lowerer") == 0)
@@ -949,7 +1082,7 @@ int main(int argc, char **argv)
 		return dlsum(argv + 2, argc - 2);
 	fprintf(stderr, "usage: labtool waker <fifo|other> <prio> <cpu> <seconds> <interval_ms> | refresh | "
 			"oncpu <pid> <cpu> <timeout_s> | setfifo <pid> <prio> | spin0 <prio> <seconds> | now | "
-			"mover <seconds> | lowerer <seconds> | flood <n> <seconds> [interval_ms] | "
+			"trace <pid> <seconds> | mover <seconds> | lowerer <seconds> | flood <n> <seconds> [interval_ms] | "
 			"dlsum <seconds> <exclude_pid> [period_ms]\n");
 	return 2;
 }

@@ -50,7 +50,10 @@ QUICK_SCEN=1,2,3,8
 [ $QUICK -eq 1 ] && SCEN=$QUICK_SCEN
 # LAB_SCEN: a subset of scenarios, while working on one; LAB_BACKENDS: the
 # backends scenario 2 runs (comma-separated, repeats allowed); LAB_DLSUM_MS:
-# the sleep between two scans of scenario 9's dlsum (default 100; 0: none).
+# the sleep between two scans of scenario 9's dlsum (default 100; 0: none);
+# LAB_TRACE=1: labtool trace follows stalld's main thread (lab/labtool.c);
+# LAB_DLPROBE=reboost: scenario 10 runs only dlprobe's re-boost cases;
+# LAB_GCLOG=1: stalld logs its JavaScript engine's collections.
 SCEN=${LAB_SCEN:-$SCEN}
 fail() { echo "lab: $*" >&2; echo "lab: 0 passed, 1 failed"; exit 1; }
 
@@ -179,7 +182,7 @@ for k in "${KERNELS[@]}"; do
 	[ "$k" = 6.12-nodl ] && dl=off
 	case "$k" in 6.1-rt) dlsay="no DL-server in 6.1" ;; *) dlsay="DL-server $dl" ;; esac
 	BOOT_TIMEOUT=${LAB_TIMEOUT:-$(boot_timeout)}
-	LAB_ARGS="lab.dlsum_ms=${LAB_DLSUM_MS:-} $APPEND_EXTRA"
+	LAB_ARGS="lab.dlsum_ms=${LAB_DLSUM_MS:-} lab.trace=${LAB_TRACE:-} lab.dlprobe=${LAB_DLPROBE:-} lab.gclog=${LAB_GCLOG:-} $APPEND_EXTRA"
 	echo "lab: $k: booting $(basename "$dir") (scenarios $SCEN, $dlsay; clock $ACCEL_NAME, timeout ${BOOT_TIMEOUT} s)"
 	t0=$(date +%s)
 	boot() {
