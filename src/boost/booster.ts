@@ -24,6 +24,9 @@ import {
   checkIntervalMs,
   judgeLook,
   type Ledger,
+  LookBudget,
+  maxRuntimeNs,
+  nextLookMs,
   type Progress,
   replenish,
   rungCoveringDebt,
@@ -61,6 +64,10 @@ interface ActiveBoost {
   last: Progress;
   /** The runtime the kernel has granted since the boost began (escalation.ts). */
   ledger: Ledger;
+  /** How often it was set again for running nothing while queued (rearm). */
+  rearms: number;
+  /** The interval of its looks now (nextLookMs). */
+  lookEveryMs: number;
 }
 
 /** The smallest SCHED_DEADLINE runtime the kernel takes (1 << DL_SCALE). */
@@ -113,6 +120,8 @@ export class Booster {
   readonly share: CpuShare;
   /** CPUs where a raise held back by the bound was said, until a boost there ends. */
   private readonly raiseBoundedSaid = new Set<number>();
+  /** The time looks may take (escalation.ts): they give way to restores and passes. */
+  readonly looks = new LookBudget();
   /** Per CPU, the tasks the bound left waiting at the last pass (the daemon says). */
   private waiting = new Map<number, number>();
 
@@ -156,9 +165,14 @@ export class Booster {
   }
 
   private progress(pid: number): Progress {
+    const cpuNs = this.probe.cpuTimeNs(pid);
+    if (this.probe.stateAndCpu) {
+      const sc = this.probe.stateAndCpu(pid);
+      return { state: sc?.state ?? null, cpuNs, cpu: sc?.cpu ?? null, atMs: this.timers.nowMs() };
+    }
     return {
       state: this.probe.state?.(pid) ?? null,
-      cpuNs: this.probe.cpuTimeNs(pid),
+      cpuNs,
       cpu: this.probe.cpu?.(pid) ?? null,
       atMs: this.timers.nowMs(),
     };
@@ -267,6 +281,8 @@ export class Booster {
       cpuAtStartNs: last.cpuNs,
       last,
       ledger: startLedger(rung.runtimeNs, last.atMs, p.periodNs),
+      rearms: 0,
+      lookEveryMs: checkIntervalMs(p.periodNs),
     };
     this.active.set(t.pid, b);
     this.share.charge(t.cpu, rung.runtimeNs);
@@ -285,7 +301,7 @@ export class Booster {
   }
 
   private scheduleCheck(b: ActiveBoost): void {
-    const ms = checkIntervalMs(this.params.periodNs);
+    const ms = b.lookEveryMs;
     if (this.timers.nowMs() + ms < b.startedMs + this.params.durationMs)
       b.check = this.timers.set(() => this.checkProgress(b), ms);
   }
@@ -297,19 +313,120 @@ export class Booster {
   private checkProgress(b: ActiveBoost): void {
     b.check = null;
     if (this.active.get(b.target.pid) !== b) return;
+    const startMs = this.timers.nowMs();
+    // Over the budget: put off, at a longer interval.
+    if (!this.looks.allows(startMs)) {
+      b.lookEveryMs = nextLookMs(b.lookEveryMs, false, this.params.periodNs);
+      this.scheduleCheck(b);
+      return;
+    }
+    try {
+      if (this.look(b)) this.scheduleCheck(b);
+    } finally {
+      this.looks.spend(this.timers.nowMs() - startMs);
+    }
+  }
+
+  /** The look itself; returns whether the boost goes on being looked at. */
+  private look(b: ActiveBoost): boolean {
     const now = this.progress(b.target.pid);
     // The runtime in effect until now is what each boundary passed added.
     b.ledger = replenish(b.ledger, now.atMs, b.rung.runtimeNs, this.params.periodNs);
     const verdict = judgeLook(now, b.target.cpu, b.cpuAtStartNs, b.ledger);
     b.last = now;
-    if (verdict.kind === "gone") return;
+    if (verdict.kind === "gone") return false;
     if (verdict.kind === "moved") {
       this.restore(b.target.pid, `moved to CPU ${verdict.cpu} during its boost`);
-      return;
+      return false;
+    }
+    // Queued and given nothing: no rung helps a stale DEADLINE state; setting the boost again does (rearm).
+    if (verdict.kind === "ran-nothing" && now.state === "R") {
+      b.lookEveryMs = nextLookMs(b.lookEveryMs, true, this.params.periodNs);
+      return this.rearm(b, now);
     }
     const next = rungFor(verdict, b.rung, this.params.runtimeNs, this.params.periodNs);
+    const before = b.rung.runtimeNs;
     if (next) this.raise(b, next, now, verdict);
-    this.scheduleCheck(b);
+    if (this.active.get(b.target.pid) !== b) return false;
+    b.lookEveryMs = nextLookMs(b.lookEveryMs, b.rung.runtimeNs !== before, this.params.periodNs);
+    return true;
+  }
+
+  /**
+   * A boosted task still queued that has run nothing at all: the kernel has
+   * not enqueued it. A task that left an earlier DEADLINE boost throttled
+   * keeps that throttle after its replenishment timer fired while it was not
+   * DEADLINE (the timer then does nothing), and a throttled task is never
+   * enqueued again, at any runtime (6.1-rt lab: rcuc/1 and ktimers/1 at
+   * 0.000 ms for whole boosts). Leaving DEADLINE while queued makes the
+   * kernel clear that state once its 0-lag time (deadline + debt x period /
+   * runtime) has passed: so the boost is set again as the cap's runtime (a
+   * near 0-lag time), then the saved attributes, then the boost. The task
+   * runs nothing in between (not enqueued) and the record still names the
+   * saved attributes. Returns false when the boost ended instead.
+   */
+  private rearm(b: ActiveBoost, now: Progress): boolean {
+    const t = b.target;
+    const p = this.params;
+    if (!this.sameTask(t)) return false;
+    let current: SchedAttr;
+    try {
+      current = this.ops.get(t.pid);
+    } catch {
+      return false;
+    }
+    if (ownership(b, current) !== "boost") {
+      this.restore(t.pid, `its policy changed to ${describeAttr(current)} during its boost`);
+      return false;
+    }
+    const cap = this.policy.attr(b.saved, { sliced: false, runtimeNs: maxRuntimeNs(p.runtimeNs, p.periodNs) }, p);
+    try {
+      this.ops.set(t.pid, cap);
+    } catch {
+      // DEADLINE admission may refuse the cap: leaving DEADLINE below still clears a state whose 0-lag time passed.
+    }
+    try {
+      this.ops.set(t.pid, b.saved);
+    } catch (e) {
+      // Still DEADLINE: the boost as it was, which ends on its timer.
+      try {
+        this.ops.set(t.pid, b.applied);
+      } catch {
+        // the restore at the boost's end writes the saved attributes whatever it finds
+      }
+      this.log.debug(`pid ${t.pid} (${t.comm}): could not leave DEADLINE to set its boost again: ${errText(e)}`);
+      return true;
+    }
+    try {
+      this.ops.set(t.pid, b.applied);
+    } catch (e) {
+      // On its saved attributes already: the boost has ended.
+      this.log.warn({
+        message:
+          `could not set the boost of pid ${t.pid} (${t.comm}) again: ${errText(e)}; ` +
+          `its boost ends here, on ${describeAttr(b.saved)}`,
+        ...fields("rearm_failed", t),
+      });
+      this.events?.restored(t);
+      this.drop(b);
+      return false;
+    }
+    b.rearms++;
+    // The kernel starts a new period now: one more runtime granted.
+    b.ledger = {
+      ...startLedger(b.rung.runtimeNs, now.atMs, p.periodNs),
+      grantedNs: b.ledger.grantedNs + Number(b.rung.runtimeNs),
+    };
+    this.events?.rearmed?.(t);
+    if (b.rearms === 1)
+      this.log.info({
+        message:
+          `set the boost of pid ${t.pid} (${t.comm}) (cpu ${t.cpu}) again: it has run nothing while queued ` +
+          `(${((now.atMs - b.startedMs) / 1000).toFixed(2)} s into its boost), the mark of a DEADLINE throttle ` +
+          "left from an earlier boost, which no runtime lifts and leaving DEADLINE clears",
+        ...fields("boost_rearmed", t),
+      });
+    return true;
   }
 
   /** One rung up, within the CPU's bound, recorded before it is applied; a refusal keeps the boost as it was. */

@@ -90,6 +90,49 @@ export function checkIntervalMs(periodNs: bigint): number {
   return Math.min(250, Math.max(25, Number(periodNs) / 2e7));
 }
 
+/**
+ * The next look's interval: back to `checkIntervalMs` after a look that
+ * changed the boost (a raise, a re-arm), else twice the last, up to a fifth
+ * of the period (a raise still lands before the next replenishment). A task
+ * progressing as bounded needs few looks; there may be thousands of boosts.
+ */
+export function nextLookMs(lastMs: number, changed: boolean, periodNs: bigint): number {
+  const base = checkIntervalMs(periodNs);
+  if (changed) return base;
+  return Math.max(base, Math.min(2 * lastMs, Number(periodNs) / 5e6));
+}
+
+/**
+ * Looks are best effort and restores are not: all looks together take at
+ * most this many ms of each second of stalld's own CPU time (a tenth).
+ * Beyond it, a look is put off, so a slow machine (the lab's emulated guest,
+ * where one look cost ~5 ms and a hundred a second outran stalld's 50 %
+ * reservation, restores came 5-20 s late) sheds looks, not restores.
+ */
+export const LOOK_BUDGET_MS_PER_S = 100;
+
+/** Time spent on looks in the current second: whether one more may run now. */
+export class LookBudget {
+  private windowStartMs = Number.NEGATIVE_INFINITY;
+  private spentMs = 0;
+  /** Looks put off since the start (the daemon may say it). */
+  shed = 0;
+
+  allows(nowMs: number): boolean {
+    if (nowMs - this.windowStartMs >= 1000) {
+      this.windowStartMs = nowMs;
+      this.spentMs = 0;
+    }
+    if (this.spentMs < LOOK_BUDGET_MS_PER_S) return true;
+    this.shed++;
+    return false;
+  }
+
+  spend(ms: number): void {
+    this.spentMs += Math.max(0, ms);
+  }
+}
+
 /** What the booster saw of a task at one moment. */
 export interface Progress {
   /** /proc state letter; null when the task is gone. */

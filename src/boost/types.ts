@@ -44,6 +44,8 @@ export interface TaskProbe {
   state?(pid: number): string | null;
   /** The CPU it is on or last ran on (/proc stat field 39), null when unknown. */
   cpu?(pid: number): number | null;
+  /** State and CPU in one read (a look's cost), null when gone; where missing, state() and cpu(). */
+  stateAndCpu?(pid: number): { state: string; cpu: number } | null;
 }
 
 export interface Timers {
@@ -68,6 +70,8 @@ export interface BoostEvents {
   restored(t: BoostTarget): void;
   /** A boost climbed a rung (escalation.ts). */
   raised?(t: BoostTarget): void;
+  /** A boost set again because it ran nothing while queued (booster.ts rearm). */
+  rearmed?(t: BoostTarget): void;
   /** A boost, or a raise, the per-CPU bound left out (cpu_share.ts). */
   bounded?(t: BoostTarget, what: "boost" | "raise"): void;
 }

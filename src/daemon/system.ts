@@ -160,6 +160,10 @@ export function realSystem(log: Logger): System {
       cpuTimeNs: readCpuTimeNs,
       state: (pid) => readTaskStat(pid)?.state ?? null,
       cpu: (pid) => readTaskStat(pid)?.cpu ?? null,
+      stateAndCpu: (pid) => {
+        const st = readTaskStat(pid);
+        return st ? { state: st.state, cpu: st.cpu } : null;
+      },
     },
     passInputs: (throttling) =>
       procPassInputs({

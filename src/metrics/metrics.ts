@@ -115,6 +115,11 @@ export class Metrics {
     "counter",
     "Boosts raised while they ran: the task was in debt, or had not run at all.",
   );
+  readonly rearms = new Family(
+    "stalld_boost_rearms_total",
+    "counter",
+    "Boosts set again because the task ran nothing while queued (a stale DEADLINE throttle).",
+  );
   readonly bounded = new Family(
     "stalld_boosts_bounded_total",
     "counter",
@@ -139,6 +144,7 @@ export class Metrics {
     this.longestWait,
     this.boosting,
     this.raises,
+    this.rearms,
     this.bounded,
     this.dropped,
   ];
@@ -178,6 +184,7 @@ export class Metrics {
       failed: (_t, code) => this.failures.add(1, { errno: code }),
       restored: () => this.restores.add(1),
       raised: () => this.raises.add(1),
+      rearmed: () => this.rearms.add(1),
       bounded: (t, what) => this.bounded.add(1, { cpu: String(t.cpu), what }),
     };
   }

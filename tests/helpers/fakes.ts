@@ -70,10 +70,11 @@ export class FakeTimers implements Timers {
       const due = [...this.pending.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
       if (!due) break;
       this.pending.delete(due[0]);
-      this.now = due[1].at;
+      // A callback that took time (now moved on) does not turn the clock back.
+      this.now = Math.max(this.now, due[1].at);
       due[1].fn();
     }
-    this.now = end;
+    this.now = Math.max(this.now, end);
   }
 }
 

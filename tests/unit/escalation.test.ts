@@ -2,7 +2,10 @@ import { describe, expect, test } from "bun:test";
 import {
   checkIntervalMs,
   judgeLook,
+  LOOK_BUDGET_MS_PER_S,
+  LookBudget,
   maxRuntimeNs,
+  nextLookMs,
   nextRung,
   type Progress,
   replenish,
@@ -14,6 +17,7 @@ import {
 } from "../../src/boost/escalation";
 import { ownership } from "../../src/boost/policy";
 import { selfOwner } from "../../src/boost/state_dir";
+import { SysError } from "../../src/ffi/errno";
 import { SCHED_DEADLINE, SCHED_FIFO } from "../../src/kernel/sched_attr";
 import { FakeSched, FakeTimers, fifo, recordingLogger, testBooster } from "../helpers/fakes";
 
@@ -42,6 +46,28 @@ describe("escalation decisions", () => {
     expect(checkIntervalMs(200_000_000n)).toBe(25);
     expect(checkIntervalMs(4n * S)).toBe(200);
     expect(checkIntervalMs(10n * S)).toBe(250);
+  });
+
+  test("looks back off while a boost progresses, up to a fifth of the period, and come back after a change", () => {
+    expect(nextLookMs(50, false, S)).toBe(100);
+    expect(nextLookMs(100, false, S)).toBe(200);
+    expect(nextLookMs(200, false, S)).toBe(200);
+    expect(nextLookMs(200, true, S)).toBe(50);
+    expect(nextLookMs(25, false, 200_000_000n)).toBe(40);
+    expect(nextLookMs(40, false, 200_000_000n)).toBe(40);
+  });
+
+  test("the look budget: a tenth of each second, then looks are put off and counted", () => {
+    const b = new LookBudget();
+    expect(b.allows(0)).toBe(true);
+    b.spend(LOOK_BUDGET_MS_PER_S - 1);
+    expect(b.allows(500)).toBe(true);
+    b.spend(5);
+    expect(b.allows(600)).toBe(false);
+    expect(b.allows(999)).toBe(false);
+    expect(b.shed).toBe(2);
+    // A new second, a new budget.
+    expect(b.allows(1000)).toBe(true);
   });
 
   test("the ledger grants one runtime at the start and the runtime in effect at each period boundary", () => {
@@ -221,18 +247,37 @@ describe("Booster escalation (fake clock)", () => {
     expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
   });
 
-  test("a task that runs nothing climbs one rung only, and its next boost starts there; once it ran, from -r", () => {
+  test("a queued task that runs nothing is set again (cap, saved, boost), never raised; its next boost starts a rung up", () => {
     const { sched, timers, lines, booster, task, target, now } = setup();
     booster.boost(target);
+    const setsAtBoost = sched.sets.length;
     const seen: string[] = [];
     for (let i = 0; i < 4; i++) {
       timers.advance(50);
       seen.push(now());
     }
-    expect(seen).toEqual(["DL 200000", "DL 200000", "DL 200000", "DL 200000"]);
-    expect(lines.filter((l) => l.msg.startsWith("raised"))[0]!.msg).toContain(
-      "to SCHED_DEADLINE 200000/1000000000 ns: it has not run at all under its boost (0.05 s into its boost, ran 0.000 ms)",
-    );
+    // Each look: the cap's runtime (a near 0-lag time), the saved attributes (leaving DEADLINE while
+    // queued clears a stale throttle), the boost again; no rung is taken from the CPU's bound.
+    expect(seen).toEqual(["DL 20000", "DL 20000", "DL 20000", "DL 20000"]);
+    const look = sched.sets.slice(setsAtBoost, setsAtBoost + 3).map((x) => x.attr);
+    expect(look.map((a) => (a.policy === SCHED_DEADLINE ? `DL ${a.runtimeNs}` : `FIFO ${a.priority}`))).toEqual([
+      "DL 50000000",
+      "FIFO 10",
+      "DL 20000",
+    ]);
+    expect(sched.sets.length - setsAtBoost).toBe(12);
+    expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
+    // Said once per boost.
+    const said = lines.filter((l) => l.msg.startsWith("set the boost of pid 10 (victim) (cpu 1) again"));
+    expect(said).toHaveLength(1);
+    expect(said[0]!.msg).toContain("it has run nothing while queued (0.05 s into its boost)");
+    // It runs after a re-arm: no more of them, and the ledger counts the new period's runtime.
+    task.cpuNs += 30_000;
+    const before = sched.sets.length;
+    timers.advance(50);
+    expect(sched.sets.length).toBe(before);
+    expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
+    task.cpuNs -= 30_000; // (the test's bookkeeping: as if it never ran, for what follows)
     timers.advance(3000);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
     expect(
@@ -249,11 +294,43 @@ describe("Booster escalation (fake clock)", () => {
     expect(now()).toBe("DL 20000");
   });
 
-  test("a raise the kernel refuses keeps the boost as it was, says why, and the restore still works", () => {
-    const { sched, timers, lines, booster, target } = setup();
+  test("a re-arm the kernel refuses: still DEADLINE, the boost goes on; on its saved attributes, the boost ends", () => {
+    const { sched, timers, lines, booster, target, now } = setup();
     booster.boost(target);
+    // Every write refused: the boost stays as it was and ends on its timer.
     sched.failSet.set(10, 16);
-    timers.advance(100);
+    timers.advance(50);
+    sched.failSet.delete(10);
+    expect(now()).toBe("DL 20000");
+    expect(booster.isBoosted(10)).toBe(true);
+    // The boost refused after the saved attributes went back: it ends there, said.
+    const set = sched.set.bind(sched);
+    let n = 0;
+    sched.set = (pid, attr) => {
+      if (++n === 3) throw new SysError("sched_setattr", 16);
+      set(pid, attr);
+    };
+    timers.advance(50);
+    expect(now()).toBe("FIFO 10");
+    expect(booster.isBoosted(10)).toBe(false);
+    expect(
+      lines.some(
+        (l) =>
+          l.level === "warn" &&
+          l.msg.startsWith("could not set the boost of pid 10 (victim) again") &&
+          l.msg.endsWith("its boost ends here, on SCHED_FIFO prio 10"),
+      ),
+    ).toBe(true);
+    timers.advance(3000);
+    expect(now()).toBe("FIFO 10");
+  });
+
+  test("a raise the kernel refuses keeps the boost as it was, says why, and the restore still works", () => {
+    const { sched, timers, lines, booster, task, target } = setup();
+    booster.boost(target);
+    task.cpuNs += 100_000; // 80 us of debt: the rung above it is 200 us
+    sched.failSet.set(10, 16);
+    timers.advance(50);
     sched.failSet.delete(10);
     expect(sched.tasks.get(10)!.runtimeNs).toBe(20_000n);
     expect(
@@ -261,7 +338,7 @@ describe("Booster escalation (fake clock)", () => {
         (l) => l.level === "warn" && l.msg.startsWith("could not raise the boost of pid 10 (victim) to 200000 ns"),
       ),
     ).toBe(true);
-    timers.advance(2900);
+    timers.advance(2950);
     expect(sched.tasks.get(10)).toEqual(fifo(10));
   });
 
@@ -411,6 +488,46 @@ describe("the per-CPU bound", () => {
     timers.advance(3000);
     expect(booster.count).toBe(0);
     expect(booster.share.usedNs(1)).toBe(0n);
+  });
+});
+
+describe("looks give way to restores", () => {
+  test("each look costing 5 ms: 20 boosts take about a tenth of each second in looks, and every restore is on time", () => {
+    const sched = new FakeSched();
+    const timers = new FakeTimers();
+    const { log, lines } = recordingLogger();
+    let reads = 0;
+    let cpuNs = 0;
+    const probe = {
+      starttime: () => 777,
+      // A slow machine: each look's read of the task's CPU time costs 5 ms, and it progresses (1 us a read).
+      cpuTimeNs: () => {
+        reads++;
+        timers.now += 5;
+        return (cpuNs += 1000);
+      },
+      state: () => "R",
+      cpu: () => 1,
+    };
+    const booster = testBooster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+      ops: sched,
+      timers,
+    });
+    for (let pid = 100; pid < 120; pid++) {
+      sched.tasks.set(pid, fifo(10));
+      expect(booster.boost({ pid, comm: "victim", cpu: 1, waitedNs: 3e9, starttime: 777 })).toBe("boosted");
+    }
+    const atStart = reads;
+    timers.advance(1000);
+    // Without the budget: 20 boosts x 7 looks in their first second (50, 100, 200, 200 ... ms apart) x 5 ms.
+    const lookMs = (reads - atStart) * 5;
+    expect(lookMs).toBeLessThanOrEqual(LOOK_BUDGET_MS_PER_S * 1.5);
+    expect(booster.looks.shed).toBeGreaterThan(0);
+    timers.advance(2050);
+    expect(booster.count).toBe(0);
+    const restored = lines.filter((l) => l.msg.startsWith("restored pid"));
+    expect(restored).toHaveLength(20);
+    for (const l of restored) expect(l.msg).toMatch(/after 3\.0\d s \(boost ended\)/);
   });
 });
 
