@@ -315,7 +315,8 @@ export class Booster {
     if (this.active.get(b.target.pid) !== b) return;
     const startMs = this.timers.nowMs();
     // Over the budget: put off, at a longer interval.
-    if (!this.looks.allows(startMs)) {
+    const firstPeriod = startMs - b.startedMs < Number(this.params.periodNs) / 1e6;
+    if (!this.looks.allows(startMs, firstPeriod)) {
       b.lookEveryMs = nextLookMs(b.lookEveryMs, false, this.params.periodNs);
       this.scheduleCheck(b);
       return;
@@ -438,6 +439,23 @@ export class Booster {
     const reserve = BigInt((this.waiting.get(t.cpu) ?? 0) + 1) * p.runtimeNs;
     const room = this.share.roomNs(t.cpu) + b.rung.runtimeNs - reserve;
     const next = wanted.runtimeNs > room ? { ...wanted, runtimeNs: room } : wanted;
+    // A debt the bound leaves unpaid past the boost's end pushes the task's deadline that many periods
+    // on, past its restore, and its later boosts run nothing: the boost ends now, while the leaving
+    // runtime can still clear that state (restoreTask).
+    if (verdict.kind === "in-debt") {
+      const runtimeNs = Math.max(Number(next.runtimeNs), Number(b.rung.runtimeNs));
+      const periods = Math.ceil(verdict.debtNs / runtimeNs);
+      const leftMs = b.startedMs + p.durationMs - now.atMs;
+      if (periods > 1 && periods * (Number(p.periodNs) / 1e6) > leftMs) {
+        this.events?.bounded?.(t, "raise");
+        this.restore(
+          t.pid,
+          `in debt by ${(verdict.debtNs / 1e6).toFixed(3)} ms, more than the CPU's bound lets its boost repay ` +
+            `before its end (${periods} periods at ${runtimeNs} ns)`,
+        );
+        return;
+      }
+    }
     if (next.runtimeNs <= b.rung.runtimeNs) {
       this.events?.bounded?.(t, "raise");
       // Said once per CPU until a boost there ends: in a flood, every boost would say it.

@@ -12,13 +12,14 @@
 //   periods ahead. `sched_setattr` changes the runtime that replenishment
 //   adds, not the balance: a runtime raised before the next replenishment
 //   repays the debt in one period.
-// - A task that ran nothing at all under its boost is held by something the
-//   boost cannot see (debt from an earlier boost, other DEADLINE work): a
-//   larger runtime makes the pending replenishment cover it sooner.
+// - A queued task that ran nothing at all under its boost is not enqueued:
+//   a throttle left from an earlier boost whose replenishment timer fired
+//   while it was not DEADLINE. No runtime lifts it; leaving DEADLINE while
+//   queued does (booster.ts re-arms the boost).
 //
 // So the booster keeps a ledger of the runtime the kernel has granted (one
 // runtime at the start and at each period boundary) against the CPU time the
-// task used, and raises the runtime only for debt and for nothing-at-all.
+// task used, and raises the runtime only for debt.
 // Every rung is SCHED_DEADLINE: the kernel bounds each one. Pure decisions;
 // booster.ts applies them.
 import type { Rung } from "./policy";
@@ -110,6 +111,13 @@ export function nextLookMs(lastMs: number, changed: boolean, periodNs: bigint): 
  * reservation, restores came 5-20 s late) sheds looks, not restores.
  */
 export const LOOK_BUDGET_MS_PER_S = 100;
+/**
+ * A look in a boost's first period may take up to three times the budget:
+ * the first run after sched_setattr overruns a 20 us runtime by ~1 ms (lab
+ * dlprobe), and only a raise before the first replenishment keeps that debt
+ * from pushing the task's deadline 50 periods ahead, beyond any later boost.
+ */
+export const FIRST_PERIOD_BUDGET_FACTOR = 3;
 
 /** Time spent on looks in the current second: whether one more may run now. */
 export class LookBudget {
@@ -118,12 +126,12 @@ export class LookBudget {
   /** Looks put off since the start (the daemon may say it). */
   shed = 0;
 
-  allows(nowMs: number): boolean {
+  allows(nowMs: number, firstPeriod = false): boolean {
     if (nowMs - this.windowStartMs >= 1000) {
       this.windowStartMs = nowMs;
       this.spentMs = 0;
     }
-    if (this.spentMs < LOOK_BUDGET_MS_PER_S) return true;
+    if (this.spentMs < LOOK_BUDGET_MS_PER_S * (firstPeriod ? FIRST_PERIOD_BUDGET_FACTOR : 1)) return true;
     this.shed++;
     return false;
   }

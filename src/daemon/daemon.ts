@@ -17,6 +17,9 @@ import { type DetectConfig, detect, passLines, passTiming, sameEpisode } from ".
 import { OnceSet } from "./once";
 import type { QuietGate } from "./quiet_gate";
 
+/** -v says a pass that began this late, or took this long (ms). */
+const SLOW_PASS_MS = 250;
+
 /** What the passes are asked to do (from RunConfig). */
 export interface PassConfig {
   cpus: number[];
@@ -81,6 +84,10 @@ function taskFields(event: string, d: { waiter: TaskDecision["waiter"]; stat: { 
 
 export class Daemon {
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** When the scheduled pass is due (performance.now() ms). */
+  private dueAtMs = 0;
+  /** Looks put off, as of the last pass that said so. */
+  private shedSaid = 0;
   private running = false;
   private lastDropped = 0;
   private passErrors = 0;
@@ -149,7 +156,9 @@ export class Daemon {
 
   private schedule(delayNs: number): void {
     if (!this.running) return;
-    this.timer = setTimeout(() => this.runPass(), Math.ceil(delayNs / NS_PER_MS));
+    const ms = Math.ceil(delayNs / NS_PER_MS);
+    this.dueAtMs = performance.now() + ms;
+    this.timer = setTimeout(() => this.runPass(), ms);
   }
 
   /** A pass now rather than at the scheduled time (a boost just ended). */
@@ -161,15 +170,33 @@ export class Daemon {
 
   private runPass(): void {
     this.timer = null;
+    const lateMs = performance.now() - this.dueAtMs;
     let next = this.detectCfg.granularityNs;
+    const t0 = performance.now();
     try {
       next = this.pass();
       this.passErrors = 0;
+      this.sayIfSlow(lateMs, performance.now() - t0);
     } catch (e) {
       // A broken pass must not kill the daemon; say it once per streak.
       if (this.passErrors++ === 0) this.log.error(`detection pass failed: ${(e as Error).message}`);
     }
     this.schedule(next);
+  }
+
+  /**
+   * -v: a pass that began late or took long, and the looks at boosted tasks
+   * put off since the last pass: where stalld's own time went when its
+   * passes and restores fall behind (a slow or starved housekeeping CPU).
+   */
+  private sayIfSlow(lateMs: number, tookMs: number): void {
+    const shed = this.parts.booster?.looks.shed ?? 0;
+    if (lateMs > SLOW_PASS_MS || tookMs > SLOW_PASS_MS || shed > this.shedSaid)
+      this.log.debug(
+        `pass ${this.passes} began ${Math.max(0, lateMs).toFixed(0)} ms late and took ${tookMs.toFixed(0)} ms; ` +
+          `${shed - this.shedSaid} look(s) at boosted tasks put off since the last pass`,
+      );
+    this.shedSaid = shed;
   }
 
   /** One detection pass, counted; returns the delay to the next one. */

@@ -66,6 +66,10 @@ describe("escalation decisions", () => {
     expect(b.allows(600)).toBe(false);
     expect(b.allows(999)).toBe(false);
     expect(b.shed).toBe(2);
+    // A look in a boost's first period, before its first replenishment, may take up to three times as much.
+    expect(b.allows(999, true)).toBe(true);
+    b.spend(2 * LOOK_BUDGET_MS_PER_S);
+    expect(b.allows(999, true)).toBe(false);
     // A new second, a new budget.
     expect(b.allows(1000)).toBe(true);
   });
@@ -444,30 +448,55 @@ describe("the per-CPU bound", () => {
     expect(booster.boost(probe(12))).toBe("boosted");
   });
 
-  test("a raise is capped at the room left, and one with no room is refused, said once and counted", () => {
+  test("a raise is capped at the room left; a debt no raise repays before the boost ends ends the boost now", () => {
     const { sched, timers, lines, booster, task, target, bounded, now } = setup();
     sched.tasks.set(11, fifo(10));
     booster.boost(target);
     booster.boost({ ...target, pid: 11 });
-    // Both overran by far more than the top of the ladder: both want it; the CPU's 50 ms are shared.
-    task.cpuNs += 100_000_000;
-    for (let i = 0; i < 4; i++) timers.advance(50);
-    const total = sched.tasks.get(10)!.runtimeNs + sched.tasks.get(11)!.runtimeNs;
-    expect(total).toBeLessThanOrEqual(50_000_000n);
-    expect(booster.share.usedNs(1)).toBe(total);
-    // The first to look climbs into what is left but room for one more boost; the second finds none.
+    // Both overran by 40 ms: each wants the top of the ladder; the CPU's 50 ms are shared.
+    task.cpuNs += 40_000_000;
+    timers.advance(50);
+    // The first to look climbs into what is left but room for one more boost.
     expect(now()).toBe("DL 49960000");
+    expect(booster.share.usedNs(1)).toBe(49_960_000n);
+    // The second could repay 40 ms at 20 us in 2000 periods: it would be throttled far past its restore,
+    // and its next boosts would run nothing. It ends now, counted, its saved attributes back.
+    expect(sched.tasks.get(11)).toEqual(fifo(10));
+    expect(booster.isBoosted(11)).toBe(false);
+    expect(bounded.filter((b) => b === "11 raise")).toHaveLength(1);
+    expect(
+      lines.some(
+        (l) =>
+          l.msg.startsWith("restored pid 11 (victim) (cpu 1) to SCHED_FIFO prio 10") &&
+          l.msg.includes("(in debt by 39.980 ms, more than the CPU's bound lets its boost repay before its end"),
+      ),
+    ).toBe(true);
+    timers.advance(3000);
+    expect(sched.tasks.get(10)).toEqual(fifo(10));
+  });
+
+  test("a raise the bound refuses, for a debt repaid within the boost anyway, is said once per CPU", () => {
+    const { sched, timers, lines, booster, task, target, bounded, now } = setup();
+    booster.boost(target);
+    task.cpuNs += 40_000_000;
+    timers.advance(50);
+    expect(now()).toBe("DL 49980000");
+    sched.tasks.set(11, fifo(10));
+    expect(booster.boost({ ...target, pid: 11 })).toBe("boosted");
+    // 30 us of debt at 20 us: two periods, within its boost; the 200 us it wants has no room.
+    task.cpuNs += 50_000;
+    for (let i = 0; i < 4; i++) timers.advance(50);
     expect(sched.tasks.get(11)!.runtimeNs).toBe(20_000n);
+    expect(booster.isBoosted(11)).toBe(true);
     expect(bounded.filter((b) => b.endsWith("raise")).length).toBeGreaterThan(1);
-    const said = lines.filter((l) => l.msg.startsWith("not raising the boost of pid 11 (victim) (cpu 1) past"));
-    expect(said).toHaveLength(1);
+    expect(lines.filter((l) => l.msg.startsWith("not raising the boost of pid"))).toHaveLength(1);
   });
 
   test("tasks the bound left waiting at the last pass keep their room: a raise does not take it", () => {
     const { sched, timers, booster, task, target, now } = setup();
     booster.noteWaiting(new Map([[1, 4]]));
     booster.boost(target);
-    task.cpuNs += 100_000_000;
+    task.cpuNs += 40_000_000;
     timers.advance(50);
     // 50 ms less five boosts of -r: four waiting, one more.
     expect(now()).toBe("DL 49900000");
@@ -521,9 +550,14 @@ describe("looks give way to restores", () => {
     timers.advance(1000);
     // Without the budget: 20 boosts x 7 looks in their first second (50, 100, 200, 200 ... ms apart) x 5 ms.
     const lookMs = (reads - atStart) * 5;
-    expect(lookMs).toBeLessThanOrEqual(LOOK_BUDGET_MS_PER_S * 1.5);
+    // Their first period: up to three times the budget.
+    expect(lookMs).toBeLessThanOrEqual(LOOK_BUDGET_MS_PER_S * 3 + 10);
     expect(booster.looks.shed).toBeGreaterThan(0);
-    timers.advance(2050);
+    // After it, a tenth.
+    const later = reads;
+    timers.advance(1000);
+    expect((reads - later) * 5).toBeLessThanOrEqual(LOOK_BUDGET_MS_PER_S + 10);
+    timers.advance(1050);
     expect(booster.count).toBe(0);
     const restored = lines.filter((l) => l.msg.startsWith("restored pid"));
     expect(restored).toHaveLength(20);
