@@ -25,6 +25,8 @@ DLSUM_MS=${DLSUM_MS:-100}
 TRACE=$(arg lab.trace)
 # lab.gclog=1: stalld logs each garbage collection of its JavaScript engine (BUN_JSC_logGC).
 GCLOG=$(arg lab.gclog)
+# lab.cpuprof=1: stalld writes Bun's CPU profile (BUN_OPTIONS=--cpu-prof), dumped at its stop.
+CPUPROF=$(arg lab.cpuprof)
 # lab.dlprobe=reboost: scenario 10 runs only dlprobe's re-boost cases.
 DLPROBE=$(arg lab.dlprobe)
 STALLD=/bin/stalld
@@ -113,6 +115,9 @@ stalld_start() { # name args...
 	name=$1; shift
 	if [ "$GCLOG" = 1 ]; then
 		BUN_JSC_logGC=1 "$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1 &
+	elif [ "$CPUPROF" = 1 ]; then
+		mkdir -p "/tmp/prof-$name"
+		(cd "/tmp/prof-$name" && BUN_OPTIONS="--cpu-prof --cpu-prof-interval=10000" exec "$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1) &
 	else
 		"$STALLD" run -f -v "$@" >"/tmp/$name.log" 2>&1 &
 	fi
@@ -165,6 +170,13 @@ stalld_stop() { # name
 	wait "$SPID" 2>/dev/null
 	dump "$1" "/tmp/$1.log"
 	[ -s "/tmp/$1.trace" ] && dump "$1-trace" "/tmp/$1.trace"
+	# lab.cpuprof=1: Bun's CPU profile of the run, gzip and base64 (lab/prof.ts reads it).
+	for f in /tmp/prof-"$1"/*.cpuprofile; do
+		[ -s "$f" ] || continue
+		mark "$1 cpuprof-begin"
+		gzip -c "$f" | base64 | sed "s/^/@@PROF $1 /"
+		mark "$1 cpuprof-end"
+	done
 }
 
 mark boot release=$(uname -r) version="$(uname -v | tr ' ' '_')" cpus=$(nproc)

@@ -972,6 +972,8 @@ static int trace(char **argv)
 	struct sched_param sp = { .sched_priority = 95 };
 	char path[320], stat[1024], wchan[128], stack[4096], sched[4096];
 	char last_wchan[128] = "", last_stack[4096] = "", last_state = 0;
+	/* While it runs: how often each syscall (or user space, -1) was seen, printed with each "still" line. */
+	int hist_nr[16], hist_n[16], nhist = 0;
 
 	if (secs <= 0 || secs > 600 || pin(0) || sched_setscheduler(0, SCHED_FIFO, &sp))
 		return 1;
@@ -987,6 +989,22 @@ static int trace(char **argv)
 		p = strrchr(stat, ')');
 		if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state, &ut, &st) != 3)
 			break;
+		if (state == 'R') {
+			char sc[64];
+			int nr = -1, k;
+
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, pid);
+			if (slurp(path, sc, sizeof(sc)) > 0 && sscanf(sc, "%d", &nr) != 1)
+				nr = -1; /* "running": user space */
+			for (k = 0; k < nhist && hist_nr[k] != nr; k++)
+				;
+			if (k == nhist && nhist < 16) {
+				hist_nr[nhist] = nr;
+				hist_n[nhist++] = 0;
+			}
+			if (k < 16)
+				hist_n[k]++;
+		}
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, pid);
 		if (slurp(path, wchan, sizeof(wchan)) < 0)
 			wchan[0] = 0;
@@ -1005,6 +1023,13 @@ static int trace(char **argv)
 			       ut * 1000 / sysconf(_SC_CLK_TCK), st * 1000 / sysconf(_SC_CLK_TCK));
 			print_syscall(pid);
 			since = t;
+			if (nhist) {
+				printf("trace   running in (syscall:samples, -1 user):");
+				for (int k = 0; k < nhist; k++)
+					printf(" %d:%d", hist_nr[k], hist_n[k]);
+				printf("\n");
+				nhist = 0;
+			}
 			/* The whole process: its resident memory and every thread's CPU time (a GC shows in both). */
 			snprintf(path, sizeof(path), "/proc/%d/status", pid);
 			if (slurp(path, sched, sizeof(sched)) > 0)

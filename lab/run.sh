@@ -53,7 +53,8 @@ QUICK_SCEN=1,2,3,8
 # the sleep between two scans of scenario 9's dlsum (default 100; 0: none);
 # LAB_TRACE=1: labtool trace follows stalld's main thread (lab/labtool.c);
 # LAB_DLPROBE=reboost: scenario 10 runs only dlprobe's re-boost cases;
-# LAB_GCLOG=1: stalld logs its JavaScript engine's collections.
+# LAB_GCLOG=1: stalld logs its JavaScript engine's collections;
+# LAB_CPUPROF=1: stalld's CPU profile, read by lab/prof.ts.
 SCEN=${LAB_SCEN:-$SCEN}
 fail() { echo "lab: $*" >&2; echo "lab: 0 passed, 1 failed"; exit 1; }
 
@@ -182,7 +183,7 @@ for k in "${KERNELS[@]}"; do
 	[ "$k" = 6.12-nodl ] && dl=off
 	case "$k" in 6.1-rt) dlsay="no DL-server in 6.1" ;; *) dlsay="DL-server $dl" ;; esac
 	BOOT_TIMEOUT=${LAB_TIMEOUT:-$(boot_timeout)}
-	LAB_ARGS="lab.dlsum_ms=${LAB_DLSUM_MS:-} lab.trace=${LAB_TRACE:-} lab.dlprobe=${LAB_DLPROBE:-} lab.gclog=${LAB_GCLOG:-} $APPEND_EXTRA"
+	LAB_ARGS="lab.dlsum_ms=${LAB_DLSUM_MS:-} lab.trace=${LAB_TRACE:-} lab.dlprobe=${LAB_DLPROBE:-} lab.gclog=${LAB_GCLOG:-} lab.cpuprof=${LAB_CPUPROF:-} $APPEND_EXTRA"
 	echo "lab: $k: booting $(basename "$dir") (scenarios $SCEN, $dlsay; clock $ACCEL_NAME, timeout ${BOOT_TIMEOUT} s)"
 	t0=$(date +%s)
 	boot() {
