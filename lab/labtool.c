@@ -29,7 +29,9 @@
  *       ("trace T state wchan ran_ms") when state or wait channel change, the
  *       stack when it changes while the thread is not running, and "trace T
  *       still ..." when it stayed the same for 1 s. T: CLOCK_REALTIME. Says
- *       where stalld's main thread spends a stall (lab/FINDINGS.md).
+ *       where stalld's main thread spends a stall (lab/FINDINGS.md): while
+ *       it stays runnable, it is also stopped every 20 ms (ptrace) for its
+ *       instruction pointer ("ip <mapping>+<offset>@<address> xN").
  *
  * The abusers (scenario 9): each sets SCHED_FIFO 10 on CPU 1 as root, then
  * drops to uid/gid 65534 with RLIMIT_RTPRIO 0, prints "ready P", and wakes
@@ -81,7 +83,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -965,6 +970,66 @@ static void print_syscall(int pid)
 	}
 }
 
+/*
+ * Where a runnable thread is: stops it with PTRACE_INTERRUPT (seized once),
+ * reads its instruction pointer, lets it go (a signal that arrived meanwhile
+ * is passed on). Returns the address, 0 when it could not.
+ */
+static unsigned long long sample_ip(int pid, int *seized)
+{
+	struct user_regs_struct regs;
+	unsigned long long ip = 0;
+	int st;
+
+	if (!*seized) {
+		if (ptrace(PTRACE_SEIZE, pid, 0, 0))
+			return 0;
+		*seized = 1;
+	}
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0))
+		return 0;
+	for (int i = 0; i < 8; i++) {
+		if (waitpid(pid, &st, __WALL) != pid || !WIFSTOPPED(st))
+			return 0;
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			if (!ptrace(PTRACE_GETREGS, pid, 0, &regs))
+				ip = regs.rip;
+			ptrace(PTRACE_CONT, pid, 0, 0);
+			return ip;
+		}
+		ptrace(PTRACE_CONT, pid, 0, WSTOPSIG(st));
+	}
+	return 0;
+}
+
+/* The mapping an address falls in, as "name+0xoffset" (a JIT or heap address: "[anon]+0x..."). */
+static void where(int pid, unsigned long long ip, char *out, int size)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(out, size, "0x%llx", ip);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi, off;
+		char name[256] = "[anon]";
+
+		if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %255s", &lo, &hi, &off, name) < 3)
+			continue;
+		if (ip >= lo && ip < hi) {
+			const char *base = strrchr(name, '/');
+
+			/* A non-PIE executable's addresses are its own: printed as they are. */
+			snprintf(out, size, "%s+0x%llx@0x%llx", base ? base + 1 : name, ip - lo + off, ip);
+			break;
+		}
+	}
+	fclose(f);
+}
+
 static int trace(char **argv)
 {
 	int pid = atoi(argv[0]);
@@ -972,8 +1037,10 @@ static int trace(char **argv)
 	struct sched_param sp = { .sched_priority = 95 };
 	char path[320], stat[1024], wchan[128], stack[4096], sched[4096];
 	char last_wchan[128] = "", last_stack[4096] = "", last_state = 0;
-	/* While it runs: how often each syscall (or user space, -1) was seen, printed with each "still" line. */
-	int hist_nr[16], hist_n[16], nhist = 0;
+	/* While it stays runnable: where it is (instruction pointers), printed with each "still" line. */
+	unsigned long long ips[32];
+	int ip_n[32], nips = 0, seized = 0;
+	double rsince = -1;
 
 	if (secs <= 0 || secs > 600 || pin(0) || sched_setscheduler(0, SCHED_FIFO, &sp))
 		return 1;
@@ -983,27 +1050,32 @@ static int trace(char **argv)
 		double t = wall();
 		unsigned long long ut = 0, st = 0;
 
+		/* Seized: a signal the thread stopped on (SIGTERM at the end) is passed on at once. */
+		for (int st; seized && waitpid(pid, &st, __WALL | WNOHANG) == pid;)
+			if (WIFSTOPPED(st))
+				ptrace(PTRACE_CONT, pid, 0, (st >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(st));
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, pid);
 		if (slurp(path, stat, sizeof(stat)) <= 0)
 			break;
 		p = strrchr(stat, ')');
 		if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state, &ut, &st) != 3)
 			break;
-		if (state == 'R') {
-			char sc[64];
-			int nr = -1, k;
+		if (state != 'R')
+			rsince = -1;
+		else if (rsince < 0)
+			rsince = t;
+		else if (t - rsince > 0.3) {
+			unsigned long long ip = sample_ip(pid, &seized);
+			int k;
 
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, pid);
-			if (slurp(path, sc, sizeof(sc)) > 0 && sscanf(sc, "%d", &nr) != 1)
-				nr = -1; /* "running": user space */
-			for (k = 0; k < nhist && hist_nr[k] != nr; k++)
+			for (k = 0; k < nips && ips[k] != ip; k++)
 				;
-			if (k == nhist && nhist < 16) {
-				hist_nr[nhist] = nr;
-				hist_n[nhist++] = 0;
+			if (k == nips && nips < 32) {
+				ips[nips] = ip;
+				ip_n[nips++] = 0;
 			}
-			if (k < 16)
-				hist_n[k]++;
+			if (k < 32)
+				ip_n[k]++;
 		}
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, pid);
 		if (slurp(path, wchan, sizeof(wchan)) < 0)
@@ -1023,13 +1095,13 @@ static int trace(char **argv)
 			       ut * 1000 / sysconf(_SC_CLK_TCK), st * 1000 / sysconf(_SC_CLK_TCK));
 			print_syscall(pid);
 			since = t;
-			if (nhist) {
-				printf("trace   running in (syscall:samples, -1 user):");
-				for (int k = 0; k < nhist; k++)
-					printf(" %d:%d", hist_nr[k], hist_n[k]);
-				printf("\n");
-				nhist = 0;
+			for (int k = 0; k < nips; k++) {
+				char w[320];
+
+				where(pid, ips[k], w, sizeof(w));
+				printf("trace   ip %s x%d\n", w, ip_n[k]);
 			}
+			nips = 0;
 			/* The whole process: its resident memory and every thread's CPU time (a GC shows in both). */
 			snprintf(path, sizeof(path), "/proc/%d/status", pid);
 			if (slurp(path, sched, sizeof(sched)) > 0)
@@ -1070,6 +1142,8 @@ static int trace(char **argv)
 		fflush(stdout);
 		nanosleep(&ts, NULL);
 	}
+	if (seized)
+		ptrace(PTRACE_DETACH, pid, 0, 0);
 	return 0;
 }
 

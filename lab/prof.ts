@@ -51,18 +51,17 @@ function selfTime(p: Profile, from: number, to: number): Map<string, number> {
     const node = byId.get(p.samples[i]!);
     if (!node) continue;
     const k = name(node);
-    out.set(k, (out.get(k) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+    // Counted, not timed: a sampler that only samples a running thread leaves gaps that are not its time.
+    out.set(k, (out.get(k) ?? 0) + 1);
   }
   return out;
 }
 
 function print(title: string, m: Map<string, number>): void {
   const total = [...m.values()].reduce((a, b) => a + b, 0);
-  console.log(`  ${title}: ${(total / 1000).toFixed(0)} ms sampled`);
+  console.log(`  ${title}: ${total} samples`);
   for (const [k, us] of [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top))
-    console.log(
-      `    ${(us / 1000).toFixed(1).padStart(9)} ms  ${((100 * us) / (total || 1)).toFixed(1).padStart(5)} %  ${k}`,
-    );
+    console.log(`    ${String(us).padStart(6)}  ${((100 * us) / (total || 1)).toFixed(1).padStart(5)} %  ${k}`);
 }
 
 for (const [run, chunks] of runs) {
