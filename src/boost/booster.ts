@@ -70,6 +70,8 @@ interface ActiveBoost {
   lookEveryMs: number;
 }
 
+/** Re-arms of one boost (rearm): one clears a stale throttle; more than a few, nothing would. */
+const MAX_REARMS = 3;
 /** The smallest SCHED_DEADLINE runtime the kernel takes (1 << DL_SCALE). */
 const MIN_DL_RUNTIME_NS = 1024n;
 /** Below this a slice is a blocking sleep: timers cannot time 8-1000 us. */
@@ -341,9 +343,14 @@ export class Booster {
       return false;
     }
     // Queued and given nothing: no rung helps a stale DEADLINE state; setting the boost again does (rearm).
+    // A few times: a deadline pushed far ahead by an earlier debt is not stale, and nothing lifts it.
     if (verdict.kind === "ran-nothing" && now.state === "R") {
-      b.lookEveryMs = nextLookMs(b.lookEveryMs, true, this.params.periodNs);
-      return this.rearm(b, now);
+      if (b.rearms < MAX_REARMS) {
+        b.lookEveryMs = nextLookMs(b.lookEveryMs, true, this.params.periodNs);
+        return this.rearm(b, now);
+      }
+      b.lookEveryMs = nextLookMs(b.lookEveryMs, false, this.params.periodNs);
+      return true;
     }
     const next = rungFor(verdict, b.rung, this.params.runtimeNs, this.params.periodNs);
     const before = b.rung.runtimeNs;
@@ -693,10 +700,11 @@ export class Booster {
       if (ranNs === 0 && why === "boost ended" && !b.rung.sliced) {
         this.log.warn({
           message:
-            `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost: ` +
-            "the kernel may still be " +
-            `throttling it for an earlier boost's overrun (a ${b.applied.runtimeNs} ns runtime overruns ` +
-            `to the next tick unless HRTICK_DL is on)${this.escalates ? "; its next boost starts stronger" : ""}`,
+            `pid ${pid} (${t.comm}) got no CPU time from its ${heldS} s SCHED_DEADLINE boost` +
+            (b.rearms ? `, set again ${b.rearms} time(s)` : "") +
+            ": its DEADLINE deadline likely lies far ahead, pushed there by an earlier boost's overrun repaid " +
+            "at a small runtime, which only time clears (HRTICK_DL keeps overruns small)" +
+            (this.escalates ? "; its next boost starts stronger" : ""),
           ...fields("boost_gave_nothing", t),
         });
       }
