@@ -345,6 +345,13 @@ export class Booster {
     // Queued and given nothing: no rung helps a stale DEADLINE state; setting the boost again does (rearm).
     // A few times: a deadline pushed far ahead by an earlier debt is not stale, and nothing lifts it.
     if (verdict.kind === "ran-nothing" && now.state === "R") {
+      // Not before the other boosts on its CPU could have run their runtimes: under EDF a task boosted
+      // last waits behind them (a flood), and that is no stale state.
+      const othersMs = Number(this.share.usedNs(b.target.cpu) - b.rung.runtimeNs) / 1e6;
+      if (now.atMs - b.startedMs < othersMs + checkIntervalMs(this.params.periodNs)) {
+        b.lookEveryMs = nextLookMs(b.lookEveryMs, true, this.params.periodNs);
+        return true;
+      }
       if (b.rearms < MAX_REARMS) {
         b.lookEveryMs = nextLookMs(b.lookEveryMs, true, this.params.periodNs);
         return this.rearm(b, now);
@@ -368,8 +375,9 @@ export class Booster {
    * enqueued again, at any runtime (6.1-rt lab: rcuc/1 and ktimers/1 at
    * 0.000 ms for whole boosts). Leaving DEADLINE while queued makes the
    * kernel clear that state once its 0-lag time (deadline + debt x period /
-   * runtime) has passed: so the boost is set again as the cap's runtime (a
-   * near 0-lag time), then the saved attributes, then the boost. The task
+   * runtime) has passed: so the boost is set again with the largest runtime
+   * the CPU's bound has room for, up to the cap (a near 0-lag time), then
+   * the saved attributes, then the boost. The task
    * runs nothing in between (not enqueued) and the record still names the
    * saved attributes. Returns false when the boost ended instead.
    */
@@ -387,7 +395,11 @@ export class Booster {
       this.restore(t.pid, `its policy changed to ${describeAttr(current)} during its boost`);
       return false;
     }
-    const cap = this.policy.attr(b.saved, { sliced: false, runtimeNs: maxRuntimeNs(p.runtimeNs, p.periodNs) }, p);
+    // The larger the runtime, the nearer the 0-lag time; within what the CPU's bound has left.
+    const top = maxRuntimeNs(p.runtimeNs, p.periodNs);
+    let runtimeNs = this.share.roomNs(t.cpu) + b.rung.runtimeNs;
+    if (runtimeNs > top) runtimeNs = top;
+    const cap = this.policy.attr(b.saved, { sliced: false, runtimeNs }, p);
     try {
       this.ops.set(t.pid, cap);
     } catch {
@@ -752,6 +764,9 @@ export class Booster {
       const debtNs = cpuNow !== null && b.cpuAtStartNs !== null ? cpuNow - b.cpuAtStartNs - ledger.grantedNs : 0;
       runtimeNs =
         debtNs > 0 ? (rungCoveringDebt(10 * debtNs, now.runtimeNs, p.runtimeNs, p.periodNs)?.runtimeNs ?? null) : null;
+      // Within what the CPU's bound has left, however briefly (a flood of restores would add up).
+      const roomy = this.share.roomNs(b.target.cpu) + b.rung.runtimeNs;
+      if (runtimeNs !== null && runtimeNs > roomy) runtimeNs = roomy > now.runtimeNs ? roomy : null;
     }
     if (runtimeNs === null || now.runtimeNs === runtimeNs) return;
     try {

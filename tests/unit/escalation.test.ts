@@ -299,6 +299,47 @@ describe("Booster escalation (fake clock)", () => {
     expect(now()).toBe("DL 20000");
   });
 
+  test("a re-arm waits until the other boosts on the CPU could have run, and stays within the CPU's bound", () => {
+    const sched = new FakeSched();
+    const timers = new FakeTimers();
+    const { log, lines } = recordingLogger();
+    const cpu = new Map<number, number>([
+      [10, 0],
+      [11, 0],
+    ]);
+    const probe = {
+      starttime: () => 777,
+      cpuTimeNs: (pid: number) => cpu.get(pid) ?? null,
+      state: () => "R",
+      cpu: () => 1,
+    };
+    const booster = testBooster({ method: "deadline", runtimeNs: 20_000n, periodNs: S, durationMs: 3000 }, log, probe, {
+      ops: sched,
+      timers,
+    });
+    sched.tasks.set(10, fifo(10));
+    sched.tasks.set(11, fifo(10));
+    booster.boost({ pid: 10, comm: "first", cpu: 1, waitedNs: 3e9, starttime: 777 });
+    cpu.set(10, 30_000_000); // 30 ms of debt: raised to the top of the ladder, within the bound
+    timers.advance(50);
+    expect(sched.tasks.get(10)!.runtimeNs).toBe(49_980_000n);
+    booster.boost({ pid: 11, comm: "second", cpu: 1, waitedNs: 3e9, starttime: 777 });
+    const before = sched.sets.length;
+    // Under EDF the second may wait behind the first's 49.98 ms: no re-arm 50 ms in.
+    timers.advance(50);
+    expect(sched.sets.filter((x, i) => i >= before && x.pid === 11)).toHaveLength(0);
+    timers.advance(50);
+    const rearm = sched.sets.filter((x, i) => i >= before && x.pid === 11).map((x) => x.attr);
+    expect(rearm.map((a) => (a.policy === SCHED_DEADLINE ? `DL ${a.runtimeNs}` : `FIFO ${a.priority}`))).toEqual([
+      "DL 20000",
+      "FIFO 10",
+      "DL 20000",
+    ]);
+    expect(lines.some((l) => l.msg.startsWith("set the boost of pid 11 (second) (cpu 1) again"))).toBe(true);
+    // Never more than the bound's 50 ms together, the re-arm's first step included.
+    for (const x of sched.sets) expect(x.attr.runtimeNs).toBeLessThanOrEqual(50_000_000n);
+  });
+
   test("a re-arm the kernel refuses: still DEADLINE, the boost goes on; on its saved attributes, the boost ends", () => {
     const { sched, timers, lines, booster, target, now } = setup();
     booster.boost(target);
@@ -465,6 +506,8 @@ describe("the per-CPU bound", () => {
     expect(sched.tasks.get(11)).toEqual(fifo(10));
     expect(booster.isBoosted(11)).toBe(false);
     expect(bounded.filter((b) => b === "11 raise")).toHaveLength(1);
+    // Its leaving runtime, set just before the restore, stays within what the bound had left (40 us).
+    expect(sched.sets.filter((x) => x.pid === 11).map((x) => x.attr.runtimeNs)).toEqual([20_000n, 40_000n, 0n]);
     expect(
       lines.some(
         (l) =>
