@@ -69,23 +69,20 @@ export function rungCoveringDebt(
 }
 
 /**
- * How far a task that ran nothing at all climbs: one rung above -r. A larger
- * runtime helps only a task held by debt from an earlier boost whose
- * replenishment is still pending; one whose DEADLINE state went stale (left
- * throttled, its replenishment timer fired while it was not DEADLINE), or
- * one blocked on a lock, runs nothing under any runtime (the icount lab on
- * 6.1-rt: rcuc/1 and ksoftirqd/1 at 46-50 ms/s for whole boosts, 0.000 ms),
- * and every rung it takes is taken from the CPU's bound for the others (a
- * victim behind FIFO 99 then waited 8.2 s).
+ * Where the next boost of a task a whole boost gave nothing starts: one rung
+ * above -r, no further. While it runs, such a task is re-armed, never raised
+ * (booster.ts): a larger runtime lifts neither a stale throttle nor a
+ * deadline pushed far ahead, and every rung it took came out of the CPU's
+ * bound for the others (a victim behind FIFO 99 once waited 8.2 s for it).
  */
 export function nothingCapNs(configuredNs: bigint, periodNs: bigint): bigint {
   return strongerRuntimeNs(configuredNs, configuredNs, periodNs) ?? configuredNs;
 }
 
 /**
- * How often a boosted task is looked at: a twentieth of the period, within
- * 25-250 ms, so a raise lands well before the next replenishment (each look
- * is one /proc read).
+ * How often a boosted task is looked at first: a twentieth of the period,
+ * within 25-250 ms, so a raise lands well before the next replenishment
+ * (each look is two /proc reads); nextLookMs backs off from there.
  */
 export function checkIntervalMs(periodNs: bigint): number {
   return Math.min(250, Math.max(25, Number(periodNs) / 2e7));
