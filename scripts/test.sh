@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: the lint, unit tests, then integration tests that load the real
+# The whole test suite: the lint, the types, unit tests, then integration tests that load the real
 # BPF object and create real starvation on CPU 1 (root needed). Builds first,
 # so it works on a fresh clone; then the quick kernel lab. Ends with
 # "N passed, N failed, N skipped".
@@ -13,6 +13,10 @@ bash scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 "$BUN" run lint
 rc_lint=$?
 lint_counts=$([ $rc_lint -eq 0 ] && echo 1,0 || echo 0,1)
+# Types (tsc --noEmit): one row. Biome does not see a name used but never imported.
+"$BUN" run typecheck
+rc_types=$?
+types_counts=$([ $rc_types -eq 0 ] && echo 1,0 || echo 0,1)
 
 report=build/junit.xml
 report_sd=build/junit-sched_debug.xml
@@ -32,5 +36,6 @@ lab_log=build/lab-quick.log
 bash lab/run.sh --quick 2>&1 | tee "$lab_log"
 rc_lab=${PIPESTATUS[0]}
 lab_counts=$(grep -Eo '^lab: [0-9]+ passed, [0-9]+ failed' "$lab_log" | tail -1 | grep -Eo '[0-9]+' | paste -sd, -)
-"$BUN" scripts/junit-summary.ts --extra "$lint_counts" --extra "${lab_counts:-0,1}" "$report" "$report_sd"
-[ $rc_lint -eq 0 ] && [ $rc -eq 0 ] && [ $rc_sd -eq 0 ] && [ $rc_lab -eq 0 ]
+"$BUN" scripts/junit-summary.ts --extra "$lint_counts" --extra "$types_counts" --extra "${lab_counts:-0,1}" \
+	"$report" "$report_sd"
+[ $rc_lint -eq 0 ] && [ $rc_types -eq 0 ] && [ $rc -eq 0 ] && [ $rc_sd -eq 0 ] && [ $rc_lab -eq 0 ]

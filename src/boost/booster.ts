@@ -23,6 +23,7 @@ import { CpuShare } from "./cpu_share";
 import {
   checkIntervalMs,
   judgeLook,
+  kthreadFirstRuntimeNs,
   type Ledger,
   LookBudget,
   maxRuntimeNs,
@@ -209,7 +210,11 @@ export class Booster {
   boost(t: BoostTarget): BoostOutcome {
     if (this.active.has(t.pid)) return "already";
     const p = this.params;
-    const first = this.policy.firstRung(p);
+    const asked = this.policy.firstRung(p);
+    const first =
+      t.kthread && this.policy.escalates && !asked.sliced
+        ? { ...asked, runtimeNs: kthreadFirstRuntimeNs(p.runtimeNs, p.periodNs) }
+        : asked;
     // Before any syscall: in a flood, most tasks stop here, and a pass stays cheap.
     const room = this.share.roomNs(t.cpu);
     if (room < first.runtimeNs) {

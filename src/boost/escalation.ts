@@ -69,6 +69,24 @@ export function rungCoveringDebt(
 }
 
 /**
+ * The runtime a kernel thread's boost starts at: an eighth of the top of the
+ * ladder (6.25 ms a second at the defaults), or -r if that is more. A debt
+ * pushes the deadline one period per runtime, beyond the boost and any
+ * boost after it, and nothing from user space brings it back: kernel
+ * threads run their work in bursts the runtime cannot cut (on PREEMPT_RT,
+ * ktimers/N, ksoftirqd/N and rcuc/N share the softirq lock and run on each
+ * other's DEADLINE parameters through priority inheritance, unthrottled).
+ * The icount lab saw bursts of 2-40 ms at 20 us and 2 ms: 100-2000 periods,
+ * after which every boost of ktimers/1 on 6.1-rt and 6.12-rt ran nothing.
+ * At 6.25 ms such a burst costs a few periods; an eighth leaves CPU 1's bound
+ * room for the three softirq threads and a user task at once.
+ */
+export function kthreadFirstRuntimeNs(configuredNs: bigint, periodNs: bigint): bigint {
+  const eighth = maxRuntimeNs(configuredNs, periodNs) / 8n;
+  return eighth > configuredNs ? eighth : configuredNs;
+}
+
+/**
  * Where the next boost of a task a whole boost gave nothing starts: one rung
  * above -r, no further. While it runs, such a task is re-armed, never raised
  * (booster.ts): a larger runtime lifts neither a stale throttle nor a

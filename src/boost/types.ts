@@ -15,6 +15,8 @@ export interface BoostTarget {
   starttime: number;
   /** For a fair task: whether it had a slice of its own (undefined: the kernel has no such thing). */
   customSlice?: boolean;
+  /** A kernel thread (PF_KTHREAD, set by the kernel): its boost starts higher (kthreadFirstRuntimeNs). */
+  kthread?: boolean;
 }
 
 /** A boost as written to the state directory before it is applied (state_dir.ts). */

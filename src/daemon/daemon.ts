@@ -8,7 +8,7 @@ import type { Booster } from "../boost/booster";
 import type { Mode, NamePattern } from "../config";
 import { formatCpuList } from "../kernel/cpus";
 import { type DlServerWatch, describeDlServers } from "../kernel/dl_server";
-import { readComm, readTaskStat } from "../kernel/proc";
+import { PF_KTHREAD, readComm, readTaskStat } from "../kernel/proc";
 import { describeAttr, describeKernelPrio, policyName } from "../kernel/sched_attr";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
@@ -361,6 +361,7 @@ export class Daemon {
       waitedNs: w.waitedNs,
       starttime: st.starttime,
       customSlice: w.customSlice,
+      kthread: (st.flags & PF_KTHREAD) !== 0,
     });
     if (outcome === "gone") this.parts.backend.forget(w.pid);
     if (outcome === "bounded") this.bounded.set(w.cpu, (this.bounded.get(w.cpu) ?? 0) + 1);

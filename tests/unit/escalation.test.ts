@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   checkIntervalMs,
   judgeLook,
+  kthreadFirstRuntimeNs,
   LOOK_BUDGET_MS_PER_S,
   LookBudget,
   maxRuntimeNs,
@@ -236,6 +237,18 @@ describe("Booster escalation (fake clock)", () => {
     expect(
       lines.some((l) => l.msg.startsWith("restored pid 10 (victim) (cpu 1) to SCHED_FIFO prio 10 from SCHED_DEADLINE")),
     ).toBe(true);
+  });
+
+  test("a kernel thread's boost starts at an eighth of the ladder's top; a user task's at -r", () => {
+    const { sched, booster, target, now } = setup();
+    expect(kthreadFirstRuntimeNs(20_000n, S)).toBe(6_250_000n);
+    expect(kthreadFirstRuntimeNs(10_000_000n, S)).toBe(10_000_000n);
+    booster.boost({ ...target, kthread: true });
+    expect(now()).toBe("DL 6250000");
+    sched.tasks.set(11, fifo(10));
+    booster.boost({ ...target, pid: 11 });
+    expect(sched.tasks.get(11)!.runtimeNs).toBe(20_000n);
+    expect(booster.share.usedNs(1)).toBe(6_270_000n);
   });
 
   test("a task that ran its runtime and is still runnable is not raised: the boost works as bounded", () => {
