@@ -3,8 +3,10 @@
 import { describe, expect, test } from "bun:test";
 import { parseRunConfig } from "../../src/cli/options";
 import type { RunConfig } from "../../src/config";
+import { MAX_BOOSTS_PER_PASS } from "../../src/daemon/daemon";
 import type { DlServerView } from "../../src/kernel/dl_server";
-import { FakeBackend, recordingLogger, testDaemon } from "../helpers/fakes";
+import type { TaskStat } from "../../src/kernel/proc";
+import { FakeBackend, FakeSched, FakeTimers, fifo, recordingLogger, testBooster, testDaemon } from "../helpers/fakes";
 
 const cfg: RunConfig = parseRunConfig({ "log-only": true, "no-idle-detect": true, cpu: "1" }, [0, 1], 2);
 const GONE = 2 ** 22 + 7; // above any pid_max
@@ -277,5 +279,57 @@ describe("a detection pass", () => {
       daemon.pass();
       expect(lines.filter((l) => l.msg.includes("might starve"))).toHaveLength(2);
     });
+  });
+});
+
+describe("a pass in a flood", () => {
+  test("makes at most MAX_BOOSTS_PER_PASS boosts; the rest wait for the next pass, said once per pass", () => {
+    const { log, lines } = recordingLogger();
+    const sched = new FakeSched();
+    const timers = new FakeTimers();
+    const probe = { starttime: () => 777, cpuTimeNs: () => 0, state: () => "R", cpu: () => 1 };
+    const booster = testBooster(
+      { method: "deadline", runtimeNs: 20_000n, periodNs: 1_000_000_000n, durationMs: 3000 },
+      log,
+      probe,
+      {
+        ops: sched,
+        timers,
+      },
+    );
+    const backend = new FakeBackend();
+    const n = MAX_BOOSTS_PER_PASS + 8;
+    for (let i = 0; i < n; i++) {
+      const pid = 100_000 + i;
+      sched.tasks.set(pid, fifo(10));
+      backend.waiters.push({ pid, tgid: pid, cpu: 1, prio: 89, policy: 1, waitedNs: 30e9 - i });
+    }
+    const stat = (pid: number): TaskStat => ({
+      pid,
+      comm: "flood",
+      rawComm: "flood",
+      flags: 0,
+      state: "R",
+      cpu: 1,
+      starttime: 777,
+      nice: 0,
+      rtPriority: 10,
+      policy: 1,
+      prio: 89,
+    });
+    const running = parseRunConfig({ "no-idle-detect": true, cpu: "1" }, [0, 1], 2);
+    const daemon = testDaemon(running, backend, log, {
+      booster,
+      facts: (pid) => ({ stat: stat(pid), processName: null }),
+    });
+    daemon.pass();
+    expect(booster.count).toBe(MAX_BOOSTS_PER_PASS);
+    // The longest-waiting first.
+    expect(booster.isBoosted(100_000)).toBe(true);
+    expect(booster.isBoosted(100_000 + n - 1)).toBe(false);
+    expect(lines.filter((l) => l.msg.includes("wait for a later pass: a pass makes at most"))).toHaveLength(1);
+    expect(lines.some((l) => l.msg.startsWith(`8 starving task(s) wait for a later pass`))).toBe(true);
+    daemon.pass();
+    expect(booster.count).toBe(n);
   });
 });
