@@ -46,8 +46,12 @@ import {
   type Timers,
 } from "./types";
 
-/** "bounded": the per-CPU bound is full; the task waits for a later pass. */
-export type BoostOutcome = "boosted" | "failed" | "gone" | "already" | "bounded";
+/**
+ * "bounded": the per-CPU bound is full; the task waits for a later pass.
+ * "resting": its last boost gave it nothing at all; the next comes a boost's
+ * length after that one ended.
+ */
+export type BoostOutcome = "boosted" | "failed" | "gone" | "already" | "bounded" | "resting";
 
 interface ActiveBoost {
   target: BoostTarget;
@@ -221,6 +225,17 @@ export class Booster {
       this.events?.bounded?.(t, "boost");
       return "bounded";
     }
+    const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
+    // A whole boost, re-arms included, gave it nothing: its deadline lies far ahead (escalation.ts), and
+    // another boost at once would hold a share of the CPU for nothing. It rests for a boost's length.
+    const endedAtMs = remembered ? this.strength.endedAtMs(t.pid, t.starttime, this.timers.nowMs()) : null;
+    if (endedAtMs !== null && this.timers.nowMs() - endedAtMs < p.durationMs) {
+      this.log.debug(
+        `pid ${t.pid} (${t.comm}): its last boost gave it nothing; the next comes ` +
+          `${((endedAtMs + p.durationMs - this.timers.nowMs()) / 1000).toFixed(2)} s from now`,
+      );
+      return "resting";
+    }
     let saved: SchedAttr;
     try {
       saved = this.ops.get(t.pid);
@@ -230,7 +245,6 @@ export class Booster {
     // 6.12+ reports a fair task's current slice as sched_runtime; writing it back
     // would pin a custom slice on a task that followed the default. 0 restores that.
     if (isFairPolicy(saved.policy) && t.customSlice === false) saved = { ...saved, runtimeNs: 0n };
-    const remembered = this.escalates ? this.strength.get(t.pid, t.starttime, this.timers.nowMs()) : null;
     // Starting stronger, like a raise, keeps room for the tasks not boosted yet.
     const wanted = remembered ?? first;
     const roomAbove = room - BigInt((this.waiting.get(t.cpu) ?? 0) + 1) * first.runtimeNs;

@@ -253,6 +253,11 @@ export class StrengthMemory {
     return e.rung;
   }
 
+  /** When the boost that gave it nothing ended, or null. */
+  endedAtMs(pid: number, starttime: number, nowMs: number): number | null {
+    return this.get(pid, starttime, nowMs) ? this.rungs.get(StrengthMemory.key(pid, starttime))!.atMs : null;
+  }
+
   remember(pid: number, starttime: number, rung: Rung, nowMs: number): void {
     if (this.rungs.size >= this.maxEntries) {
       for (const [k, e] of this.rungs) if (nowMs - e.atMs > this.ttlMs) this.rungs.delete(k);

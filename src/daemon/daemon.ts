@@ -370,7 +370,6 @@ export class Daemon {
       this.deferred.set(w.cpu, (this.deferred.get(w.cpu) ?? 0) + 1);
       return;
     }
-    this.boostsThisPass++;
     const outcome = this.parts.booster!.boost({
       pid: w.pid,
       tgid: w.tgid,
@@ -381,6 +380,8 @@ export class Daemon {
       customSlice: w.customSlice,
       kthread: (st.flags & PF_KTHREAD) !== 0,
     });
+    // Only boosts made count: a refusal before any syscall (bounded, resting) costs next to nothing.
+    if (outcome === "boosted") this.boostsThisPass++;
     if (outcome === "gone") this.parts.backend.forget(w.pid);
     if (outcome === "bounded") this.bounded.set(w.cpu, (this.bounded.get(w.cpu) ?? 0) + 1);
   }

@@ -264,7 +264,7 @@ describe("Booster escalation (fake clock)", () => {
     expect(lines.some((l) => l.msg.startsWith("raised"))).toBe(false);
   });
 
-  test("a queued task that runs nothing is set again (cap, saved, boost), never raised; its next boost starts a rung up", () => {
+  test("a queued task that runs nothing is set again (cap, saved, boost), never raised; its next boost rests, starts a rung up", () => {
     const { sched, timers, lines, booster, task, target, now } = setup();
     booster.boost(target);
     const setsAtBoost = sched.sets.length;
@@ -301,6 +301,10 @@ describe("Booster escalation (fake clock)", () => {
     expect(
       lines.some((l) => l.level === "warn" && l.msg.includes("got no CPU time from its 3.00 s SCHED_DEADLINE boost")),
     ).toBe(true);
+    // It rests a boost's length: another boost at once would hold the CPU's share for nothing.
+    expect(booster.boost(target)).toBe("resting");
+    expect(now()).toBe("FIFO 10");
+    timers.advance(3000);
     booster.boost(target);
     expect(now()).toBe("DL 200000");
     expect(lines.at(-1)!.msg).toContain("(its last boost gave it nothing: starting stronger)");
